@@ -1,0 +1,523 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// maxConfigBytes caps the config file: a config is a few KiB; anything near
+// this is a mistake (a wrong file), not a config.
+const maxConfigBytes = 1 << 20
+
+// Config is the YAML configuration file. Relative paths are relative to the
+// file's own folder. Secrets are never written in it: it names files, and
+// the PARTNERIDP_* environment variables listed in envOverrides can replace
+// paths and secrets at start.
+type Config struct {
+	// PublicURL is the bridge's external base URL; endpoints hang below it.
+	PublicURL string `yaml:"public_url"`
+	// Development allows http:// URLs and plain cookies. Local use only.
+	Development bool   `yaml:"development"`
+	Listen      string `yaml:"listen"`
+	DataDir     string `yaml:"data_dir"`
+
+	IdP       IdPConfig        `yaml:"idp"`
+	Huawei    HuaweiConfig     `yaml:"huawei"`
+	Platforms []PlatformConfig `yaml:"platforms"`
+	Session   SessionConfig    `yaml:"session"`
+	Store     StoreConfig      `yaml:"store"`
+	TLS       TLSConfig        `yaml:"tls"`
+	Log       LogConfig        `yaml:"log"`
+	Limits    LimitsConfig     `yaml:"limits"`
+
+	// LandingURL is where the browser goes after a bind notification or a
+	// logout when there is no better place: the platform's home page.
+	LandingURL string `yaml:"landing_url"`
+
+	dir string // the config file's folder, for relative paths
+}
+
+type IdPConfig struct {
+	EntityID        string            `yaml:"entity_id"`
+	Signing         SigningConfig     `yaml:"signing"`
+	NameIDFormats   []string          `yaml:"name_id_formats"`
+	SSOPost         bool              `yaml:"sso_post"`
+	Logout          bool              `yaml:"logout"`
+	Organization    *OrganizationYAML `yaml:"organization"`
+	Contacts        []ContactYAML     `yaml:"contacts"`
+	AssertionTTL    Duration          `yaml:"assertion_lifetime"`
+	ClockSkew       Duration          `yaml:"clock_skew"`
+	FlowTTL         Duration          `yaml:"flow_lifetime"`
+	SignResponse    bool              `yaml:"sign_response"`
+	AllowRSASHA1    bool              `yaml:"allow_rsa_sha1"`
+	Attributes      AttributesConfig  `yaml:"attributes"`
+	AuthnContextRef string            `yaml:"authn_context_class_ref"`
+}
+
+type SigningConfig struct {
+	KeyFile      string `yaml:"key_file"`
+	CertFile     string `yaml:"cert_file"`
+	NextCertFile string `yaml:"next_cert_file"`
+}
+
+type OrganizationYAML struct {
+	Name        string `yaml:"name"`
+	DisplayName string `yaml:"display_name"`
+	URL         string `yaml:"url"`
+}
+
+type ContactYAML struct {
+	Type      string `yaml:"type"`
+	Company   string `yaml:"company"`
+	GivenName string `yaml:"given_name"`
+	Email     string `yaml:"email"`
+}
+
+type AttributesConfig struct {
+	Profile string            `yaml:"profile"`
+	Rename  map[string]string `yaml:"rename"`
+	Drop    []string          `yaml:"drop"`
+	Add     []AttributeAdd    `yaml:"add"`
+}
+
+type AttributeAdd struct {
+	Name  string `yaml:"name"`
+	Value string `yaml:"value"` // a constant
+	Claim string `yaml:"claim"` // or a handoff-token claim
+}
+
+type HuaweiConfig struct {
+	Site         string   `yaml:"site"`
+	XAccountType string   `yaml:"x_account_type"`
+	LoginURL     string   `yaml:"login_url"`
+	SPMetadata   string   `yaml:"sp_metadata"`
+	SPCertPin    string   `yaml:"sp_cert_pin_file"`
+	SPPinSHA256  string   `yaml:"sp_fingerprint_sha256"`
+	SPRefresh    Duration `yaml:"sp_metadata_refresh"`
+	ServiceHosts []string `yaml:"service_hosts"`
+}
+
+type PlatformConfig struct {
+	Name          string   `yaml:"name"`
+	Issuer        string   `yaml:"issuer"`
+	Audience      string   `yaml:"audience"`
+	Alg           string   `yaml:"alg"`
+	KeyID         string   `yaml:"key_id"`
+	PublicKeyFile string   `yaml:"public_key_file"`
+	JWKSFile      string   `yaml:"jwks_file"`
+	SecretFile    string   `yaml:"secret_file"`
+	MaxLifetime   Duration `yaml:"max_token_lifetime"`
+	LoginURL      string   `yaml:"login_url"`
+	// SigningKeyFile is a private key used only by `partneridp token` to mint
+	// test tokens; production platforms keep theirs.
+	SigningKeyFile string `yaml:"test_signing_key_file"`
+}
+
+type SessionConfig struct {
+	SecretFile string   `yaml:"secret_file"`
+	Lifetime   Duration `yaml:"lifetime"`
+}
+
+type StoreConfig struct {
+	Path        string   `yaml:"path"`
+	OpenTimeout Duration `yaml:"open_timeout"`
+	SweepEvery  Duration `yaml:"sweep_interval"`
+}
+
+type TLSConfig struct {
+	CertFile       string   `yaml:"cert_file"`
+	KeyFile        string   `yaml:"key_file"`
+	BehindProxy    bool     `yaml:"behind_proxy"`
+	TrustedProxies []string `yaml:"trusted_proxies"`
+}
+
+type LogConfig struct {
+	Format   string `yaml:"format"`
+	Level    string `yaml:"level"`
+	AuditLog string `yaml:"audit_log"`
+}
+
+type LimitsConfig struct {
+	PerIPPerMinute int `yaml:"per_ip_per_minute"`
+	Burst          int `yaml:"burst"`
+	MaxClients     int `yaml:"max_tracked_clients"`
+}
+
+// Duration reads "5m", "90s" and the like from YAML.
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a duration like \"5m\"", n.Line)}}
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		// A TypeError lets the decoder go on and report the other problems too.
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %q is not a duration (use e.g. 90s, 5m, 8h)", n.Line, s)}}
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// envOverrides names the environment variables that replace config values,
+// so that paths and secrets can differ per deployment without editing the file.
+var envOverrides = []struct {
+	name  string
+	field func(*Config) *string
+}{
+	{"PARTNERIDP_PUBLIC_URL", func(c *Config) *string { return &c.PublicURL }},
+	{"PARTNERIDP_LISTEN", func(c *Config) *string { return &c.Listen }},
+	{"PARTNERIDP_DATA_DIR", func(c *Config) *string { return &c.DataDir }},
+	{"PARTNERIDP_SIGNING_KEY_FILE", func(c *Config) *string { return &c.IdP.Signing.KeyFile }},
+	{"PARTNERIDP_SIGNING_CERT_FILE", func(c *Config) *string { return &c.IdP.Signing.CertFile }},
+	{"PARTNERIDP_NEXT_CERT_FILE", func(c *Config) *string { return &c.IdP.Signing.NextCertFile }},
+	{"PARTNERIDP_SP_METADATA", func(c *Config) *string { return &c.Huawei.SPMetadata }},
+	{"PARTNERIDP_SESSION_SECRET_FILE", func(c *Config) *string { return &c.Session.SecretFile }},
+	{"PARTNERIDP_STORE_PATH", func(c *Config) *string { return &c.Store.Path }},
+	{"PARTNERIDP_TLS_CERT_FILE", func(c *Config) *string { return &c.TLS.CertFile }},
+	{"PARTNERIDP_TLS_KEY_FILE", func(c *Config) *string { return &c.TLS.KeyFile }},
+	{"PARTNERIDP_AUDIT_LOG", func(c *Config) *string { return &c.Log.AuditLog }},
+}
+
+// ConfigError lists every problem found in a config, not just the first.
+type ConfigError struct {
+	File     string
+	Problems []string
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: %d problem(s):", e.File, len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  - ")
+		b.WriteString(p)
+	}
+	return b.String()
+}
+
+// LoadConfig reads, defaults and validates a config file. On any problem it
+// returns a *ConfigError naming all of them.
+func LoadConfig(path string, getenv func(string) string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("config: reading %s: %w", path, err)
+	}
+	if len(data) > maxConfigBytes {
+		return nil, &ConfigError{File: path, Problems: []string{"file is larger than 1 MiB: is this the right file?"}}
+	}
+	cfg, err := ParseConfig(data, filepath.Dir(path), getenv)
+	if err != nil {
+		var ce *ConfigError
+		if errors.As(err, &ce) {
+			ce.File = path
+		}
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// ParseConfig is LoadConfig without the file: dir anchors relative paths.
+func ParseConfig(data []byte, dir string, getenv func(string) string) (*Config, error) {
+	var cfg Config
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true) // a misspelt key is an error, not a silent default
+	var decodeProblems []string
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, &ConfigError{File: "config", Problems: []string{err.Error()}}
+		}
+		// Type errors leave the rest decoded: validate it too, so that
+		// one run lists every problem.
+		decodeProblems = te.Errors
+	}
+	cfg.dir = dir
+	if getenv != nil {
+		for _, o := range envOverrides {
+			if v := getenv(o.name); v != "" {
+				*o.field(&cfg) = v
+			}
+		}
+	}
+	cfg.applyDefaults()
+	if problems := append(decodeProblems, cfg.Validate()...); len(problems) > 0 {
+		return nil, &ConfigError{File: "config", Problems: problems}
+	}
+	return &cfg, nil
+}
+
+func (c *Config) applyDefaults() {
+	setDefault(&c.Listen, ":8443")
+	setDefault(&c.DataDir, "partneridp-data")
+	setDefault(&c.Huawei.Site, "cn")
+	setDefault(&c.IdP.Attributes.Profile, "huawei")
+	setDefault(&c.Log.Format, "json")
+	setDefault(&c.Log.Level, "info")
+	if len(c.IdP.NameIDFormats) == 0 {
+		c.IdP.NameIDFormats = []string{"urn:oasis:names:tc:SAML:2.0:nameid-format:transient"}
+	}
+	setDuration(&c.IdP.AssertionTTL, 5*time.Minute)
+	setDuration(&c.IdP.ClockSkew, 3*time.Minute)
+	setDuration(&c.IdP.FlowTTL, 15*time.Minute)
+	setDuration(&c.Session.Lifetime, 8*time.Hour)
+	setDuration(&c.Store.OpenTimeout, 2*time.Second)
+	setDuration(&c.Store.SweepEvery, time.Minute)
+	setDuration(&c.Huawei.SPRefresh, 24*time.Hour)
+	for i := range c.Platforms {
+		setDuration(&c.Platforms[i].MaxLifetime, 5*time.Minute)
+	}
+	if c.Limits.PerIPPerMinute == 0 {
+		c.Limits.PerIPPerMinute = 120
+	}
+	if c.Limits.Burst == 0 {
+		c.Limits.Burst = 30
+	}
+	if c.Limits.MaxClients == 0 {
+		c.Limits.MaxClients = 100000
+	}
+	if c.IdP.EntityID == "" && c.PublicURL != "" {
+		c.IdP.EntityID = strings.TrimRight(c.PublicURL, "/") + "/saml/metadata"
+	}
+	if c.Store.Path == "" {
+		c.Store.Path = filepath.Join(c.DataDir, "partneridp.db")
+	}
+}
+
+func setDefault(s *string, v string) {
+	if *s == "" {
+		*s = v
+	}
+}
+
+func setDuration(d *Duration, v time.Duration) {
+	if d.Duration == 0 {
+		d.Duration = v
+	}
+}
+
+// Validate checks every field it can without touching the network and
+// returns every problem found.
+func (c *Config) Validate() []string {
+	var p problems
+	p.url("public_url", c.PublicURL, true, c.Development)
+	p.url("idp.entity_id", c.IdP.EntityID, true, true) // an entityID is a name; http is allowed
+	p.url("landing_url", c.LandingURL, false, c.Development)
+	if c.IdP.Signing.KeyFile == "" || c.IdP.Signing.CertFile == "" {
+		p.add("idp.signing: key_file and cert_file are required (make them with `partneridp keygen`)")
+	}
+	for i, f := range c.IdP.NameIDFormats {
+		if !strings.HasPrefix(f, "urn:oasis:names:tc:SAML:") {
+			p.add("idp.name_id_formats[%d]: %q is not a SAML NameID format URI", i, f)
+		}
+	}
+	p.positive("idp.assertion_lifetime", c.IdP.AssertionTTL.Duration, time.Hour)
+	p.positive("idp.clock_skew", c.IdP.ClockSkew.Duration, 15*time.Minute)
+	p.positive("idp.flow_lifetime", c.IdP.FlowTTL.Duration, 24*time.Hour)
+	if c.IdP.Attributes.Profile != "huawei" {
+		p.add("idp.attributes.profile: %q is unknown (known: huawei)", c.IdP.Attributes.Profile)
+	}
+	for i, a := range c.IdP.Attributes.Add {
+		if a.Name == "" {
+			p.add("idp.attributes.add[%d]: name is required", i)
+		}
+		if (a.Value == "") == (a.Claim == "") {
+			p.add("idp.attributes.add[%d]: set exactly one of value or claim", i)
+		}
+	}
+	switch c.Huawei.Site {
+	case "cn", "intl", "eu", "custom":
+	default:
+		p.add("huawei.site: %q is unknown (use cn, intl, eu or custom)", c.Huawei.Site)
+	}
+	if c.Huawei.Site == "custom" {
+		if c.Huawei.SPMetadata == "" {
+			p.add("huawei.sp_metadata: required when huawei.site is custom")
+		}
+		if c.Huawei.LoginURL == "" {
+			p.add("huawei.login_url: required when huawei.site is custom")
+		}
+	}
+	if c.Huawei.XAccountType == "" {
+		p.add("huawei.x_account_type: required (the Partner Platform ID shown in Partner Center after the IDP Metadata upload)")
+	} else if len(c.Huawei.XAccountType) > 64 {
+		p.add("huawei.x_account_type: longer than 64 characters")
+	}
+	p.url("huawei.login_url", c.Huawei.LoginURL, false, c.Development)
+	if m := c.Huawei.SPMetadata; strings.Contains(m, "://") {
+		p.url("huawei.sp_metadata", m, false, c.Development)
+	}
+	for i, h := range c.Huawei.ServiceHosts {
+		if h == "" || strings.ContainsAny(h, "/:@\\ ") {
+			p.add("huawei.service_hosts[%d]: %q must be a bare host name like console.huaweicloud.com", i, h)
+		}
+	}
+	if len(c.Platforms) == 0 {
+		p.add("platforms: at least one partner platform is required (who may hand users over)")
+	}
+	names := map[string]bool{}
+	for i, pl := range c.Platforms {
+		at := fmt.Sprintf("platforms[%d]", i)
+		if pl.Name == "" {
+			p.add("%s.name: required", at)
+		} else if names[pl.Name] {
+			p.add("%s.name: %q is used twice", at, pl.Name)
+		}
+		names[pl.Name] = true
+		if pl.Issuer == "" {
+			p.add("%s.issuer: required (the token's iss)", at)
+		}
+		if pl.Audience == "" {
+			p.add("%s.audience: required (the token's aud)", at)
+		}
+		switch pl.Alg {
+		case "EdDSA", "ES256", "RS256":
+			if (pl.PublicKeyFile == "") == (pl.JWKSFile == "") {
+				p.add("%s: %s needs exactly one of public_key_file or jwks_file", at, pl.Alg)
+			}
+			if pl.SecretFile != "" {
+				p.add("%s.secret_file: only for HS256", at)
+			}
+		case "HS256":
+			if pl.SecretFile == "" {
+				p.add("%s.secret_file: required for HS256", at)
+			}
+		default:
+			p.add("%s.alg: %q is not allowed (use EdDSA, ES256, RS256 or HS256)", at, pl.Alg)
+		}
+		p.positive(at+".max_token_lifetime", pl.MaxLifetime.Duration, 15*time.Minute)
+		p.url(at+".login_url", pl.LoginURL, false, c.Development)
+	}
+	p.positive("session.lifetime", c.Session.Lifetime.Duration, 7*24*time.Hour)
+	p.positive("store.open_timeout", c.Store.OpenTimeout.Duration, time.Minute)
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		p.add("tls: set both cert_file and key_file, or neither")
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		p.add("log.format: %q is unknown (json or text)", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		p.add("log.level: %q is unknown (debug, info, warn, error)", c.Log.Level)
+	}
+	if c.Limits.PerIPPerMinute < 0 || c.Limits.Burst < 0 || c.Limits.MaxClients < 0 {
+		p.add("limits: values must not be negative")
+	}
+	return p.list
+}
+
+// CheckFiles reports every file the config names that is missing. Commands
+// that read a file report its own problems when they open it; `config check`
+// runs this to list them all up front.
+func (c *Config) CheckFiles() []string {
+	var p problems
+	p.file("idp.signing.key_file", c.Path(c.IdP.Signing.KeyFile), true)
+	p.file("idp.signing.cert_file", c.Path(c.IdP.Signing.CertFile), true)
+	p.file("idp.signing.next_cert_file", c.Path(c.IdP.Signing.NextCertFile), false)
+	if m := c.Huawei.SPMetadata; m != "" && !strings.Contains(m, "://") {
+		p.file("huawei.sp_metadata", c.Path(m), true)
+	}
+	p.file("huawei.sp_cert_pin_file", c.Path(c.Huawei.SPCertPin), false)
+	p.file("session.secret_file", c.Path(c.Session.SecretFile), false)
+	p.file("tls.cert_file", c.Path(c.TLS.CertFile), false)
+	p.file("tls.key_file", c.Path(c.TLS.KeyFile), false)
+	for i, pl := range c.Platforms {
+		at := fmt.Sprintf("platforms[%d]", i)
+		p.file(at+".public_key_file", c.Path(pl.PublicKeyFile), false)
+		p.file(at+".jwks_file", c.Path(pl.JWKSFile), false)
+		p.file(at+".secret_file", c.Path(pl.SecretFile), false)
+		p.file(at+".test_signing_key_file", c.Path(pl.SigningKeyFile), false)
+	}
+	return p.list
+}
+
+// Path resolves a config path against the config file's folder.
+func (c *Config) Path(p string) string {
+	if p == "" || filepath.IsAbs(p) || c.dir == "" {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+// Endpoint paths below PublicURL.
+const (
+	pathSSO      = "/saml/sso"
+	pathSLO      = "/saml/slo"
+	pathMetadata = "/saml/metadata"
+	pathHandoff  = "/sso/huawei"
+	pathBind     = "/huawei/bind"
+	pathResume   = "/sso/resume"
+)
+
+func (c *Config) endpoint(path string) string {
+	return strings.TrimRight(c.PublicURL, "/") + path
+}
+
+type problems struct{ list []string }
+
+func (p *problems) add(format string, args ...any) {
+	p.list = append(p.list, fmt.Sprintf(format, args...))
+}
+
+func (p *problems) url(field, v string, required, allowHTTP bool) {
+	if v == "" {
+		if required {
+			p.add("%s: required", field)
+		}
+		return
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		p.add("%s: %q is not an absolute http(s) URL", field, v)
+	case u.Scheme == "http" && !allowHTTP:
+		p.add("%s: %q must use https (http is allowed only with development: true)", field, v)
+	case u.User != nil:
+		p.add("%s: must not contain user information", field)
+	}
+}
+
+func (p *problems) file(field, path string, required bool) {
+	if path == "" {
+		if required {
+			p.add("%s: required", field)
+		}
+		return
+	}
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		p.add("%s: %s does not exist", field, filepath.Base(path))
+	case err != nil:
+		p.add("%s: %v", field, err)
+	case st.IsDir():
+		p.add("%s: %s is a folder, not a file", field, filepath.Base(path))
+	}
+}
+
+func (p *problems) positive(field string, d, max time.Duration) {
+	if d <= 0 {
+		p.add("%s: must be positive", field)
+	} else if d > max {
+		p.add("%s: %s is more than the maximum %s", field, d, max)
+	}
+}

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestExampleConfigParses(t *testing.T) {
+	cfg, err := LoadConfig("../../partneridp.example.yaml", nil)
+	if err != nil {
+		t.Fatalf("the example config must stay valid: %v", err)
+	}
+	if cfg.IdP.EntityID != "https://idp.partner.example/saml/metadata" || cfg.Huawei.Site != "cn" {
+		t.Errorf("unexpected values: %+v", cfg.IdP.EntityID)
+	}
+	if cfg.IdP.AssertionTTL.Minutes() != 5 || cfg.IdP.ClockSkew.Minutes() != 3 {
+		t.Errorf("durations: %v %v", cfg.IdP.AssertionTTL, cfg.IdP.ClockSkew)
+	}
+	// The example names files an operator makes; they are absent in the repo.
+	missing := strings.Join(cfg.CheckFiles(), "\n")
+	for _, want := range []string{"idp.signing.key_file", "idp.signing.cert_file", "platforms[0].public_key_file"} {
+		if !strings.Contains(missing, want) {
+			t.Errorf("CheckFiles should name %s; got:\n%s", want, missing)
+		}
+	}
+}
+
+const minimalConfig = `
+public_url: https://idp.example
+huawei: {x_account_type: t_IDP}
+idp: {signing: {key_file: k, cert_file: c}}
+platforms: [{name: p, issuer: https://p, audience: https://idp.example, alg: HS256, secret_file: s}]
+`
+
+func TestConfigProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string // substrings, every one must be reported
+	}{
+		{"minimal is fine", minimalConfig, nil},
+		{"unknown key", minimalConfig + "bogus: 1\n", []string{"field bogus not found"}},
+		{"bad duration and bad site together", minimalConfig + "session: {lifetime: forever}\n",
+			[]string{`"forever" is not a duration`}},
+		{"http without development", strings.Replace(minimalConfig, "https://idp.example", "http://idp.example", 1),
+			[]string{"public_url", "must use https"}},
+		{"http with development", "development: true\n" + strings.Replace(minimalConfig, "https://idp.example", "http://idp.example", 1), nil},
+		{"several mistakes at once", `
+public_url: ftp://x
+huawei: {site: mars}
+platforms: [{name: a, alg: none}, {name: a, alg: RS256, issuer: i, audience: a}]
+idp: {clock_skew: 1h, attributes: {add: [{name: x, value: v, claim: c}]}}
+log: {format: xml}
+`, []string{"public_url", "idp.signing", "huawei.site", "x_account_type", "platforms[0].alg", "platforms[1].name", "exactly one of public_key_file or jwks_file", "idp.clock_skew", "exactly one of value or claim", "log.format"}},
+		{"custom site needs metadata and login", strings.Replace(minimalConfig, "{x_account_type: t_IDP}", "{x_account_type: t_IDP, site: custom}", 1),
+			[]string{"huawei.sp_metadata", "huawei.login_url"}},
+		{"service host with scheme", strings.Replace(minimalConfig, "{x_account_type: t_IDP}", "{x_account_type: t_IDP, service_hosts: [\"https://evil\"]}", 1),
+			[]string{"service_hosts[0]"}},
+		{"short x_account_type fine, long refused", strings.Replace(minimalConfig, "t_IDP", strings.Repeat("x", 65), 1),
+			[]string{"longer than 64"}},
+		{"yaml syntax", "public_url: [\n", []string{"yaml"}},
+		{"no platforms", "public_url: https://idp.example\nhuawei: {x_account_type: t}\nidp: {signing: {key_file: k, cert_file: c}}\n", []string{"at least one partner platform"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tt.yaml), t.TempDir(), nil)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			var ce *ConfigError
+			if !errors.As(err, &ce) {
+				t.Fatalf("want *ConfigError, got %v", err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestEnvOverrides(t *testing.T) {
+	env := map[string]string{"PARTNERIDP_SIGNING_KEY_FILE": "/run/secrets/key", "PARTNERIDP_PUBLIC_URL": "https://other.example"}
+	cfg, err := ParseConfig([]byte(minimalConfig), "/etc/partneridp", func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.IdP.Signing.KeyFile != "/run/secrets/key" || cfg.PublicURL != "https://other.example" {
+		t.Errorf("overrides not applied: %q %q", cfg.IdP.Signing.KeyFile, cfg.PublicURL)
+	}
+	if got := cfg.Path("k"); got != filepath.Join("/etc/partneridp", "k") {
+		t.Errorf("relative path: %s", got)
+	}
+}
+
+func TestLoadConfigRefusesHugeFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(p, []byte("# "+strings.Repeat("x", maxConfigBytes)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadConfig(p, nil)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "larger than 1 MiB") {
+		t.Fatalf("want size error, got %v", err)
+	}
+}
+
+func FuzzParseConfig(f *testing.F) {
+	example, err := os.ReadFile("../../partneridp.example.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(example)
+	f.Add([]byte(minimalConfig))
+	f.Add([]byte("idp: {clock_skew: 1h}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig(data, "", nil)
+		if err == nil && cfg == nil {
+			t.Fatal("nil config without error")
+		}
+		if err != nil {
+			var ce *ConfigError
+			if !errors.As(err, &ce) || len(ce.Problems) == 0 {
+				t.Fatalf("error is not a ConfigError with problems: %v", err)
+			}
+		}
+	})
+}
