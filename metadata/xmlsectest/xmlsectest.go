@@ -7,9 +7,11 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -63,8 +65,44 @@ func ValidateSchema(t testing.TB, doc []byte, xsd string) (string, bool) {
 	if err := os.WriteFile(docPath, doc, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bin, "--noout", "--nonet", "--schema", xsd, docPath).CombinedOutput()
+	cmd := exec.Command(bin, "--noout", "--nonet", "--schema", xsd, docPath)
+	if catalog := schemaCatalog(t); catalog != "" {
+		cmd.Env = append(os.Environ(), "XML_CATALOG_FILES="+catalog)
+	}
+	out, err := cmd.CombinedOutput()
 	return string(out), err == nil
+}
+
+// schemaImports maps the W3C schema locations the SAML schemas import to the
+// names of local copies (Debian's xmltooling-schemas), so xmllint --nonet can
+// compile them.
+var schemaImports = map[string]string{
+	"http://www.w3.org/TR/2002/REC-xmldsig-core-20020212/xmldsig-core-schema.xsd": "xmldsig-core-schema.xsd",
+	"http://www.w3.org/TR/2002/REC-xmlenc-core-20021210/xenc-schema.xsd":          "xenc-schema.xsd",
+	"http://www.w3.org/2001/xml.xsd":                                              "xml.xsd",
+}
+
+// schemaCatalog writes an XML catalog for schemaImports and returns its path,
+// or "" when the local copies are not installed (xmllint then reports the
+// missing imports itself).
+func schemaCatalog(t testing.TB) string {
+	t.Helper()
+	dir := "/usr/share/xml/xmltooling"
+	var sb strings.Builder
+	sb.WriteString(`<?xml version="1.0"?>` + "\n" + `<catalog xmlns="urn:oasis:names:tc:entity:xmlns:xml:catalog">` + "\n")
+	for loc, name := range schemaImports {
+		local := filepath.Join(dir, name)
+		if _, err := os.Stat(local); err != nil {
+			return ""
+		}
+		fmt.Fprintf(&sb, "  <system systemId=%q uri=%q/>\n", loc, "file://"+local)
+	}
+	sb.WriteString("</catalog>\n")
+	path := filepath.Join(t.TempDir(), "catalog.xml")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // MetadataXSD returns the path of the OASIS SAML 2.0 metadata schema shipped
