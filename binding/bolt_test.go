@@ -1,0 +1,342 @@
+package binding_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/bindingtest"
+	bolt "go.etcd.io/bbolt"
+)
+
+// openTemp opens a new store in the test's temp dir. fsync stays on: the
+// suite must pass with the production settings.
+func openTemp(t testing.TB, opts binding.Options) *binding.DB {
+	t.Helper()
+	db, err := binding.Open(filepath.Join(t.TempDir(), "bindings.db"), opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return db
+}
+
+func TestBoltConformance(t *testing.T) {
+	bindingtest.Run(t, func(t *testing.T) binding.Store {
+		return openTemp(t, binding.Options{})
+	})
+}
+
+func TestBoltEphemeralConformance(t *testing.T) {
+	bindingtest.RunEphemeral(t, func(t *testing.T, clock func() time.Time) binding.Ephemeral {
+		db := openTemp(t, binding.Options{Clock: clock})
+		t.Cleanup(func() {
+			if _, err := db.Verify(); err != nil {
+				t.Errorf("Verify after the test: %v", err)
+			}
+			db.Close()
+		})
+		return db.Ephemeral()
+	})
+}
+
+// The conformance run leaves files whose indexes Verify must accept; this
+// repeats a mixed workload and checks the report's counts.
+func TestBoltVerifyCounts(t *testing.T) {
+	ctx := context.Background()
+	db := openTemp(t, binding.Options{})
+	defer db.Close()
+	for i, id := range []string{"a", "b", "c", "d"} {
+		b := binding.Binding{Key: binding.Key{XAccountType: "t_IDP", XAccountID: id}, DomainID: "dom" + id, Source: binding.SourceImport}
+		if _, err := db.Put(ctx, b, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			b.DomainID = "moved"
+			if _, err := db.Put(ctx, b, "", nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if _, err := db.Delete(ctx, binding.Key{XAccountType: "t_IDP", XAccountID: "d"}, binding.SourceOperator, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ephemeral().Add(ctx, "flows", "f", []byte("x"), time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := db.Verify()
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	want := binding.Report{SchemaVersion: binding.SchemaVersion, Bindings: 3, DomainIndex: 3, History: 7, Ephemeral: 1}
+	if r.SchemaVersion != want.SchemaVersion || r.Bindings != want.Bindings || r.DomainIndex != want.DomainIndex || r.History != want.History || r.Ephemeral != want.Ephemeral || !r.OK() {
+		t.Errorf("Verify report = %+v, want %+v", r, want)
+	}
+}
+
+// Each kind of damage Verify must notice, made with raw bbolt writes.
+func TestBoltVerifyFindsDamage(t *testing.T) {
+	ctx := context.Background()
+	k := binding.Key{XAccountType: "t_IDP", XAccountID: "victim"}
+	rawKey := binding.AppendKey(nil, k)
+	cases := []struct {
+		name   string
+		damage func(tx *bolt.Tx) error
+		want   string
+	}{
+		{"index entry removed", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("bindings_by_domain")).Delete(append([]byte("dom\x00"), rawKey...))
+		}, "has no domain index entry"},
+		{"dangling index entry", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("bindings_by_domain")).Put([]byte("dom\x00t_IDP\x00ghost"), []byte{})
+		}, "points at no binding"},
+		{"index names the wrong domain", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("bindings_by_domain")).Put(append([]byte("other\x00"), rawKey...), []byte{})
+		}, "the binding has domain dom"},
+		{"binding record garbled", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("bindings")).Put(rawKey, []byte{9, 9, 9})
+		}, "does not decode"},
+		{"binding without history", func(tx *bolt.Tx) error {
+			c := tx.Bucket([]byte("history")).Cursor()
+			for hk, _ := c.First(); hk != nil; hk, _ = c.First() {
+				if err := c.Delete(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, "has no history"},
+		{"history entry garbled", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("history")).Put(binary.BigEndian.AppendUint64(nil, 1), []byte("{"))
+		}, "history 1 does not decode"},
+		{"history index dangling", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("history_by_key")).Put(append(append(bytes.Clone(rawKey), 0), binary.BigEndian.AppendUint64(nil, 99)...), []byte{})
+		}, "points at no entry"},
+		{"ephemeral record unindexed", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("ephemeral_expiry")).ForEach(func(ik, _ []byte) error {
+				return tx.Bucket([]byte("ephemeral_expiry")).Delete(ik)
+			})
+		}, "not in the expiry index"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openTemp(t, binding.Options{})
+			defer db.Close()
+			if _, err := db.Put(ctx, binding.Binding{Key: k, DomainID: "dom", Source: binding.SourceImport}, "", nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Ephemeral().Add(ctx, "flows", "f", []byte("x"), time.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Verify(); err != nil {
+				t.Fatalf("Verify before damage: %v", err)
+			}
+			if err := binding.RawBolt(db).Update(tc.damage); err != nil {
+				t.Fatal(err)
+			}
+			r, err := db.Verify()
+			if !errors.Is(err, binding.ErrCorrupt) || r.OK() {
+				t.Fatalf("Verify after damage: err=%v report=%+v, want ErrCorrupt", err, r)
+			}
+			if !strings.Contains(strings.Join(r.Problems, "\n"), tc.want) {
+				t.Errorf("problems %q do not mention %q", r.Problems, tc.want)
+			}
+		})
+	}
+}
+
+func TestOpenLockedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "owned.db")
+	first, err := binding.Open(path, binding.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	start := time.Now()
+	_, err = binding.Open(path, binding.Options{Timeout: 100 * time.Millisecond})
+	if !errors.Is(err, binding.ErrLocked) {
+		t.Fatalf("second Open: err=%v, want ErrLocked", err)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("second Open waited %s", waited)
+	}
+	for _, want := range []string{"only one partneridp process may own the store file", "stop the other process or use another path", path} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if _, err := binding.VerifyFile(path); !errors.Is(err, binding.ErrLocked) {
+		t.Errorf("VerifyFile of an owned file: err=%v, want ErrLocked", err)
+	}
+}
+
+func TestOpenRefusesForeignAndNewerFiles(t *testing.T) {
+	dir := t.TempDir()
+	newer := filepath.Join(dir, "newer.db")
+	writeRaw(t, newer, func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("meta"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("schema_version"), binary.BigEndian.AppendUint64(nil, uint64(binding.SchemaVersion+1)))
+	})
+	_, err := binding.Open(newer, binding.Options{})
+	if !errors.Is(err, binding.ErrSchema) || !strings.Contains(err.Error(), "run a newer partneridp") {
+		t.Errorf("Open of a newer file: err=%v, want ErrSchema asking for a newer partneridp", err)
+	}
+
+	foreign := filepath.Join(dir, "foreign.db")
+	writeRaw(t, foreign, func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucket([]byte("someone_elses"))
+		return err
+	})
+	_, err = binding.Open(foreign, binding.Options{})
+	if !errors.Is(err, binding.ErrSchema) || !strings.Contains(err.Error(), "not a partneridp store") {
+		t.Errorf("Open of a foreign bbolt file: err=%v, want ErrSchema", err)
+	}
+
+	notBolt := filepath.Join(dir, "text.db")
+	if err := os.WriteFile(notBolt, bytes.Repeat([]byte("not a database\n"), 500), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := binding.Open(notBolt, binding.Options{}); err == nil {
+		t.Error("Open of a text file succeeded")
+	}
+	if _, err := binding.Open("", binding.Options{}); !errors.Is(err, binding.ErrInvalid) {
+		t.Errorf("Open(\"\"): err=%v, want ErrInvalid", err)
+	}
+}
+
+func writeRaw(t *testing.T, path string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bdb.Close()
+	if err := bdb.Update(fn); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestOpenKeepsData(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "b.db")
+	db, err := binding.Open(path, binding.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := binding.Binding{Key: binding.Key{XAccountType: "t", XAccountID: "u"}, DomainID: "d", Source: binding.SourceImport}
+	if _, err := db.Put(ctx, b, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = binding.Open(path, binding.Options{})
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer db.Close()
+	if got, err := db.Get(ctx, b.Key); err != nil || got.DomainID != "d" {
+		t.Errorf("after reopen Get = %+v, %v", got, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm()&0o077 != 0 {
+		t.Errorf("store file mode = %v, %v; want no group/other access", fi.Mode(), err)
+	}
+}
+
+func TestBackupAndVerifyFile(t *testing.T) {
+	ctx := context.Background()
+	db := openTemp(t, binding.Options{})
+	defer db.Close()
+	for _, id := range []string{"x", "y", "z"} {
+		if _, err := db.Put(ctx, binding.Binding{Key: binding.Key{XAccountType: "t", XAccountID: id}, DomainID: "d-" + id, Source: binding.SourceImport}, "", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Writes keep going while the backup runs.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 20 {
+			db.Put(ctx, binding.Binding{Key: binding.Key{XAccountType: "t", XAccountID: "live"}, DomainID: "d" + string(rune('a'+i)), Source: binding.SourceImport}, "", nil)
+		}
+	}()
+	var buf bytes.Buffer
+	n, err := db.Backup(&buf)
+	<-done
+	if err != nil || n != int64(buf.Len()) || n == 0 {
+		t.Fatalf("Backup = %d, %v (buffer %d bytes)", n, err, buf.Len())
+	}
+	path := filepath.Join(t.TempDir(), "backup.db")
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := binding.VerifyFile(path)
+	if err != nil || r.Bindings < 3 {
+		t.Fatalf("VerifyFile(backup) = %+v, %v", r, err)
+	}
+	restored, err := binding.Open(path, binding.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer restored.Close()
+	if got, err := restored.Get(ctx, binding.Key{XAccountType: "t", XAccountID: "y"}); err != nil || got.DomainID != "d-y" {
+		t.Errorf("restored Get = %+v, %v", got, err)
+	}
+	if _, err := binding.VerifyFile(filepath.Join(t.TempDir(), "missing.db")); err == nil {
+		t.Error("VerifyFile of a missing file succeeded")
+	}
+}
+
+func TestRunSweeper(t *testing.T) {
+	var mu = make(chan time.Time, 1)
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	mu <- now
+	clock := func() time.Time { t := <-mu; mu <- t; return t }
+	db := openTemp(t, binding.Options{Clock: clock})
+	defer db.Close()
+	e := db.Ephemeral()
+	ctx := context.Background()
+	if err := e.Add(ctx, "replay", "old", []byte("x"), now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Add(ctx, "replay", "new", []byte("x"), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	<-mu
+	mu <- now.Add(time.Minute)
+	sctx, cancel := context.WithCancel(ctx)
+	stopped := make(chan error)
+	go func() { stopped <- db.RunSweeper(sctx, 5*time.Millisecond) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := db.Verify()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Ephemeral == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sweeper left %d records", r.Ephemeral)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-stopped; err != nil {
+		t.Errorf("RunSweeper returned %v after cancel", err)
+	}
+	if _, err := e.Get(ctx, "replay", "new"); err != nil {
+		t.Errorf("sweeper removed an unexpired record: %v", err)
+	}
+	if err := db.RunSweeper(ctx, 0); !errors.Is(err, binding.ErrInvalid) {
+		t.Errorf("RunSweeper(0): err=%v, want ErrInvalid", err)
+	}
+}

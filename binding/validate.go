@@ -1,0 +1,112 @@
+package binding
+
+import (
+	"encoding/json"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Field limits. The XAccount limits are those of Huawei's create-customer
+// API (xaccount_type ≤ 64, xaccount_id ≤ 128); the domain limits leave room
+// over the values Huawei issues.
+const (
+	MaxXAccountTypeLen = 64
+	MaxXAccountIDLen   = 128
+	MaxDomainIDLen     = 128
+	MaxDomainNameLen   = 64
+	MaxActorLen        = 256
+	MaxExtraLen        = 16 << 10
+)
+
+// Validate checks a partner-account key: both parts present, within
+// Huawei's limits (counted in characters), valid UTF-8, no control
+// characters. Errors wrap ErrInvalid.
+func (k Key) Validate() error {
+	if err := checkText("xaccount_type", k.XAccountType, MaxXAccountTypeLen, true); err != nil {
+		return err
+	}
+	return checkText("xaccount_id", k.XAccountID, MaxXAccountIDLen, true)
+}
+
+// Validate checks what a Store accepts in Put: the key, the domain and the
+// source. The timestamps are the store's to set and are not checked.
+func (b Binding) Validate() error {
+	if err := b.Key.Validate(); err != nil {
+		return err
+	}
+	if err := checkText("domain_id", b.DomainID, MaxDomainIDLen, true); err != nil {
+		return err
+	}
+	if err := checkText("domain_name", b.DomainName, MaxDomainNameLen, false); err != nil {
+		return err
+	}
+	return b.Source.Validate()
+}
+
+// Validate accepts the known sources only, so history stays meaningful.
+func (s Source) Validate() error {
+	switch s {
+	case SourceNotification, SourceImport, SourceOperator:
+		return nil
+	case "":
+		return fmt.Errorf("%w: source is empty (want notification, import or operator)", ErrInvalid)
+	}
+	return fmt.Errorf("%w: source %.40q is unknown (want notification, import or operator)", ErrInvalid, string(s))
+}
+
+// ValidateChangeInfo checks the actor and extra JSON a Put or Delete records
+// in history.
+func ValidateChangeInfo(actor string, extra json.RawMessage) error {
+	if err := checkText("actor", actor, MaxActorLen, false); err != nil {
+		return err
+	}
+	if extra == nil {
+		return nil
+	}
+	if len(extra) > MaxExtraLen {
+		return fmt.Errorf("%w: extra is %d bytes, more than the %d allowed", ErrInvalid, len(extra), MaxExtraLen)
+	}
+	if !json.Valid(extra) {
+		return fmt.Errorf("%w: extra is not valid JSON", ErrInvalid)
+	}
+	return nil
+}
+
+// checkText is the one rule set for every identifier: non-empty when
+// required, at most max characters, valid UTF-8 and free of control
+// characters (which also keeps the NUL byte free for the store's key
+// separator).
+func checkText(field, s string, max int, required bool) error {
+	if s == "" {
+		if required {
+			return fmt.Errorf("%w: %s is empty", ErrInvalid, field)
+		}
+		return nil
+	}
+	n := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return fmt.Errorf("%w: %s contains the control character %U at byte %d", ErrInvalid, field, rune(c), i)
+			}
+			i++
+			n++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			return fmt.Errorf("%w: %s is not valid UTF-8 (byte %d)", ErrInvalid, field, i)
+		}
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: %s contains the control character %U at byte %d", ErrInvalid, field, r, i)
+		}
+		i += size
+		n++
+	}
+	if n > max {
+		return fmt.Errorf("%w: %s is %d characters, more than the %d allowed", ErrInvalid, field, n, max)
+	}
+	return nil
+}
