@@ -123,7 +123,7 @@ func Import(ctx context.Context, s Store, r io.Reader, opts ImportOptions) (Impo
 	}
 	if len(rep.Bad) > 0 {
 		if !opts.SkipBad {
-			return rep, fmt.Errorf("%w: %d bad line(s) (%s); nothing was stored; fix them or skip them with SkipBad",
+			return rep, fmt.Errorf("%w: %d bad line(s) (%s); nothing was stored; fix them or skip them (--skip-bad)",
 				ErrImport, len(rep.Bad), lineList(rep.Bad))
 		}
 		rep.Skipped = len(rep.Bad)

@@ -63,10 +63,15 @@ type IdPConfig struct {
 	AuthnContextRef string            `yaml:"authn_context_class_ref"`
 }
 
+// SigningConfig names the signing key files. During a rollover the next
+// key pair is staged beside the current one and published; after promotion
+// the old certificate stays published as "previous" until it is retired.
 type SigningConfig struct {
-	KeyFile      string `yaml:"key_file"`
-	CertFile     string `yaml:"cert_file"`
-	NextCertFile string `yaml:"next_cert_file"`
+	KeyFile          string `yaml:"key_file"`
+	CertFile         string `yaml:"cert_file"`
+	NextKeyFile      string `yaml:"next_key_file"`
+	NextCertFile     string `yaml:"next_cert_file"`
+	PreviousCertFile string `yaml:"previous_cert_file"`
 }
 
 type OrganizationYAML struct {
@@ -99,6 +104,7 @@ type HuaweiConfig struct {
 	Site         string   `yaml:"site"`
 	XAccountType string   `yaml:"x_account_type"`
 	LoginURL     string   `yaml:"login_url"`
+	ConsoleURL   string   `yaml:"console_url"`
 	SPMetadata   string   `yaml:"sp_metadata"`
 	SPCertPin    string   `yaml:"sp_cert_pin_file"`
 	SPPinSHA256  string   `yaml:"sp_fingerprint_sha256"`
@@ -353,6 +359,9 @@ func (c *Config) Validate() []string {
 		if c.Huawei.LoginURL == "" {
 			p.add("huawei.login_url: required when huawei.site is custom")
 		}
+		if c.Huawei.ConsoleURL == "" {
+			p.add("huawei.console_url: required when huawei.site is custom (the default service URL)")
+		}
 	}
 	if c.Huawei.XAccountType == "" {
 		p.add("huawei.x_account_type: required (the Partner Platform ID shown in Partner Center after the IDP Metadata upload)")
@@ -360,6 +369,7 @@ func (c *Config) Validate() []string {
 		p.add("huawei.x_account_type: longer than 64 characters")
 	}
 	p.url("huawei.login_url", c.Huawei.LoginURL, false, c.Development)
+	p.url("huawei.console_url", c.Huawei.ConsoleURL, false, c.Development)
 	if m := c.Huawei.SPMetadata; strings.Contains(m, "://") {
 		p.url("huawei.sp_metadata", m, false, c.Development)
 	}
@@ -433,6 +443,7 @@ func (c *Config) CheckFiles() []string {
 	p.file("idp.signing.key_file", c.Path(c.IdP.Signing.KeyFile), true)
 	p.file("idp.signing.cert_file", c.Path(c.IdP.Signing.CertFile), true)
 	p.file("idp.signing.next_cert_file", c.Path(c.IdP.Signing.NextCertFile), false)
+	p.file("idp.signing.previous_cert_file", c.Path(c.IdP.Signing.PreviousCertFile), false)
 	if m := c.Huawei.SPMetadata; m != "" && !strings.Contains(m, "://") {
 		p.file("huawei.sp_metadata", c.Path(m), true)
 	}

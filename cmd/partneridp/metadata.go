@@ -38,9 +38,10 @@ func idpMetadataConfig(cfg *Config) metadata.IDPConfig {
 	return m
 }
 
-// loadKeyset loads the signing keyset the config names.
+// loadKeyset loads the signing keyset the config names: the current pair
+// and whichever rollover certificates (next, previous) exist.
 func loadKeyset(cfg *Config, now time.Time) (*metadata.Keyset, error) {
-	return metadata.LoadKeyset(cfg.Path(cfg.IdP.Signing.KeyFile), cfg.Path(cfg.IdP.Signing.CertFile), cfg.Path(cfg.IdP.Signing.NextCertFile), now)
+	return metadata.LoadKeysetFiles(rotationFiles(cfg).Keyset(), now)
 }
 
 // buildIDPMetadata makes the IDP Metadata.xml for a config.

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/idp"
+	"github.com/partneridp/partneridp/idp/handoff"
+	"github.com/partneridp/partneridp/idp/samlreq"
+	"github.com/partneridp/partneridp/idp/samlresp"
+	"github.com/partneridp/partneridp/metadata"
+)
+
+// bridgeOptions are what differs between serve, demo, selftest and tests.
+type bridgeOptions struct {
+	Clock   func() time.Time
+	Logger  *slog.Logger
+	Auditor idp.Auditor
+	Metrics *idp.Metrics
+	// SP, when set, replaces the SP metadata named in the config (selftest
+	// puts the mock Huawei IAM in Huawei's place this way).
+	SP *metadata.SP
+	// LoginURL and ServiceHosts, when set, replace the site's.
+	LoginURL     string
+	ConsoleURL   string
+	ServiceHosts []string
+}
+
+// bridge is a wired, running bridge and what it must close.
+type bridge struct {
+	cfg         *Config
+	keyset      *metadata.Keyset
+	metadataXML []byte
+	sp          func() *metadata.SP
+	spSource    *metadata.SPSource // nil when the SP was given in options
+	store       *binding.DB
+	server      *idp.Server
+	site        siteURLs
+}
+
+type siteURLs struct {
+	LoginURL   string
+	ConsoleURL string
+	SPMetadata string
+}
+
+// resolveSite applies the config's overrides to the chosen site preset.
+func resolveSite(cfg *Config) (siteURLs, error) {
+	var s siteURLs
+	if cfg.Huawei.Site != "custom" {
+		preset, err := metadata.SiteByName(cfg.Huawei.Site)
+		if err != nil {
+			return s, err
+		}
+		s = siteURLs{LoginURL: preset.LoginURL, ConsoleURL: preset.ConsoleURL, SPMetadata: preset.SPMetadataURL}
+	}
+	if cfg.Huawei.LoginURL != "" {
+		s.LoginURL = cfg.Huawei.LoginURL
+	}
+	if cfg.Huawei.ConsoleURL != "" {
+		s.ConsoleURL = cfg.Huawei.ConsoleURL
+	}
+	if cfg.Huawei.SPMetadata != "" {
+		s.SPMetadata = cfg.Huawei.SPMetadata
+		if !isURL(s.SPMetadata) {
+			s.SPMetadata = cfg.Path(s.SPMetadata)
+		}
+	}
+	return s, nil
+}
+
+func isURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
+}
+
+// spLoadOptions builds the SP metadata pin from the config.
+func spLoadOptions(cfg *Config, now time.Time) (metadata.SPLoadOptions, error) {
+	opts := metadata.SPLoadOptions{AllowHTTP: cfg.Development, PinnedFingerprint: cfg.Huawei.SPPinSHA256, Now: now}
+	if cfg.Huawei.SPCertPin != "" {
+		c, err := metadata.LoadCertificate(cfg.Path(cfg.Huawei.SPCertPin), now)
+		if err != nil {
+			return opts, fmt.Errorf("huawei.sp_cert_pin_file: %w", err)
+		}
+		opts.PinnedCert = c
+	}
+	return opts, nil
+}
+
+// newBridge loads keys, metadata, SP metadata, platforms and the store named
+// by cfg and wires the idp.Server. The caller closes it.
+func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge, err error) {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	now := opts.Clock()
+	b := &bridge{cfg: cfg}
+	defer func() {
+		if err != nil {
+			b.Close()
+		}
+	}()
+
+	if b.metadataXML, b.keyset, err = buildIDPMetadata(cfg, now); err != nil {
+		return nil, err
+	}
+	if b.site, err = resolveSite(cfg); err != nil {
+		return nil, err
+	}
+	if opts.LoginURL != "" {
+		b.site.LoginURL = opts.LoginURL
+	}
+	if opts.ConsoleURL != "" {
+		b.site.ConsoleURL = opts.ConsoleURL
+	}
+	if opts.SP != nil {
+		sp := opts.SP
+		b.sp = func() *metadata.SP { return sp }
+	} else {
+		spOpts, err := spLoadOptions(cfg, now)
+		if err != nil {
+			return nil, err
+		}
+		src, err := metadata.NewSPSource(b.site.SPMetadata, spOpts, cfg.Huawei.SPRefresh.Duration, opts.Logger)
+		if err != nil {
+			return nil, fmt.Errorf("huawei.sp_metadata: %w", err)
+		}
+		b.spSource = src
+		b.sp = src.Current
+	}
+
+	platforms, err := loadPlatforms(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sessionSecret, err := loadSessionSecret(cfg)
+	if err != nil {
+		return nil, err
+	}
+	profile, err := attributeProfile(cfg)
+	if err != nil {
+		return nil, err
+	}
+
+	if err := os.MkdirAll(cfg.Path(cfg.DataDir), 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	b.store, err = binding.Open(cfg.Path(cfg.Store.Path), binding.Options{Timeout: cfg.Store.OpenTimeout.Duration, Clock: opts.Clock})
+	if err != nil {
+		return nil, err
+	}
+
+	serviceHosts := cfg.Huawei.ServiceHosts
+	if len(opts.ServiceHosts) > 0 {
+		serviceHosts = opts.ServiceHosts
+	}
+	if len(serviceHosts) == 0 {
+		if u, err := url.Parse(b.site.ConsoleURL); err == nil && u.Host != "" {
+			serviceHosts = []string{u.Host}
+		}
+	}
+	spFunc := b.sp
+	intake := &samlreq.Intake{
+		SSOURL: cfg.endpoint(pathSSO),
+		SLOURL: cfg.endpoint(pathSLO),
+		SPs: func(entityID string) (*metadata.SP, bool) {
+			sp := spFunc()
+			return sp, sp != nil && sp.EntityID == entityID
+		},
+		Policy:        metadata.SigAlgPolicy{AllowSHA1: cfg.IdP.AllowRSASHA1},
+		Skew:          cfg.IdP.ClockSkew.Duration,
+		NameIDFormats: cfg.IdP.NameIDFormats,
+		Clock:         opts.Clock,
+	}
+	builder := &samlresp.Builder{
+		IssuerEntityID:       cfg.IdP.EntityID,
+		Key:                  b.keyset.Current,
+		Profile:              profile,
+		Lifetime:             cfg.IdP.AssertionTTL.Duration,
+		Skew:                 cfg.IdP.ClockSkew.Duration,
+		AuthnContextClassRef: cfg.IdP.AuthnContextRef,
+		SignResponse:         cfg.IdP.SignResponse,
+		Clock:                opts.Clock,
+	}
+	secure := !cfg.Development || httpsURL(cfg.PublicURL)
+	auditor := opts.Auditor
+	if auditor == nil {
+		auditor = idp.AuditFunc(func(idp.AuditEvent) {})
+	}
+	b.server, err = idp.New(idp.Config{
+		PublicURL:        cfg.PublicURL,
+		IdPEntityID:      cfg.IdP.EntityID,
+		MetadataXML:      b.metadataXML,
+		SPs:              intake.SPs,
+		DefaultSP:        spFunc,
+		Intake:           intake,
+		Builder:          builder,
+		Verifier:         &handoff.Verifier{Platforms: platforms, Clock: opts.Clock},
+		Sessions:         &handoff.Sessions{Secret: sessionSecret, Lifetime: cfg.Session.Lifetime.Duration, Secure: secure, Clock: opts.Clock},
+		LoginLink:        handoff.LoginLink{LoginURL: b.site.LoginURL, XAccountType: cfg.Huawei.XAccountType},
+		Services:         handoff.ServicePolicy{AllowedHosts: serviceHosts, Default: b.site.ConsoleURL, AllowHTTP: cfg.Development},
+		XAccountType:     cfg.Huawei.XAccountType,
+		PlatformLoginURL: cfg.Platforms[0].LoginURL,
+		LandingURL:       cfg.LandingURL,
+		Bindings:         b.store,
+		Ephemeral:        b.store.Ephemeral(),
+		BindPolicy:       metadata.SigAlgPolicy{AllowSHA1: cfg.IdP.AllowRSASHA1},
+		FlowTTL:          cfg.IdP.FlowTTL.Duration,
+		Audit:            auditor,
+		Logger:           opts.Logger,
+		Clock:            opts.Clock,
+		Metrics:          opts.Metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func httpsURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "https"
+}
+
+// Close releases the store. It is safe on a partly built bridge.
+func (b *bridge) Close() error {
+	if b == nil || b.store == nil {
+		return nil
+	}
+	err := b.store.Close()
+	b.store = nil
+	return err
+}
+
+func loadPlatforms(cfg *Config) ([]handoff.Platform, error) {
+	var out []handoff.Platform
+	var errs []error
+	for i, pc := range cfg.Platforms {
+		keys, err := handoff.LoadPlatformKeys(handoff.KeySource{
+			PEMFile:    cfg.Path(pc.PublicKeyFile),
+			JWKSFile:   cfg.Path(pc.JWKSFile),
+			SecretFile: cfg.Path(pc.SecretFile),
+			Alg:        pc.Alg,
+			KID:        pc.KeyID,
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("platforms[%d] (%s): %w", i, pc.Name, err))
+			continue
+		}
+		out = append(out, handoff.Platform{Name: pc.Name, Issuer: pc.Issuer, Audience: pc.Audience, Keys: keys, MaxLifetime: pc.MaxLifetime.Duration})
+	}
+	return out, errors.Join(errs...)
+}
+
+// loadSessionSecret reads the session-cookie secret, or makes a random one
+// for this process when none is configured (sessions then end at restart).
+func loadSessionSecret(cfg *Config) ([]byte, error) {
+	if cfg.Session.SecretFile == "" {
+		secret := make([]byte, 32)
+		_, err := rand.Read(secret)
+		return secret, err
+	}
+	path := cfg.Path(cfg.Session.SecretFile)
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("session.secret_file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("session.secret_file: %s is readable by other users; run chmod 600 on it", cfg.Session.SecretFile)
+	}
+	secret, err := readCapped(path, 4096)
+	if err != nil {
+		return nil, fmt.Errorf("session.secret_file: %w", err)
+	}
+	if len(secret) < handoff.MinHS256SecretBytes {
+		return nil, fmt.Errorf("session.secret_file: %d bytes; use at least %d random bytes (head -c 32 /dev/urandom > file)", len(secret), handoff.MinHS256SecretBytes)
+	}
+	return secret, nil
+}
+
+func attributeProfile(cfg *Config) (samlresp.Profile, error) {
+	var adds []samlresp.AttributeRule
+	for _, a := range cfg.IdP.Attributes.Add {
+		r := samlresp.AttributeRule{Name: a.Name, Value: a.Value}
+		if a.Claim != "" {
+			r.From = "claim:" + a.Claim
+		}
+		adds = append(adds, r)
+	}
+	p, err := samlresp.HuaweiProfile().With(cfg.IdP.Attributes.Rename, cfg.IdP.Attributes.Drop, adds)
+	if err != nil {
+		return p, fmt.Errorf("idp.attributes: %w", err)
+	}
+	return p, nil
+}

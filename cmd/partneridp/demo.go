@@ -1,0 +1,413 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/idp"
+	"github.com/partneridp/partneridp/idp/demoplatform"
+	"github.com/partneridp/partneridp/idp/handoff"
+	"github.com/partneridp/partneridp/idp/mockiam"
+)
+
+func init() { extraCommands = append(extraCommands, newDemoCmd) }
+
+// Files the demo keeps in its data directory, besides the mock's SP key
+// pair (mockSPKeyName, mockSPCertName) and the store.
+const (
+	demoIdPKeyName       = "idp-signing.key"
+	demoIdPCertName      = "idp-signing.crt"
+	demoPlatformKeyName  = "platform-demo.key"
+	demoPlatformPubName  = "platform-demo.pub.pem"
+	demoDefaultDataDir   = "partneridp-demo"
+	demoXAccountType     = "demo_IDP"
+	demoPlatformName     = "demo"
+	demoResetActor       = "partneridp demo (the mock forgot its accounts at exit)"
+	demoShutdownDeadline = 5 * time.Second
+)
+
+// demoOptions say where the demo runs. Zero ports pick free ones.
+type demoOptions struct {
+	// DataDir holds keys and the store; "" makes a temporary directory that
+	// is removed when the stack closes.
+	DataDir      string
+	Host         string // loopback address to listen on; "" is 127.0.0.1
+	BridgePort   int
+	MockPort     int
+	PlatformPort int
+	XAccountType string // "" is demo_IDP
+	Logger       *slog.Logger
+	Clock        func() time.Time
+}
+
+// demoStack is the bridge, the mock Huawei IAM and the demo platform, wired
+// together and serving on loopback.
+type demoStack struct {
+	dataDir      string
+	removeDir    bool
+	xAccountType string
+
+	bridgeURL, mockURL, platformURL string
+
+	cfg      *Config
+	bridge   *bridge
+	mock     *mockiam.IAM
+	platform *demoplatform.Platform
+	minter   *handoff.Minter
+	group    *serverGroup
+	log      *slog.Logger
+	reset    int // stale bindings removed at start
+}
+
+// startDemoStack makes or reuses the development keys, builds the three
+// services and starts serving them. Close stops them.
+func startDemoStack(ctx context.Context, o demoOptions) (_ *demoStack, err error) {
+	if o.Host == "" {
+		o.Host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(o.Host); ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("demo: %q is not a loopback address; the demo runs with development settings (http, plain cookies) and must stay on this machine", o.Host)
+	}
+	if o.XAccountType == "" {
+		o.XAccountType = demoXAccountType
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	s := &demoStack{xAccountType: o.XAccountType, group: newServerGroup(), log: o.Logger}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if o.DataDir == "" {
+		if s.dataDir, err = os.MkdirTemp("", "partneridp-demo-*"); err != nil {
+			return nil, fmt.Errorf("demo: temporary data directory: %w", err)
+		}
+		s.removeDir = true
+	} else {
+		s.dataDir = o.DataDir
+		if err := os.MkdirAll(s.dataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("demo: data directory: %w", err)
+		}
+	}
+
+	listen := func(port int) (net.Listener, string, error) {
+		ln, err := net.Listen("tcp", net.JoinHostPort(o.Host, strconv.Itoa(port)))
+		if err != nil {
+			return nil, "", fmt.Errorf("demo: listen: %w (choose another port, or 0 for a free one)", err)
+		}
+		return ln, "http://" + ln.Addr().String(), nil
+	}
+	mockLn, mockURL, err := listen(o.MockPort)
+	if err != nil {
+		return nil, err
+	}
+	bridgeLn, bridgeURL, err := listen(o.BridgePort)
+	if err != nil {
+		mockLn.Close()
+		return nil, err
+	}
+	platformLn, platformURL, err := listen(o.PlatformPort)
+	if err != nil {
+		mockLn.Close()
+		bridgeLn.Close()
+		return nil, err
+	}
+	listeners := []net.Listener{mockLn, bridgeLn, platformLn}
+	defer func() {
+		if err != nil {
+			for _, ln := range listeners {
+				ln.Close() // a served listener is closed again by Shutdown: harmless
+			}
+		}
+	}()
+	s.mockURL, s.bridgeURL, s.platformURL = mockURL, bridgeURL, platformURL
+
+	now := o.Clock()
+	if _, _, err := devKeyPair(s.dataDir, demoIdPKeyName, demoIdPCertName, "partneridp demo IdP", now); err != nil {
+		return nil, fmt.Errorf("demo: IdP signing key: %w", err)
+	}
+	spKey, _, err := devKeyPair(s.dataDir, mockSPKeyName, mockSPCertName, "mock-huawei-iam", now)
+	if err != nil {
+		return nil, fmt.Errorf("demo: mock Huawei IAM key: %w", err)
+	}
+	platformKey, err := devEd25519Key(s.dataDir, demoPlatformKeyName, demoPlatformPubName)
+	if err != nil {
+		return nil, fmt.Errorf("demo: platform key: %w", err)
+	}
+
+	// Huawei first: the bridge reads its SP metadata at start.
+	s.mock, err = mockiam.New(mockiam.Config{
+		BaseURL: mockURL,
+		Key:     spKey,
+		IdPs: map[string]mockiam.IdPRegistration{o.XAccountType: {
+			MetadataURL:     bridgeURL + idp.PathMetadata,
+			NotificationURL: bridgeURL + idp.PathBind,
+		}},
+		Clock:  o.Clock,
+		Logger: o.Logger.With("component", "mock-huawei"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo: mock Huawei IAM: %w", err)
+	}
+	s.group.start(servedListener{srv: newHTTPServer(s.mock.Handler(), o.Logger), ln: mockLn})
+
+	s.cfg = demoBridgeConfig(s.dataDir, o.XAccountType, bridgeURL, mockURL, platformURL, o.Logger)
+	if problems := s.cfg.Validate(); len(problems) > 0 {
+		return nil, &ConfigError{File: "demo bridge config (built in code)", Problems: problems}
+	}
+	s.bridge, err = newBridge(ctx, s.cfg, bridgeOptions{
+		Clock:   o.Clock,
+		Logger:  o.Logger.With("component", "bridge"),
+		Auditor: slogAudit(o.Logger.With("component", "bridge")),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo: bridge: %w", err)
+	}
+	if s.reset, err = resetBindings(ctx, s.bridge.store, o.XAccountType); err != nil {
+		return nil, fmt.Errorf("demo: store: %w", err)
+	}
+	s.group.start(servedListener{srv: newHTTPServer(s.bridge.server.Handler(), o.Logger), ln: bridgeLn})
+
+	s.minter = &handoff.Minter{Issuer: platformURL, Audience: bridgeURL, Alg: handoff.AlgEdDSA, Key: platformKey, Clock: o.Clock}
+	s.platform, err = demoplatform.New(demoplatform.Config{
+		BaseURL:   platformURL,
+		BridgeURL: bridgeURL,
+		Minter:    s.minter,
+		Customers: demoplatform.DefaultCustomers(),
+		Service:   mockURL + mockiam.PathConsole,
+		Clock:     o.Clock,
+		Logger:    o.Logger.With("component", "demo-platform"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("demo: platform: %w", err)
+	}
+	s.group.start(servedListener{srv: newHTTPServer(s.platform.Handler(), o.Logger), ln: platformLn})
+	return s, nil
+}
+
+// demoBridgeConfig is the bridge configuration the demo builds in code: what
+// an operator would write to point a development bridge at the mock.
+func demoBridgeConfig(dir, xAccountType, bridgeURL, mockURL, platformURL string, log *slog.Logger) *Config {
+	cfg := &Config{
+		PublicURL:   bridgeURL,
+		Development: true,
+		DataDir:     dir,
+		IdP: IdPConfig{
+			Signing: SigningConfig{KeyFile: filepath.Join(dir, demoIdPKeyName), CertFile: filepath.Join(dir, demoIdPCertName)},
+			Logout:  true,
+		},
+		Huawei: HuaweiConfig{
+			Site:         "custom",
+			XAccountType: xAccountType,
+			LoginURL:     mockURL + mockiam.PathLogin,
+			ConsoleURL:   mockURL + mockiam.PathConsole,
+			SPMetadata:   mockURL + mockiam.PathMetadata,
+			SPCertPin:    filepath.Join(dir, mockSPCertName),
+		},
+		Platforms: []PlatformConfig{{
+			Name:           demoPlatformName,
+			Issuer:         platformURL,
+			Audience:       bridgeURL,
+			Alg:            handoff.AlgEdDSA,
+			PublicKeyFile:  filepath.Join(dir, demoPlatformPubName),
+			LoginURL:       platformURL + demoplatform.PathLogin,
+			SigningKeyFile: filepath.Join(dir, demoPlatformKeyName),
+		}},
+		LandingURL: platformURL + "/",
+		Log:        LogConfig{Format: "text", Level: "info"},
+	}
+	cfg.applyDefaults()
+	return cfg
+}
+
+// resetBindings removes the demo platform's bindings left from an earlier
+// run: the mock keeps its Huawei accounts in memory only, so they would
+// point at accounts that no longer exist.
+func resetBindings(ctx context.Context, store binding.Store, xAccountType string) (int, error) {
+	var stale []binding.Key
+	err := store.List(ctx, func(b binding.Binding) error {
+		if b.XAccountType == xAccountType {
+			stale = append(stale, b.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range stale {
+		if _, err := store.Delete(ctx, k, binding.SourceOperator, demoResetActor, nil); err != nil {
+			return 0, err
+		}
+	}
+	return len(stale), nil
+}
+
+// slogAudit writes the bridge's audit events to a logger.
+func slogAudit(log *slog.Logger) idp.Auditor {
+	return idp.AuditFunc(func(e idp.AuditEvent) {
+		attrs := []any{"event", e.Event, "verdict", e.Verdict}
+		for _, kv := range [][2]string{{"reason", e.Reason}, {"request_id", e.RequestID}, {"sp", e.SP},
+			{"xaccount_id", e.XAccountID}, {"domain_id", e.DomainID}, {"assertion_id", e.AssertionID}} {
+			if kv[1] != "" {
+				attrs = append(attrs, kv[0], kv[1])
+			}
+		}
+		log.Info("audit", attrs...)
+	})
+}
+
+// devEd25519Key loads the demo platform's Ed25519 key, or makes it (private
+// key mode 0600, public key beside it) when absent.
+func devEd25519Key(dir, keyName, pubName string) (ed25519.PrivateKey, error) {
+	keyPath, pubPath := filepath.Join(dir, keyName), filepath.Join(dir, pubName)
+	if _, err := os.Stat(keyPath); err == nil {
+		k, err := handoff.LoadSigningKey(keyPath, handoff.AlgEdDSA)
+		if err != nil {
+			return nil, fmt.Errorf("%w (delete %s to make a new key)", err, keyPath)
+		}
+		priv := k.(ed25519.PrivateKey)
+		if _, err := os.Stat(pubPath); errors.Is(err, os.ErrNotExist) {
+			return priv, writePublicKey(pubPath, priv.Public())
+		}
+		return priv, nil
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		return nil, err
+	}
+	return priv, writePublicKey(pubPath, priv.Public())
+}
+
+func writePublicKey(path string, pub any) error {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o644)
+}
+
+// Close stops the servers, closes the store and removes a temporary data
+// directory. It is safe on a partly started stack.
+func (s *demoStack) Close() error {
+	if s == nil {
+		return nil
+	}
+	var errs []error
+	if s.group != nil {
+		errs = append(errs, s.group.shutdown())
+	}
+	if s.bridge != nil {
+		errs = append(errs, s.bridge.Close())
+		s.bridge = nil
+	}
+	if s.removeDir && s.dataDir != "" {
+		errs = append(errs, os.RemoveAll(s.dataDir))
+		s.removeDir = false
+	}
+	return errors.Join(errs...)
+}
+
+// describe prints the one URL to open, then what is behind it.
+func (s *demoStack) describe(w io.Writer) {
+	fmt.Fprintf(w, "partneridp demo is running. Open the demo partner platform in your browser:\n\n    %s/\n\n", s.platformURL)
+	fmt.Fprintf(w, "Log in as a customer, then press \"Open Huawei Cloud console\".\n\n")
+	fmt.Fprintf(w, "  bridge (IdP)        %s   metadata %s%s\n", s.bridgeURL, s.bridgeURL, idp.PathMetadata)
+	fmt.Fprintf(w, "  mock Huawei IAM     %s   SP metadata %s%s\n", s.mockURL, s.mockURL, mockiam.PathMetadata)
+	fmt.Fprintf(w, "  demo platform       %s   xAccountType %s\n", s.platformURL, s.xAccountType)
+	where := s.dataDir
+	if s.removeDir {
+		where += " (temporary, removed at exit)"
+	}
+	fmt.Fprintf(w, "  data (keys, store)  %s\n", where)
+	if s.reset > 0 {
+		fmt.Fprintf(w, "  removed %d binding(s) of an earlier run: the mock Huawei IAM keeps accounts in memory only\n", s.reset)
+	}
+	fmt.Fprintln(w, "\nPress Ctrl-C to stop.")
+}
+
+func newDemoCmd() *cobra.Command {
+	o := demoOptions{}
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "demo",
+		Short: "Run the bridge, a mock Huawei IAM and a demo partner platform on this machine",
+		Long: `Run the whole integration on loopback with no configuration: the bridge (this
+IdP), a strict mock of Huawei Cloud IAM in Huawei's place, and a small demo
+partner platform with three customers. Open the printed URL, log in as a
+customer and press "Open Huawei Cloud console": the first time you create a
+(mock) Huawei account and the bind notification stores the binding; after that
+you go straight to the mock console.
+
+Development keys (the IdP signing key, the mock's SP key, the platform's
+Ed25519 key) and the binding store are kept in --data-dir, and nothing is
+written anywhere else. They are reused at the next start; bindings of an
+earlier run are removed because the mock forgets its accounts at exit.
+--data-dir "" uses a temporary directory that is removed at exit.
+
+Never use these keys or settings (development: true, plain http) in
+production.`,
+		Example: `  go run ./cmd/partneridp demo
+  partneridp demo --data-dir /tmp/pidp-demo --platform-port 8080`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			lvl, err := parseLogLevel(logLevel)
+			if err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			o.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: lvl}))
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return runDemo(ctx, o, cmd.OutOrStdout())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.DataDir, "data-dir", demoDefaultDataDir, `folder for the development keys and the store ("" : a temporary folder removed at exit)`)
+	f.IntVar(&o.PlatformPort, "platform-port", 0, "demo platform port (0: a free port)")
+	f.IntVar(&o.BridgePort, "bridge-port", 0, "bridge port (0: a free port)")
+	f.IntVar(&o.MockPort, "mock-port", 0, "mock Huawei IAM port (0: a free port)")
+	f.StringVar(&o.XAccountType, "x-account-type", demoXAccountType, "the platform id the mock assigns (xAccountType)")
+	f.StringVar(&logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
+	return cmd
+}
+
+// runDemo serves the demo until ctx ends, then stops it cleanly.
+func runDemo(ctx context.Context, o demoOptions, stdout io.Writer) error {
+	s, err := startDemoStack(ctx, o)
+	if err != nil {
+		return err
+	}
+	s.describe(stdout)
+	waitErr := s.group.wait(ctx)
+	closeErr := s.Close()
+	fmt.Fprintln(stdout, "partneridp demo stopped")
+	return errors.Join(waitErr, closeErr)
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"regexp"
+	"sync"
+	"testing"
+	"time"
+)
+
+// lockedBuffer is an io.Writer a running command and the test share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// runningCmd is a CLI command running in the background until its context
+// is cancelled.
+type runningCmd struct {
+	stdout, stderr *lockedBuffer
+	cancel         context.CancelFunc
+	done           chan error
+}
+
+// startCLI runs the CLI with args in the background.
+func startCLI(t *testing.T, args ...string) *runningCmd {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	rc := &runningCmd{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	root := newRootCmd(rc.stdout, rc.stderr)
+	root.SetArgs(args)
+	go func() { rc.done <- root.ExecuteContext(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-rc.done:
+		case <-time.After(10 * time.Second):
+		}
+	})
+	return rc
+}
+
+// waitFor waits until stdout matches re and returns the first submatch (or
+// the match), failing the test when the command ends or 30 s pass first.
+func (rc *runningCmd) waitFor(t *testing.T, re *regexp.Regexp) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(rc.stdout.String()); m != nil {
+			return m[len(m)-1]
+		}
+		select {
+		case err := <-rc.done:
+			rc.done <- err
+			t.Fatalf("the command ended before printing %s: %v\nstdout:\n%s\nstderr:\n%s", re, err, rc.stdout, rc.stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("no %s within 30 s\nstdout:\n%s\nstderr:\n%s", re, rc.stdout, rc.stderr)
+	return ""
+}
+
+// stop cancels the command's context (what SIGINT does) and returns its error.
+func (rc *runningCmd) stop(t *testing.T) error {
+	t.Helper()
+	rc.cancel()
+	select {
+	case err := <-rc.done:
+		rc.done <- err
+		return err
+	case <-time.After(15 * time.Second):
+		t.Fatal("the command did not stop within 15 s of its context ending")
+		return nil
+	}
+}
+
+// httpGet fetches a URL and returns status and body.
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+// httpGetErr fetches a URL and reports only whether it answered.
+func httpGetErr(url string) (int, error) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
