@@ -276,6 +276,19 @@ func parsePrivateKeyPEM(path string, data []byte) (*rsa.PrivateKey, error) {
 // pinned SP certificate) and checks that it is RSA of at least 2048 bits and
 // valid at now.
 func LoadCertificate(path string, now time.Time) (*x509.Certificate, error) {
+	cert, err := readCertificateFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCertificate(cert, now); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cert, nil
+}
+
+// readCertificateFile reads the first PEM certificate in path without
+// judging it, for reports that must show expired certificates too.
+func readCertificateFile(path string) (*x509.Certificate, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open certificate: %w", err)
@@ -301,9 +314,6 @@ func LoadCertificate(path string, now time.Time) (*x509.Certificate, error) {
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", ErrCertPEM, path, err)
-	}
-	if err := checkCertificate(cert, now); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return cert, nil
 }
@@ -347,6 +357,89 @@ func LoadKeyset(currentKey, currentCert, nextCert string, now time.Time) (*Keyse
 	}
 	ks.Next = next
 	return ks, nil
+}
+
+// KeysetFiles names the keyset's files as the config's idp.signing section
+// does. The paths of a rollover stay configured while the files come and go
+// (see RotationFiles), so NextCert and PreviousCert may be "" (not
+// configured) or name a file that does not exist (that stage of a rollover is
+// not in progress): both mean "none".
+type KeysetFiles struct {
+	CurrentKey   string
+	CurrentCert  string
+	NextCert     string
+	PreviousCert string
+}
+
+// LoadKeysetFiles loads the current key pair and whichever of the next and
+// previous certificates exist. Every certificate must be valid at now, and
+// none may appear twice: a previous certificate equal to the current one, or
+// a current certificate that does not match the key while the next one does,
+// is a promotion that stopped half-way, and the error says to finish it.
+func LoadKeysetFiles(f KeysetFiles, now time.Time) (*Keyset, error) {
+	cur, err := LoadSigningKey(f.CurrentKey, f.CurrentCert, now)
+	if err != nil {
+		if errors.Is(err, ErrKeyMismatch) && keyMatchesCertFile(f.CurrentKey, f.NextCert) {
+			return nil, fmt.Errorf("%w: %s", err, hintPromotionInterrupted)
+		}
+		return nil, err
+	}
+	ks := &Keyset{Current: cur}
+	if ks.Next, err = loadOptionalCertificate(f.NextCert, now); err != nil {
+		return nil, fmt.Errorf("next certificate: %w", err)
+	}
+	if ks.Previous, err = loadOptionalCertificate(f.PreviousCert, now); err != nil {
+		if errors.Is(err, ErrCertExpired) {
+			return nil, fmt.Errorf("previous certificate: %w (it cannot be published any more: run `partneridp keys rotate retire`)", err)
+		}
+		return nil, fmt.Errorf("previous certificate: %w", err)
+	}
+	switch {
+	case ks.Next != nil && ks.Next.Equal(cur.Cert):
+		return nil, fmt.Errorf("%w: %s (if a key promotion was interrupted, finish it with `partneridp keys rotate promote`; otherwise stage a new pair with `partneridp keys rotate stage --force`)", ErrKeysetDuplicate, f.NextCert)
+	case ks.Previous != nil && ks.Previous.Equal(cur.Cert):
+		return nil, fmt.Errorf("%w: the previous certificate %s is the current certificate: %s", ErrKeysetDuplicate, f.PreviousCert, hintPromotionInterrupted)
+	case ks.Next != nil && ks.Previous != nil && ks.Next.Equal(ks.Previous):
+		return nil, fmt.Errorf("%w: the next certificate %s is the previous certificate %s (stage a new key pair)", ErrKeysetDuplicate, f.NextCert, f.PreviousCert)
+	}
+	return ks, nil
+}
+
+const hintPromotionInterrupted = "a key promotion was interrupted; finish it with `partneridp keys rotate promote`"
+
+// loadOptionalCertificate is LoadCertificate for a path that may be "" or
+// name a missing file; both give nil.
+func loadOptionalCertificate(path string, now time.Time) (*x509.Certificate, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return LoadCertificate(path, now)
+}
+
+// keyMatchesCertFile reports whether the key in keyPath belongs to the
+// certificate in certPath; any problem reading either gives false.
+func keyMatchesCertFile(keyPath, certPath string) bool {
+	if keyPath == "" || certPath == "" {
+		return false
+	}
+	key, err := loadPrivateKey(keyPath)
+	if err != nil {
+		return false
+	}
+	cert, err := readCertificateFile(certPath)
+	if err != nil {
+		return false
+	}
+	return certMatchesKey(cert, key)
+}
+
+// certMatchesKey reports whether cert is for key.
+func certMatchesKey(cert *x509.Certificate, key *rsa.PrivateKey) bool {
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	return ok && pub.N.Cmp(key.N) == 0 && pub.E == key.E
 }
 
 // FingerprintSHA256 is the certificate's SHA-256 fingerprint as openssl

@@ -132,7 +132,7 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 		if err != nil {
 			return nil, err
 		}
-		src, err := metadata.NewSPSource(b.site.SPMetadata, spOpts, cfg.Huawei.SPRefresh.Duration, opts.Logger)
+		src, err := metadata.NewSPSource(b.site.SPMetadata, spOpts, cfg.Huawei.SPRefresh.Duration, opts.Logger, metadata.WithSPClock(opts.Clock))
 		if err != nil {
 			return nil, fmt.Errorf("huawei.sp_metadata: %w", err)
 		}

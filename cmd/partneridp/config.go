@@ -188,7 +188,9 @@ var envOverrides = []struct {
 	{"PARTNERIDP_DATA_DIR", func(c *Config) *string { return &c.DataDir }},
 	{"PARTNERIDP_SIGNING_KEY_FILE", func(c *Config) *string { return &c.IdP.Signing.KeyFile }},
 	{"PARTNERIDP_SIGNING_CERT_FILE", func(c *Config) *string { return &c.IdP.Signing.CertFile }},
+	{"PARTNERIDP_NEXT_KEY_FILE", func(c *Config) *string { return &c.IdP.Signing.NextKeyFile }},
 	{"PARTNERIDP_NEXT_CERT_FILE", func(c *Config) *string { return &c.IdP.Signing.NextCertFile }},
+	{"PARTNERIDP_PREVIOUS_CERT_FILE", func(c *Config) *string { return &c.IdP.Signing.PreviousCertFile }},
 	{"PARTNERIDP_SP_METADATA", func(c *Config) *string { return &c.Huawei.SPMetadata }},
 	{"PARTNERIDP_SESSION_SECRET_FILE", func(c *Config) *string { return &c.Session.SecretFile }},
 	{"PARTNERIDP_STORE_PATH", func(c *Config) *string { return &c.Store.Path }},
@@ -442,8 +444,8 @@ func (c *Config) CheckFiles() []string {
 	var p problems
 	p.file("idp.signing.key_file", c.Path(c.IdP.Signing.KeyFile), true)
 	p.file("idp.signing.cert_file", c.Path(c.IdP.Signing.CertFile), true)
-	p.file("idp.signing.next_cert_file", c.Path(c.IdP.Signing.NextCertFile), false)
-	p.file("idp.signing.previous_cert_file", c.Path(c.IdP.Signing.PreviousCertFile), false)
+	// next_* and previous_cert_file may be absent: which of them exist is
+	// the rollover stage (see `partneridp keys status`).
 	if m := c.Huawei.SPMetadata; m != "" && !strings.Contains(m, "://") {
 		p.file("huawei.sp_metadata", c.Path(m), true)
 	}
