@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"time"
@@ -32,6 +33,8 @@ type bridgeOptions struct {
 	LoginURL     string
 	ConsoleURL   string
 	ServiceHosts []string
+	// ClientIP extracts the client address (set behind a trusted proxy).
+	ClientIP func(*http.Request) string
 }
 
 // bridge is a wired, running bridge and what it must close.
@@ -221,6 +224,7 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 		Logger:           opts.Logger,
 		Clock:            opts.Clock,
 		Metrics:          opts.Metrics,
+		ClientIP:         opts.ClientIP,
 	})
 	if err != nil {
 		return nil, err

@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/partneridp/partneridp/idp"
+	"github.com/partneridp/partneridp/idp/ratelimit"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+)
+
+func init() { extraCommands = append(extraCommands, newServeCmd) }
+
+// Server limits: an SSO exchange is a few KiB; anything larger is abuse.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 15 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 32 << 10
+	shutdownGrace     = 30 * time.Second
+	expiryWarning     = 30 * 24 * time.Hour
+)
+
+func newServeCmd() *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the bridge: SSO, handoff, bind notification, metadata, health and metrics endpoints",
+		Long: `Serve the bridge over HTTPS (tls.cert_file and tls.key_file; TLS 1.2 or later), or
+over plain HTTP only behind a TLS-terminating proxy (tls.behind_proxy: true, with
+the proxy addresses in tls.trusted_proxies) or in development mode.
+
+Endpoints: /saml/sso, /saml/slo, /saml/metadata, /sso/huawei, /huawei/bind,
+/healthz (process up), /readyz (store open, signing key and SP metadata valid),
+/metrics (Prometheus). SIGTERM or SIGINT stops it gracefully: in-flight requests
+finish and the store is closed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := LoadConfig(configPath, os.Getenv)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return serve(ctx, cfg, cmd.ErrOrStderr(), nil)
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "partneridp.yaml", "config file")
+	return cmd
+}
+
+// serve runs until ctx ends. ready, when not nil, receives the listening
+// address once the server accepts connections (tests and loadtest use it).
+func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string) error {
+	logger := newLogger(logw, cfg.Log.Format, cfg.Log.Level)
+	plainHTTP := cfg.TLS.CertFile == ""
+	if plainHTTP && !cfg.TLS.BehindProxy && !cfg.Development {
+		return errors.New("serve: set tls.cert_file and tls.key_file, or tls.behind_proxy: true when a TLS-terminating proxy is in front (plain HTTP is allowed only with development: true)")
+	}
+	var trusted []netip.Prefix
+	if cfg.TLS.BehindProxy {
+		var err error
+		if trusted, err = ratelimit.ParseTrustedProxies(cfg.TLS.TrustedProxies); err != nil {
+			return fmt.Errorf("tls.trusted_proxies: %w", err)
+		}
+	}
+
+	auditor, closeAudit, err := openAudit(cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := idp.NewMetrics(reg)
+
+	b, err := newBridge(ctx, cfg, bridgeOptions{
+		Logger:   logger,
+		Auditor:  auditor,
+		Metrics:  metrics,
+		ClientIP: func(r *http.Request) string { return ratelimit.ClientIP(r, trusted).String() },
+	})
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	registerExpiryGauges(reg, b)
+
+	limiter, err := ratelimit.New(ratelimit.Config{PerMinute: cfg.Limits.PerIPPerMinute, Burst: cfg.Limits.Burst, MaxClients: cfg.Limits.MaxClients})
+	if err != nil {
+		return fmt.Errorf("limits: %w", err)
+	}
+
+	bgCtx, cancelBG := context.WithCancel(context.Background())
+	defer cancelBG()
+	if b.spSource != nil {
+		go b.spSource.Run(bgCtx)
+	}
+	go func() { _ = b.store.RunSweeper(bgCtx, cfg.Store.SweepEvery.Duration) }()
+	go warnExpiry(bgCtx, b, logger)
+
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/", limitAbusable(limiter, trusted, b.server.Handler()))
+
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
+	}
+	if !plainHTTP {
+		cert, err := tls.LoadX509KeyPair(cfg.Path(cfg.TLS.CertFile), cfg.Path(cfg.TLS.KeyFile))
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("tls: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	logger.Info("partneridp serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "tls", !plainHTTP, "behind_proxy", cfg.TLS.BehindProxy, "version", version)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight requests")
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		logger.Warn("shutdown did not finish in time", "err", err)
+	}
+	cancelBG()
+	if err := b.Close(); err != nil {
+		return fmt.Errorf("closing the store: %w", err)
+	}
+	logger.Info("stopped cleanly")
+	return nil
+}
+
+// limitAbusable applies the per-IP limit to the endpoints a browser or bot
+// can hammer; metadata, health and metrics stay unlimited.
+func limitAbusable(l *ratelimit.Limiter, trusted []netip.Prefix, next http.Handler) http.Handler {
+	limited := ratelimit.Middleware(l, trusted, next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case idp.PathSSO, idp.PathHandoff, idp.PathBind, idp.PathSLO:
+			limited.ServeHTTP(w, r)
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// openAudit opens the audit log: a JSON Lines file (append, 0600) or, when
+// none is configured, the process log.
+func openAudit(cfg *Config, logger *slog.Logger) (idp.Auditor, func(), error) {
+	if cfg.Log.AuditLog == "" {
+		return nil, func() {}, nil
+	}
+	f, err := os.OpenFile(cfg.Path(cfg.Log.AuditLog), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		return nil, nil, fmt.Errorf("log.audit_log: %w", err)
+	}
+	return idp.NewAuditLog(f, logger), func() { _ = f.Close() }, nil
+}
+
+func registerExpiryGauges(reg prometheus.Registerer, b *bridge) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "partneridp_signing_cert_expiry_seconds",
+		Help: "Seconds until the IdP's current signing certificate expires.",
+	}, func() float64 { return time.Until(b.keyset.Current.Cert.NotAfter).Seconds() }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "partneridp_sp_cert_expiry_seconds",
+		Help: "Seconds until the earliest SP (Huawei IAM) signing certificate expires.",
+	}, func() float64 { return time.Until(spCertExpiry(b)).Seconds() }))
+	if b.spSource != nil {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "partneridp_sp_metadata_refresh_failures_total",
+			Help: "SP metadata refreshes that failed (the last good copy was kept).",
+		}, func() float64 { return float64(b.spSource.Failures()) }))
+	}
+}
+
+func spCertExpiry(b *bridge) time.Time {
+	if b.spSource != nil {
+		return b.spSource.CertExpiry()
+	}
+	var earliest time.Time
+	for _, c := range b.sp().SigningCerts {
+		if earliest.IsZero() || c.NotAfter.Before(earliest) {
+			earliest = c.NotAfter
+		}
+	}
+	return earliest
+}
+
+// warnExpiry logs a warning at start and daily while a certificate expires
+// within expiryWarning.
+func warnExpiry(ctx context.Context, b *bridge, logger *slog.Logger) {
+	check := func() {
+		for what, at := range map[string]time.Time{"IdP signing certificate": b.keyset.Current.Cert.NotAfter, "SP signing certificate": spCertExpiry(b)} {
+			if left := time.Until(at); left < expiryWarning {
+				logger.Warn(what+" expires soon: plan the rollover (partneridp keys rotate stage)", "expires", at.UTC().Format(time.RFC3339), "days_left", int(left.Hours()/24))
+			}
+		}
+	}
+	check()
+	t := time.NewTicker(24 * time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			check()
+		}
+	}
+}
