@@ -37,7 +37,13 @@ func Require(t testing.TB, tool string) string {
 func Verify(t testing.TB, doc []byte, cert *x509.Certificate, idAttrs ...string) (string, bool) {
 	t.Helper()
 	bin := Require(t, "xmlsec1")
-	dir := t.TempDir()
+	// Not t.TempDir(): its name holds the test name, and xmlsec1 splits
+	// --pubkey-cert-pem on commas.
+	dir, err := os.MkdirTemp("", "xmlsec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
 	docPath := filepath.Join(dir, "doc.xml")
 	certPath := filepath.Join(dir, "cert.pem")
 	if err := os.WriteFile(docPath, doc, 0o600); err != nil {

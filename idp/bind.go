@@ -1,0 +1,108 @@
+package idp
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"github.com/partneridp/partneridp/binding"
+)
+
+// ActorHuaweiNotification is the history actor of bindings changed by a
+// bind notification.
+const ActorHuaweiNotification = "huawei-notification"
+
+// Bind-notification parameter names (huawei-webui-saml.md §7).
+const (
+	fieldBindRequest = "bindRequest"
+	fieldSigAlg      = "SigAlg"
+	fieldSignature   = "Signature"
+)
+
+// handleBind takes Huawei's bind notification (GET query or POST form):
+// verify the signature over the bindRequest value with the Huawei SP
+// metadata certificates, store or remove the binding, and send the browser
+// on to the service it came for.
+func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
+	ev := s.newEvent(r, EventBindNotification)
+	if !s.allowMethod(w, r, ev, http.MethodGet, http.MethodPost) {
+		return
+	}
+	values, err := readBindValues(r)
+	if err != nil {
+		s.fail(w, r, ev, err)
+		return
+	}
+	sp := s.cfg.DefaultSP()
+	if sp == nil {
+		s.fail(w, r, ev, ErrNoDefaultSP)
+		return
+	}
+	n, err := binding.ParseNotification(values[fieldBindRequest], values[fieldSigAlg], values[fieldSignature], sp.SigningCerts, s.cfg.BindPolicy)
+	if err != nil {
+		s.fail(w, r, ev, err)
+		return
+	}
+	ev.SP, ev.XAccountID, ev.DomainID = sp.EntityID, n.XUserID, n.DomainID
+	changed, _, err := binding.ApplyNotification(r.Context(), s.cfg.Bindings, s.cfg.XAccountType, n, ActorHuaweiNotification)
+	if err != nil {
+		s.fail(w, r, ev, err)
+		return
+	}
+	ev.Verdict, ev.Reason = VerdictUnchanged, string(n.Action)
+	switch {
+	case changed && n.Action == binding.ActionBind:
+		ev.Verdict = VerdictStored
+	case changed && n.Action == binding.ActionUnbind:
+		ev.Verdict = VerdictRemoved
+	}
+	http.Redirect(w, r, s.afterBind(r, n.XUserID), http.StatusFound)
+	s.finish(*ev)
+}
+
+// readBindValues returns bindRequest, SigAlg and Signature after URL
+// decoding: from the POST form body (never the URL) or the GET query. Each
+// may appear at most once; a missing one is left for ParseNotification to
+// refuse with its own reason.
+func readBindValues(r *http.Request) (map[string]string, error) {
+	var values url.Values
+	if r.Method == http.MethodPost {
+		form, err := readPostForm(r)
+		if err != nil {
+			return nil, err
+		}
+		values = form
+	} else {
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return nil, &RequestError{Status: http.StatusBadRequest, Reason: ReasonBadForm, Msg: "the query is not valid URL encoding"}
+		}
+		values = q
+	}
+	out := map[string]string{}
+	for _, name := range []string{fieldBindRequest, fieldSigAlg, fieldSignature} {
+		vs := values[name]
+		if len(vs) > 1 {
+			return nil, &RequestError{Status: http.StatusBadRequest, Reason: ReasonDuplicateParam,
+				Msg: fmt.Sprintf("%s is given more than once; a bind notification carries each parameter once", name)}
+		}
+		if len(vs) == 1 {
+			out[name] = vs[0]
+		}
+	}
+	return out, nil
+}
+
+// afterBind is where the browser goes after a notification: the service its
+// handoff resolved, when the bridge session is the notified customer's;
+// LandingURL otherwise.
+func (s *Server) afterBind(r *http.Request, xUserID string) string {
+	claims, err := s.cfg.Sessions.Read(r)
+	if err != nil || claims.Subject != xUserID {
+		return s.cfg.LandingURL
+	}
+	if service := s.rememberedService(r); service != "" {
+		return service
+	}
+	return s.cfg.LandingURL
+}
