@@ -376,8 +376,8 @@ func (c *Config) Validate() []string {
 		p.url("huawei.sp_metadata", m, false, c.Development)
 	}
 	for i, h := range c.Huawei.ServiceHosts {
-		if h == "" || strings.ContainsAny(h, "/:@\\ ") {
-			p.add("huawei.service_hosts[%d]: %q must be a bare host name like console.huaweicloud.com", i, h)
+		if h == "" || strings.ContainsAny(h, "/@\\ ") || strings.Contains(h, "://") {
+			p.add("huawei.service_hosts[%d]: %q must be a host name like console.huaweicloud.com (a port is allowed)", i, h)
 		}
 	}
 	if len(c.Platforms) == 0 {

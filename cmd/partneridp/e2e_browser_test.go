@@ -134,9 +134,6 @@ func waitForPath(path string) chromedp.Action[chromedp.Void] {
 // straight to the mock console showing the account and the attributes.
 // Each auto-submit only runs when its page's CSP hash is right.
 func TestDemoInChromium(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a browser")
-	}
 	b := newBrowserSession(t)
 	logs := &lockedBuffer{}
 	s, err := startDemoStack(context.Background(), demoOptions{DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(logs, nil))})

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
+	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -201,7 +205,7 @@ func FuzzParseMockHuaweiConfig(f *testing.F) {
 	f.Add([]byte("accounts: [{x_account_type: a}]\n"))
 	f.Add([]byte("listen: \"[::1]:0\"\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cfg, err := ParseMockHuaweiConfig(data, t.TempDir())
+		cfg, err := ParseMockHuaweiConfig(data, "cfgdir") // parsing reads no files
 		if err != nil {
 			return // any error is fine; a panic is not
 		}
@@ -214,4 +218,69 @@ func FuzzParseMockHuaweiConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBridgeConfigPointedAtMock follows MOCK-HUAWEI.md: a bridge config with
+// site custom, the mock's SP metadata URL pinned by the fingerprint the mock
+// prints, its login and console URLs, loads and wires a bridge that trusts
+// the mock's SP.
+func TestBridgeConfigPointedAtMock(t *testing.T) {
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "mock.yaml")
+	if err := os.WriteFile(cfgPath, []byte("listen: 127.0.0.1:0\ndata_dir: data\nidps: {example_IDP: {metadata_url: http://127.0.0.1:8443/saml/metadata}}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rc := startCLI(t, "mock-huawei", "--config", cfgPath)
+	spMetadata := rc.waitFor(t, regexp.MustCompile(`SP metadata:\s+(\S+)`))
+	fingerprint := rc.waitFor(t, regexp.MustCompile(`SP cert:\s+SHA-256 (\S+)`))
+	loginURL := rc.waitFor(t, regexp.MustCompile(`login URL:\s+(\S+)`))
+	consoleURL := rc.waitFor(t, regexp.MustCompile(`console:\s+(\S+)`))
+
+	now := time.Now()
+	idpKey, err := metadata.GenerateKeyPair(2048, pkix.Name{CommonName: "bridge"}, now.Add(-time.Hour), now.AddDate(1, 0, 0), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := metadata.WriteKeyPair(idpKey, filepath.Join(dir, "signing.key"), filepath.Join(dir, "signing.crt"), false); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "platform.secret"), []byte(strings.Repeat("s", 48)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bridgeCfg := fmt.Sprintf(`
+public_url: http://127.0.0.1:8443
+development: true
+data_dir: bridge-data
+idp: {signing: {key_file: signing.key, cert_file: signing.crt}}
+huawei:
+  site: custom
+  x_account_type: example_IDP
+  sp_metadata: %s
+  sp_fingerprint_sha256: "%s"
+  login_url: %s
+  console_url: %s
+platforms:
+  - {name: shop, issuer: http://127.0.0.1:8080, audience: http://127.0.0.1:8443, alg: HS256, secret_file: platform.secret, login_url: http://127.0.0.1:8080/login}
+landing_url: http://127.0.0.1:8080/
+`, spMetadata, fingerprint, loginURL, consoleURL)
+	bridgePath := filepath.Join(dir, "partneridp.yaml")
+	if err := os.WriteFile(bridgePath, []byte(bridgeCfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(bridgePath, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := newBridge(context.Background(), cfg, bridgeOptions{})
+	if err != nil {
+		t.Fatalf("a bridge configured as MOCK-HUAWEI.md says does not start: %v", err)
+	}
+	defer b.Close()
+	base := strings.TrimSuffix(spMetadata, mockiam.PathMetadata)
+	if sp := b.sp(); sp.EntityID != base+"/" || sp.SignatureStatus != metadata.SignatureVerified {
+		t.Errorf("the bridge trusts SP %q (signature %s), want the mock %s/", sp.EntityID, sp.SignatureStatus, base)
+	}
+	if err := rc.stop(t); err != nil {
+		t.Fatal(err)
+	}
 }

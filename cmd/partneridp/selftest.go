@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -669,6 +670,7 @@ func startConfigEnv(ctx context.Context, o selftestOptions, cfg *Config, env *se
 		publicHost = net.JoinHostPort(public.Hostname(), map[bool]string{true: "443", false: "80"}[useTLS])
 	}
 	group := newServerGroup()
+	groupAt := len(env.cleanup)
 	env.cleanup = append(env.cleanup, group.shutdown)
 
 	// The bridge's metadata, registered with the mock as the Partner Center upload.
@@ -692,7 +694,7 @@ func startConfigEnv(ctx context.Context, o selftestOptions, cfg *Config, env *se
 		return "", fmt.Errorf("the mock does not accept the bridge's metadata: %w", err)
 	}
 	mockSrv := newHTTPServer(env.mock.Handler(), o.Logger)
-	mockSrv.TLSConfig = serverTLS
+	mockSrv.TLSConfig = serverTLS.Clone() // each server adds its own ALPN protocols
 	group.start(servedListener{srv: mockSrv, ln: mockLn, tls: useTLS})
 
 	sp, err := metadata.ParseSP(env.mock.SPMetadata(), metadata.SPLoadOptions{PinnedCert: spKey.Cert, AllowHTTP: !useTLS, Now: time.Now()})
@@ -711,13 +713,14 @@ func startConfigEnv(ctx context.Context, o selftestOptions, cfg *Config, env *se
 		bridgeLn.Close()
 		return "", err
 	}
-	env.cleanup = append(env.cleanup, env.bridge.Close)
+	// Closed after the servers stop (cleanup runs last to first).
+	env.cleanup = slices.Insert(env.cleanup, groupAt, env.bridge.Close)
 	var handler http.Handler = env.bridge.server.Handler()
 	if prefix := strings.TrimSuffix(public.Path, "/"); prefix != "" {
 		handler = http.StripPrefix(prefix, handler)
 	}
 	bridgeSrv := newHTTPServer(handler, o.Logger)
-	bridgeSrv.TLSConfig = serverTLS
+	bridgeSrv.TLSConfig = serverTLS.Clone()
 	group.start(servedListener{srv: bridgeSrv, ln: bridgeLn, tls: useTLS})
 
 	route := map[string]string{publicHost: bridgeLn.Addr().String()}
