@@ -220,7 +220,7 @@ func FuzzParseMockHuaweiConfig(f *testing.F) {
 	})
 }
 
-// TestBridgeConfigPointedAtMock follows MOCK-HUAWEI.md: a bridge config with
+// TestBridgeConfigPointedAtMock follows the README section "Point a bridge at the mock": a bridge config with
 // site custom, the mock's SP metadata URL pinned by the fingerprint the mock
 // prints, its login and console URLs, loads and wires a bridge that trusts
 // the mock's SP.
@@ -273,7 +273,7 @@ landing_url: http://127.0.0.1:8080/
 	}
 	b, err := newBridge(context.Background(), cfg, bridgeOptions{})
 	if err != nil {
-		t.Fatalf("a bridge configured as MOCK-HUAWEI.md says does not start: %v", err)
+		t.Fatalf("a bridge configured as the README says does not start: %v", err)
 	}
 	defer b.Close()
 	base := strings.TrimSuffix(spMetadata, mockiam.PathMetadata)
