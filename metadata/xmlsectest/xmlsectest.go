@@ -7,11 +7,9 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/pem"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -72,43 +70,35 @@ func ValidateSchema(t testing.TB, doc []byte, xsd string) (string, bool) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, "--noout", "--nonet", "--schema", xsd, docPath)
-	if catalog := schemaCatalog(t); catalog != "" {
-		cmd.Env = append(os.Environ(), "XML_CATALOG_FILES="+catalog)
-	}
+	cmd.Env = append(os.Environ(), "XML_CATALOG_FILES="+schemaCatalog(t))
 	out, err := cmd.CombinedOutput()
 	return string(out), err == nil
 }
 
-// schemaImports maps the W3C schema locations the SAML schemas import to the
-// names of local copies (Debian's xmltooling-schemas), so xmllint --nonet can
-// compile them.
-var schemaImports = map[string]string{
-	"http://www.w3.org/TR/2002/REC-xmldsig-core-20020212/xmldsig-core-schema.xsd": "xmldsig-core-schema.xsd",
-	"http://www.w3.org/TR/2002/REC-xmlenc-core-20021210/xenc-schema.xsd":          "xenc-schema.xsd",
-	"http://www.w3.org/2001/xml.xsd":                                              "xml.xsd",
-}
-
-// schemaCatalog writes an XML catalog for schemaImports and returns its path,
-// or "" when the local copies are not installed (xmllint then reports the
-// missing imports itself).
+// schemaCatalog returns the project's XML catalog (testdata/xsd-catalog.xml),
+// which maps the W3C schemas the SAML XSDs import to Debian's local copies
+// so that xmllint --nonet can compile them. It looks upwards from the test's
+// package folder for the module root.
 func schemaCatalog(t testing.TB) string {
 	t.Helper()
-	dir := "/usr/share/xml/xmltooling"
-	var sb strings.Builder
-	sb.WriteString(`<?xml version="1.0"?>` + "\n" + `<catalog xmlns="urn:oasis:names:tc:entity:xmlns:xml:catalog">` + "\n")
-	for loc, name := range schemaImports {
-		local := filepath.Join(dir, name)
-		if _, err := os.Stat(local); err != nil {
-			return ""
-		}
-		fmt.Fprintf(&sb, "  <system systemId=%q uri=%q/>\n", loc, "file://"+local)
-	}
-	sb.WriteString("</catalog>\n")
-	path := filepath.Join(t.TempDir(), "catalog.xml")
-	if err := os.WriteFile(path, []byte(sb.String()), 0o600); err != nil {
+	dir, err := os.Getwd()
+	if err != nil {
 		t.Fatal(err)
 	}
-	return path
+	for {
+		p := filepath.Join(dir, "testdata", "xsd-catalog.xml")
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			if _, err := os.Stat(p); err != nil {
+				t.Fatalf("the schema catalog %s is missing", p)
+			}
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the test's folder")
+		}
+		dir = parent
+	}
 }
 
 // MetadataXSD returns the path of the OASIS SAML 2.0 metadata schema shipped
