@@ -195,13 +195,20 @@ func (db *DB) Put(ctx context.Context, b Binding, actor string, extra json.RawMe
 	if err != nil {
 		return false, err
 	}
+	return db.writeChange(func(tx *bolt.Tx, now time.Time) (bool, error) {
+		return putTx(tx, b, actor, extra, now)
+	})
+}
+
+// writeChange runs fn in one write transaction and reports whether it changed
+// anything. Batch may run fn more than once; each run starts from the
+// transaction's state, so the result is that of the committed run.
+func (db *DB) writeChange(fn func(tx *bolt.Tx, now time.Time) (bool, error)) (bool, error) {
 	now := db.now()
 	var changed bool
-	err = db.write(func(tx *bolt.Tx) error {
-		// Batch may run this more than once; each run starts from the
-		// transaction's state, so the result is that of the committed run.
+	err := db.write(func(tx *bolt.Tx) error {
 		var err error
-		changed, err = putTx(tx, b, actor, extra, now)
+		changed, err = fn(tx, now)
 		return err
 	})
 	if err != nil {
@@ -253,17 +260,9 @@ func (db *DB) Delete(ctx context.Context, k Key, src Source, actor string, extra
 	if err != nil {
 		return false, err
 	}
-	now := db.now()
-	var changed bool
-	err = db.write(func(tx *bolt.Tx) error {
-		var err error
-		changed, err = deleteTx(tx, k, src, actor, extra, now)
-		return err
+	return db.writeChange(func(tx *bolt.Tx, now time.Time) (bool, error) {
+		return deleteTx(tx, k, src, actor, extra, now)
 	})
-	if err != nil {
-		return false, err
-	}
-	return changed, nil
 }
 
 func deleteTx(tx *bolt.Tx, k Key, src Source, actor string, extra json.RawMessage, now time.Time) (bool, error) {

@@ -84,25 +84,13 @@ func BuildIDPMetadata(cfg IDPConfig, certs []*x509.Certificate, now time.Time) (
 			SetText(base64.StdEncoding.EncodeToString(c.Raw))
 	}
 	if cfg.SLOURL != "" {
-		slo := idp.CreateElement("md:SingleLogoutService")
-		slo.CreateAttr("Binding", BindingHTTPRedirect)
-		slo.CreateAttr("Location", cfg.SLOURL)
+		addEndpoint(idp, "md:SingleLogoutService", BindingHTTPRedirect, cfg.SLOURL)
 	}
-	formats := cfg.NameIDFormats
-	if len(formats) == 0 {
-		formats = []string{NameIDFormatTransient}
-	}
-	for _, f := range formats {
-		idp.CreateElement("md:NameIDFormat").SetText(f)
-	}
+	addNameIDFormats(idp, cfg.NameIDFormats)
 	// Huawei uses the first SingleSignOnService and sends HTTP-Redirect.
-	sso := idp.CreateElement("md:SingleSignOnService")
-	sso.CreateAttr("Binding", BindingHTTPRedirect)
-	sso.CreateAttr("Location", cfg.SSORedirectURL)
+	addEndpoint(idp, "md:SingleSignOnService", BindingHTTPRedirect, cfg.SSORedirectURL)
 	if cfg.SSOPostURL != "" {
-		sso := idp.CreateElement("md:SingleSignOnService")
-		sso.CreateAttr("Binding", BindingHTTPPost)
-		sso.CreateAttr("Location", cfg.SSOPostURL)
+		addEndpoint(idp, "md:SingleSignOnService", BindingHTTPPost, cfg.SSOPostURL)
 	}
 
 	if o := cfg.Organization; o != nil {

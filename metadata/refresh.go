@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -206,42 +207,8 @@ func sameSP(a, b *SP) bool {
 		a.WantAssertionsSigned != b.WantAssertionsSigned || a.SignatureStatus != b.SignatureStatus {
 		return false
 	}
-	if !sameEndpoints(a.ACS, b.ACS) || !sameEndpoints(a.SLO, b.SLO) || !sameStrings(a.NameIDFormats, b.NameIDFormats) {
-		return false
-	}
-	if len(a.SigningCerts) != len(b.SigningCerts) {
-		return false
-	}
-	for i := range a.SigningCerts {
-		if !a.SigningCerts[i].Equal(b.SigningCerts[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func sameEndpoints(a, b []Endpoint) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func sameStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(a.ACS, b.ACS) && slices.Equal(a.SLO, b.SLO) && slices.Equal(a.NameIDFormats, b.NameIDFormats) &&
+		slices.EqualFunc(a.SigningCerts, b.SigningCerts, (*x509.Certificate).Equal)
 }
 
 func fingerprints(certs []*x509.Certificate) []string {

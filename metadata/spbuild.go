@@ -59,25 +59,13 @@ func BuildSPMetadata(cfg SPConfig, key SigningKey) ([]byte, error) {
 		addKeyInfo(kd, certB64)
 	}
 	if cfg.SLORedirectURL != "" {
-		slo := sso.CreateElement("md:SingleLogoutService")
-		slo.CreateAttr("Binding", BindingHTTPRedirect)
-		slo.CreateAttr("Location", cfg.SLORedirectURL)
+		addEndpoint(sso, "md:SingleLogoutService", BindingHTTPRedirect, cfg.SLORedirectURL)
 	}
 	if cfg.SLOPostURL != "" {
-		slo := sso.CreateElement("md:SingleLogoutService")
-		slo.CreateAttr("Binding", BindingHTTPPost)
-		slo.CreateAttr("Location", cfg.SLOPostURL)
+		addEndpoint(sso, "md:SingleLogoutService", BindingHTTPPost, cfg.SLOPostURL)
 	}
-	formats := cfg.NameIDFormats
-	if len(formats) == 0 {
-		formats = []string{NameIDFormatTransient}
-	}
-	for _, f := range formats {
-		sso.CreateElement("md:NameIDFormat").SetText(f)
-	}
-	acs := sso.CreateElement("md:AssertionConsumerService")
-	acs.CreateAttr("Binding", BindingHTTPPost)
-	acs.CreateAttr("Location", cfg.ACSURL)
+	addNameIDFormats(sso, cfg.NameIDFormats)
+	acs := addEndpoint(sso, "md:AssertionConsumerService", BindingHTTPPost, cfg.ACSURL)
 	acs.CreateAttr("index", "0")
 	acs.CreateAttr("isDefault", "true")
 

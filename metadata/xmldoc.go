@@ -113,3 +113,23 @@ func attrValue(el *etree.Element, name string) string {
 	v, _ := attr(el, name)
 	return v
 }
+
+// addEndpoint appends an endpoint element (SingleSignOnService,
+// SingleLogoutService, AssertionConsumerService) to a role descriptor.
+func addEndpoint(descriptor *etree.Element, tag, binding, location string) *etree.Element {
+	el := descriptor.CreateElement(tag)
+	el.CreateAttr("Binding", binding)
+	el.CreateAttr("Location", location)
+	return el
+}
+
+// addNameIDFormats appends one md:NameIDFormat per format; transient when
+// none is configured.
+func addNameIDFormats(descriptor *etree.Element, formats []string) {
+	if len(formats) == 0 {
+		formats = []string{NameIDFormatTransient}
+	}
+	for _, f := range formats {
+		descriptor.CreateElement("md:NameIDFormat").SetText(f)
+	}
+}

@@ -662,33 +662,27 @@ func testConcurrentSame(t *testing.T, s binding.Store) {
 }
 
 func testConcurrentRebinds(t *testing.T, s binding.Store) {
-	const n = 24
 	k := key("contested")
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	changedCount := 0
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			changed, err := s.Put(context.Background(), bnd(k.XAccountID, fmt.Sprintf("d%d", i%6), ""), "c", nil)
-			if err != nil {
-				t.Errorf("Put: %v", err)
-			}
-			if changed {
-				mu.Lock()
-				changedCount++
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
+	changedCount := countConcurrentChanges(t, 24, func(i int) (bool, error) {
+		return s.Put(context.Background(), bnd(k.XAccountID, fmt.Sprintf("d%d", i%6), ""), "c", nil)
+	})
 	checkLastChange(t, s, k, changedCount)
 }
 
 func testConcurrentPutDelete(t *testing.T, s binding.Store) {
-	const n = 24
 	k := key("flapping")
+	changedCount := countConcurrentChanges(t, 24, func(i int) (bool, error) {
+		if i%2 == 0 {
+			return s.Put(context.Background(), bnd(k.XAccountID, "d", ""), "c", nil)
+		}
+		return s.Delete(context.Background(), k, binding.SourceOperator, "c", nil)
+	})
+	checkLastChange(t, s, k, changedCount)
+}
+
+// countConcurrentChanges runs write(0)…write(n-1) at once and counts the
+// writes that report a change.
+func countConcurrentChanges(t *testing.T, n int, write func(i int) (bool, error)) int {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	changedCount := 0
@@ -696,15 +690,9 @@ func testConcurrentPutDelete(t *testing.T, s binding.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var changed bool
-			var err error
-			if i%2 == 0 {
-				changed, err = s.Put(context.Background(), bnd(k.XAccountID, "d", ""), "c", nil)
-			} else {
-				changed, err = s.Delete(context.Background(), k, binding.SourceOperator, "c", nil)
-			}
+			changed, err := write(i)
 			if err != nil {
-				t.Errorf("write: %v", err)
+				t.Errorf("write %d: %v", i, err)
 			}
 			if changed {
 				mu.Lock()
@@ -714,7 +702,7 @@ func testConcurrentPutDelete(t *testing.T, s binding.Store) {
 		}()
 	}
 	wg.Wait()
-	checkLastChange(t, s, k, changedCount)
+	return changedCount
 }
 
 // checkLastChange: one history entry per reported change, and the current

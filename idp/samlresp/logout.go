@@ -8,7 +8,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/beevik/etree"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -51,17 +50,7 @@ func (b *Builder) LogoutResponseRedirectURL(sp *metadata.SP, inResponseTo, relay
 		return "", err
 	}
 
-	lr := etree.NewElement("saml2p:LogoutResponse")
-	lr.CreateAttr("xmlns:saml2p", nsProtocol)
-	lr.CreateAttr("xmlns:saml2", nsAssertion)
-	lr.CreateAttr("ID", id)
-	lr.CreateAttr("Version", "2.0")
-	lr.CreateAttr("IssueInstant", samlTime(s.now))
-	lr.CreateAttr("Destination", destination)
-	if inResponseTo != "" {
-		lr.CreateAttr("InResponseTo", inResponseTo)
-	}
-	lr.CreateElement("saml2:Issuer").SetText(s.IssuerEntityID)
+	lr := s.statusResponse("saml2p:LogoutResponse", id, destination, inResponseTo)
 	addStatus(lr, top, second, "")
 	doc, err := serialize(lr)
 	if err != nil {

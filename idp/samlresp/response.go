@@ -297,7 +297,7 @@ func (b *Builder) Build(req Request, u User) (*Response, error) {
 		}
 	}
 
-	resp := s.responseShell(out.ResponseID, req)
+	resp := s.statusResponse("saml2p:Response", out.ResponseID, req.ACS, req.InResponseTo)
 	status := resp.CreateElement("saml2p:Status")
 	status.CreateElement("saml2p:StatusCode").CreateAttr("Value", StatusSuccess)
 
@@ -317,17 +317,18 @@ func (b *Builder) Build(req Request, u User) (*Response, error) {
 	return out, nil
 }
 
-// responseShell is the samlp:Response element with its Issuer.
-func (s *settings) responseShell(id string, req Request) *etree.Element {
-	resp := etree.NewElement("saml2p:Response")
+// statusResponse is a StatusResponseType element (saml2p:Response or
+// saml2p:LogoutResponse) up to its Issuer; the caller adds the Status.
+func (s *settings) statusResponse(tag, id, destination, inResponseTo string) *etree.Element {
+	resp := etree.NewElement(tag)
 	resp.CreateAttr("xmlns:saml2p", nsProtocol)
 	resp.CreateAttr("xmlns:saml2", nsAssertion)
 	resp.CreateAttr("ID", id)
 	resp.CreateAttr("Version", "2.0")
 	resp.CreateAttr("IssueInstant", samlTime(s.now))
-	resp.CreateAttr("Destination", req.ACS)
-	if req.InResponseTo != "" {
-		resp.CreateAttr("InResponseTo", req.InResponseTo)
+	resp.CreateAttr("Destination", destination)
+	if inResponseTo != "" {
+		resp.CreateAttr("InResponseTo", inResponseTo)
 	}
 	resp.CreateElement("saml2:Issuer").SetText(s.IssuerEntityID)
 	return resp
@@ -421,7 +422,7 @@ func (b *Builder) BuildError(req Request, status, msg string) (*Response, error)
 	if out.ResponseID, err = s.newID(); err != nil {
 		return nil, err
 	}
-	resp := s.responseShell(out.ResponseID, req)
+	resp := s.statusResponse("saml2p:Response", out.ResponseID, req.ACS, req.InResponseTo)
 	addStatus(resp, top, second, msg)
 	if err := s.signEnveloped(resp); err != nil {
 		return nil, err
