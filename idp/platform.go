@@ -60,7 +60,13 @@ func (s *Server) handleHandoff(w http.ResponseWriter, r *http.Request) {
 	}
 	s.rememberService(w, service)
 	if flowID != "" {
-		s.completeFlow(w, r, ev, flowID, claims, start, pathResumed)
+		rec, sp, err := s.takeFlow(r.Context(), flowID)
+		ev.RequestID, ev.SP = rec.RequestID, rec.SP
+		if err != nil {
+			s.fail(w, r, ev, err)
+			return
+		}
+		s.completeFlow(w, r, ev, rec, sp, claims, start, pathResumed)
 		return
 	}
 	b, err := s.cfg.Bindings.Get(r.Context(), binding.Key{XAccountType: s.cfg.XAccountType, XAccountID: claims.Subject})

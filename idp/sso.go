@@ -17,8 +17,9 @@ import (
 	"github.com/partneridp/partneridp/metadata"
 )
 
-// handleSSO takes an AuthnRequest (HTTP-Redirect GET or HTTP-POST), records
-// its flow, and answers it from the bridge session or defers it to the
+// handleSSO takes an AuthnRequest (HTTP-Redirect GET or HTTP-POST), makes
+// its flow record, and answers it from the bridge session or stores the flow
+// and defers it to the
 // platform's login.
 func (s *Server) handleSSO(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
@@ -40,11 +41,11 @@ func (s *Server) handleSSO(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ev, err)
 		return
 	}
-	flowID, err := s.saveFlow(r.Context(), flowFrom(req, s.now(), s.flowTTL))
-	if err != nil {
-		s.fail(w, r, ev, err)
-		return
-	}
+	// The verified request becomes a flow record. It is stored only when
+	// the user must first log in on the platform: answered at once, it
+	// never outlives this request (its ID is already spent in the replay
+	// store), so storing and taking it back would only cost two commits.
+	rec := flowFrom(req, s.now(), s.flowTTL)
 	claims, err := s.cfg.Sessions.Read(r)
 	hasSession := err == nil
 	if err != nil && !errors.Is(err, handoff.ErrNoSession) {
@@ -53,10 +54,16 @@ func (s *Server) handleSSO(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case hasSession && !req.ForceAuthn:
-		s.completeFlow(w, r, ev, flowID, claims, start, pathDirect)
+		s.completeFlow(w, r, ev, rec, req.SP, claims, start, pathDirect)
 	case req.IsPassive:
-		s.answerNoPassive(w, r, ev, flowID)
+		s.postErrorResponse(w, r, ev, rec, req.SP, samlresp.StatusNoPassive,
+			"IsPassive was requested and the user has no session at the IdP", "no_passive")
 	default:
+		flowID, err := s.saveFlow(r.Context(), rec)
+		if err != nil {
+			s.fail(w, r, ev, err)
+			return
+		}
 		s.deferToPlatform(w, r, ev, flowID, hasSession && req.ForceAuthn)
 	}
 }
@@ -112,14 +119,9 @@ func (s *Server) refuseSAMLRequest(w http.ResponseWriter, r *http.Request, ev *A
 
 // completeFlow answers the flow's AuthnRequest for the authenticated user:
 // the signed Response in the auto-submitting POST form.
-func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, ev *AuditEvent, flowID string, claims handoff.Claims, start time.Time, path string) {
+func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, ev *AuditEvent, rec flowRecord, sp *metadata.SP, claims handoff.Claims, start time.Time, path string) {
 	ctx := r.Context()
-	rec, sp, err := s.takeFlow(ctx, flowID)
 	ev.RequestID, ev.SP = rec.RequestID, rec.SP
-	if err != nil {
-		s.fail(w, r, ev, err)
-		return
-	}
 	ev.XAccountID = claims.Subject
 	ev.DomainID = s.domainID(ctx, claims.Subject)
 	// ForceAuthn: the platform must have authenticated the user after the
@@ -145,18 +147,6 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, ev *AuditE
 	ev.Verdict = VerdictIssued
 	s.finish(*ev)
 	s.metrics.ssoLatency(path, time.Since(start))
-}
-
-// answerNoPassive answers an IsPassive request without a session: a signed
-// NoPassive error Response; the flow is spent.
-func (s *Server) answerNoPassive(w http.ResponseWriter, r *http.Request, ev *AuditEvent, flowID string) {
-	rec, sp, err := s.takeFlow(r.Context(), flowID)
-	if err != nil {
-		s.fail(w, r, ev, err)
-		return
-	}
-	s.postErrorResponse(w, r, ev, rec, sp, samlresp.StatusNoPassive,
-		"IsPassive was requested and the user has no session at the IdP", "no_passive")
 }
 
 // deferToPlatform sends a user without a usable session to the platform's
