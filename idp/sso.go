@@ -18,9 +18,8 @@ import (
 )
 
 // handleSSO takes an AuthnRequest (HTTP-Redirect GET or HTTP-POST), makes
-// its flow record, and answers it from the bridge session or stores the flow
-// and defers it to the
-// platform's login.
+// its flow record, and answers it from the bridge session or stores the
+// flow and defers it to the platform's login.
 func (s *Server) handleSSO(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ev := s.newEvent(r, EventSSO)
