@@ -197,10 +197,6 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 		Clock:                opts.Clock,
 	}
 	secure := !cfg.Development || httpsURL(cfg.PublicURL)
-	auditor := opts.Auditor
-	if auditor == nil {
-		auditor = idp.AuditFunc(func(idp.AuditEvent) {})
-	}
 	b.server, err = idp.New(idp.Config{
 		PublicURL:        cfg.PublicURL,
 		IdPEntityID:      cfg.IdP.EntityID,
@@ -220,7 +216,7 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 		Ephemeral:        b.store.Ephemeral(),
 		BindPolicy:       metadata.SigAlgPolicy{AllowSHA1: cfg.IdP.AllowRSASHA1},
 		FlowTTL:          cfg.IdP.FlowTTL.Duration,
-		Audit:            auditor,
+		Audit:            opts.Auditor, // nil: audit events go to the process log
 		Logger:           opts.Logger,
 		Clock:            opts.Clock,
 		Metrics:          opts.Metrics,
