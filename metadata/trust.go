@@ -6,17 +6,20 @@ package metadata
 import (
 	"crypto/x509"
 	"strings"
+
+	"github.com/crewjam/saml"
 )
 
-// SAML binding and format URIs used across the project.
+// SAML binding and format URIs used across the project, taken from
+// crewjam/saml's vocabulary so that the whole project spells them one way.
 const (
-	BindingHTTPRedirect = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"
-	BindingHTTPPost     = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
+	BindingHTTPRedirect = saml.HTTPRedirectBinding
+	BindingHTTPPost     = saml.HTTPPostBinding
 
-	NameIDFormatTransient   = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient"
-	NameIDFormatPersistent  = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent"
-	NameIDFormatUnspecified = "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"
-	NameIDFormatEmail       = "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
+	NameIDFormatTransient   = string(saml.TransientNameIDFormat)
+	NameIDFormatPersistent  = string(saml.PersistentNameIDFormat)
+	NameIDFormatUnspecified = string(saml.UnspecifiedNameIDFormat)
+	NameIDFormatEmail       = string(saml.EmailAddressNameIDFormat)
 )
 
 // Endpoint is one service location from SAML metadata.

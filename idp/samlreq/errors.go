@@ -3,6 +3,8 @@ package samlreq
 import (
 	"errors"
 	"fmt"
+
+	"github.com/crewjam/saml"
 )
 
 // Kind says how the caller must answer a refused request.
@@ -70,10 +72,10 @@ const (
 // SAML second-level status codes for Unsatisfiable errors (the top-level
 // code is urn:oasis:names:tc:SAML:2.0:status:Requester).
 const (
-	StatusRequester           = "urn:oasis:names:tc:SAML:2.0:status:Requester"
-	StatusInvalidNameIDPolicy = "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy"
-	StatusUnsupportedBinding  = "urn:oasis:names:tc:SAML:2.0:status:UnsupportedBinding"
-	StatusNoPassive           = "urn:oasis:names:tc:SAML:2.0:status:NoPassive"
+	StatusRequester           = saml.StatusRequester
+	StatusInvalidNameIDPolicy = saml.StatusInvalidNameIDPolicy
+	StatusUnsupportedBinding  = saml.StatusUnsupportedBinding
+	StatusNoPassive           = saml.StatusNoPassive
 )
 
 // ErrReplay is what a ReplayStore returns for a message ID it already holds.

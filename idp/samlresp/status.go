@@ -1,21 +1,26 @@
 package samlresp
 
-import "fmt"
+import (
+	"fmt"
 
-// SAML 2.0 status codes (SAML core §3.2.2.2).
+	"github.com/crewjam/saml"
+)
+
+// SAML 2.0 status codes (SAML core §3.2.2.2), from crewjam/saml's
+// vocabulary. Success is spelled here: crewjam declares it a variable.
 const (
 	StatusSuccess   = "urn:oasis:names:tc:SAML:2.0:status:Success"
-	StatusRequester = "urn:oasis:names:tc:SAML:2.0:status:Requester"
-	StatusResponder = "urn:oasis:names:tc:SAML:2.0:status:Responder"
+	StatusRequester = saml.StatusRequester
+	StatusResponder = saml.StatusResponder
 
-	StatusAuthnFailed         = "urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"
-	StatusInvalidNameIDPolicy = "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy"
-	StatusNoAuthnContext      = "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext"
-	StatusNoPassive           = "urn:oasis:names:tc:SAML:2.0:status:NoPassive"
-	StatusPartialLogout       = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout"
-	StatusRequestDenied       = "urn:oasis:names:tc:SAML:2.0:status:RequestDenied"
-	StatusRequestUnsupported  = "urn:oasis:names:tc:SAML:2.0:status:RequestUnsupported"
-	StatusUnsupportedBinding  = "urn:oasis:names:tc:SAML:2.0:status:UnsupportedBinding"
+	StatusAuthnFailed         = saml.StatusAuthnFailed
+	StatusInvalidNameIDPolicy = saml.StatusInvalidNameIDPolicy
+	StatusNoAuthnContext      = saml.StatusNoAuthnContext
+	StatusNoPassive           = saml.StatusNoPassive
+	StatusPartialLogout       = saml.StatusPartialLogout
+	StatusRequestDenied       = saml.StatusRequestDenied
+	StatusRequestUnsupported  = saml.StatusRequestUnsupported
+	StatusUnsupportedBinding  = saml.StatusUnsupportedBinding
 )
 
 // topLevelFor says under which top-level code each second-level code goes.
