@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -107,13 +108,18 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 		return fmt.Errorf("limits: %w", err)
 	}
 
+	// Background work stops, and is waited for, before the store closes
+	// (the deferred b.Close runs after this deferred stop).
+	var bg sync.WaitGroup
 	bgCtx, cancelBG := context.WithCancel(context.Background())
-	defer cancelBG()
-	if b.spSource != nil {
-		go b.spSource.Run(bgCtx)
+	stopBackground := func() { cancelBG(); bg.Wait() }
+	defer stopBackground()
+	if src := b.spSource; src != nil {
+		bg.Go(func() { src.Run(bgCtx) })
 	}
-	go func() { _ = b.store.RunSweeper(bgCtx, cfg.Store.SweepEvery.Duration) }()
-	go warnExpiry(bgCtx, b, logger)
+	store := b.store
+	bg.Go(func() { _ = store.RunSweeper(bgCtx, cfg.Store.SweepEvery.Duration) })
+	bg.Go(func() { warnExpiry(bgCtx, b, logger) })
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -159,7 +165,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 	if err := srv.Shutdown(shutCtx); err != nil {
 		logger.Warn("shutdown did not finish in time", "err", err)
 	}
-	cancelBG()
+	stopBackground()
 	if err := b.Close(); err != nil {
 		return fmt.Errorf("closing the store: %w", err)
 	}
