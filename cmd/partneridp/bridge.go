@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/partneridp/partneridp/binding"
@@ -47,6 +48,7 @@ type bridge struct {
 	store       *binding.DB
 	server      *idp.Server
 	site        siteURLs
+	stopBG      func() // stops and waits for the background work; nil before start
 }
 
 type siteURLs struct {
@@ -233,9 +235,32 @@ func httpsURL(s string) bool {
 	return err == nil && u.Scheme == "https"
 }
 
-// Close releases the store. It is safe on a partly built bridge.
+// startBackground runs the bridge's upkeep until Close: the sweeper of
+// expired flow and replay records, the SP metadata refresh, and the
+// certificate-expiry warnings.
+func (b *bridge) startBackground(logger *slog.Logger) {
+	var bg sync.WaitGroup
+	ctx, cancel := context.WithCancel(context.Background())
+	b.stopBG = func() { cancel(); bg.Wait() }
+	if src := b.spSource; src != nil {
+		bg.Go(func() { src.Run(ctx) })
+	}
+	store, every := b.store, b.cfg.Store.SweepEvery.Duration
+	bg.Go(func() { _ = store.RunSweeper(ctx, every) })
+	bg.Go(func() { warnExpiry(ctx, b, logger) })
+}
+
+// Close stops the background work, then releases the store. It is safe on
+// a partly built bridge.
 func (b *bridge) Close() error {
-	if b == nil || b.store == nil {
+	if b == nil {
+		return nil
+	}
+	if b.stopBG != nil {
+		b.stopBG()
+		b.stopBG = nil
+	}
+	if b.store == nil {
 		return nil
 	}
 	err := b.store.Close()

@@ -188,6 +188,7 @@ func startDemoStack(ctx context.Context, o demoOptions) (_ *demoStack, err error
 	if s.reset, err = resetBindings(ctx, s.bridge.store, o.XAccountType); err != nil {
 		return nil, fmt.Errorf("demo: store: %w", err)
 	}
+	s.bridge.startBackground(o.Logger.With("component", "bridge"))
 	s.group.start(servedListener{srv: newHTTPServer(s.bridge.server.Handler(), o.Logger), ln: bridgeLn})
 
 	s.minter = &handoff.Minter{Issuer: platformURL, Audience: bridgeURL, Alg: handoff.AlgEdDSA, Key: platformKey, Clock: o.Clock}

@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -108,18 +107,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 		return fmt.Errorf("limits: %w", err)
 	}
 
-	// Background work stops, and is waited for, before the store closes
-	// (the deferred b.Close runs after this deferred stop).
-	var bg sync.WaitGroup
-	bgCtx, cancelBG := context.WithCancel(context.Background())
-	stopBackground := func() { cancelBG(); bg.Wait() }
-	defer stopBackground()
-	if src := b.spSource; src != nil {
-		bg.Go(func() { src.Run(bgCtx) })
-	}
-	store := b.store
-	bg.Go(func() { _ = store.RunSweeper(bgCtx, cfg.Store.SweepEvery.Duration) })
-	bg.Go(func() { warnExpiry(bgCtx, b, logger) })
+	b.startBackground(logger)
 
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
@@ -165,7 +153,6 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 	if err := srv.Shutdown(shutCtx); err != nil {
 		logger.Warn("shutdown did not finish in time", "err", err)
 	}
-	stopBackground()
 	if err := b.Close(); err != nil {
 		return fmt.Errorf("closing the store: %w", err)
 	}
