@@ -98,7 +98,11 @@ type Ephemeral interface {
 	// Take returns an unexpired record and deletes it (single use), or
 	// ErrNotFound.
 	Take(ctx context.Context, bucket, key string) ([]byte, error)
-	// Sweep deletes every record expired at now and says how many.
+	// Spend marks (bucket, key) as used until expires, for replay checks:
+	// ErrExists when an unexpired mark already holds the key. A mark has no
+	// value and is not seen by Get or Take.
+	Spend(ctx context.Context, bucket, key string, expires time.Time) error
+	// Sweep deletes every record and mark expired at now and says how many.
 	Sweep(ctx context.Context, now time.Time) (int, error)
 }
 

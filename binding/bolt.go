@@ -86,6 +86,11 @@ func Open(path string, opts Options) (*DB, error) {
 		Timeout:      timeout,
 		NoSync:       opts.NoSync,
 		FreelistType: bolt.FreelistMapType,
+		// The freelist of a store full of expiring replay entries runs to
+		// many pages; writing it on every commit doubled the pages each
+		// login's commit writes. Open rebuilds it by a scan instead (what
+		// etcd does).
+		NoFreelistSync: true,
 	})
 	if err != nil {
 		return nil, openError(path, timeout, err)

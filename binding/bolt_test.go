@@ -70,11 +70,14 @@ func TestBoltVerifyCounts(t *testing.T) {
 	if err := db.Ephemeral().Add(ctx, "flows", "f", []byte("x"), time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	if err := db.Ephemeral().Spend(ctx, "replay", "r", time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
 	r, err := db.Verify()
 	if err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
-	want := binding.Report{SchemaVersion: binding.SchemaVersion, Bindings: 3, DomainIndex: 3, History: 7, Ephemeral: 1}
+	want := binding.Report{SchemaVersion: binding.SchemaVersion, Bindings: 3, DomainIndex: 3, History: 7, Ephemeral: 2}
 	if r.SchemaVersion != want.SchemaVersion || r.Bindings != want.Bindings || r.DomainIndex != want.DomainIndex || r.History != want.History || r.Ephemeral != want.Ephemeral || !r.OK() {
 		t.Errorf("Verify report = %+v, want %+v", r, want)
 	}
@@ -122,6 +125,22 @@ func TestBoltVerifyFindsDamage(t *testing.T) {
 				return tx.Bucket([]byte("ephemeral_expiry")).Delete(ik)
 			})
 		}, "not in the expiry index"},
+		{"spent mark in the wrong slot", func(tx *bolt.Tx) error {
+			slot, err := tx.Bucket([]byte("spent")).CreateBucket(binary.BigEndian.AppendUint64(nil, 60))
+			if err != nil {
+				return err
+			}
+			return slot.Put([]byte("\x06replaykey"), binary.BigEndian.AppendUint64(nil, uint64(time.Hour)))
+		}, "is in slot"},
+		{"spent mark garbled", func(tx *bolt.Tx) error {
+			return tx.Bucket([]byte("spent")).ForEachBucket(func(name []byte) error {
+				return tx.Bucket([]byte("spent")).Bucket(name).Put([]byte("\x06replayk"), []byte{1})
+			})
+		}, "not an expiry"},
+		{"spent slot name garbled", func(tx *bolt.Tx) error {
+			_, err := tx.Bucket([]byte("spent")).CreateBucket([]byte("slot"))
+			return err
+		}, "not a slot name"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,6 +150,9 @@ func TestBoltVerifyFindsDamage(t *testing.T) {
 				t.Fatal(err)
 			}
 			if err := db.Ephemeral().Add(ctx, "flows", "f", []byte("x"), time.Now().Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Ephemeral().Spend(ctx, "replay", "r", time.Now().Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := db.Verify(); err != nil {

@@ -21,6 +21,7 @@ var (
 	bucketHistoryByKey = []byte("history_by_key")     // key 0 seq → empty
 	bucketEphemeral    = []byte("ephemeral")          // name → nested bucket: key → expiry(8) value
 	bucketEphExpiry    = []byte("ephemeral_expiry")   // expiry(8) uvarint(len name) name key → empty
+	bucketSpent        = []byte("spent")              // slot end (8) → nested bucket: uvarint(len name) name key → expiry(8)
 
 	metaSchemaVersion = []byte("schema_version")
 )

@@ -226,9 +226,11 @@ func (e *EphemeralStore) Sweep(ctx context.Context, now time.Time) (int, error) 
 			return total, err
 		}
 		if n < sweepChunk {
-			return total, nil
+			break
 		}
 	}
+	n, err := sweepSpent(ctx, e.db.bolt, cut)
+	return total + n, err
 }
 
 // RunSweeper sweeps expired ephemeral records every interval until ctx

@@ -25,6 +25,7 @@ type migration struct {
 // never edit: files in the field are at every earlier version.
 var migrations = []migration{
 	{to: 1, name: "create bindings, indexes, history, ephemeral buckets", run: migrateV1},
+	{to: 2, name: "create the spent-mark bucket", run: migrateV2},
 }
 
 // SchemaVersion is the store file schema this build writes.
@@ -37,6 +38,14 @@ func migrateV1(tx *bolt.Tx) error {
 		}
 	}
 	return nil
+}
+
+// migrateV2 adds the per-minute slots of spent marks. Replay entries
+// written by version 1 as ephemeral records stay where they are until they
+// expire.
+func migrateV2(tx *bolt.Tx) error {
+	_, err := tx.CreateBucketIfNotExists(bucketSpent)
+	return err
 }
 
 // migrate brings tx's file to the last version of table and reports the

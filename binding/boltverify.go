@@ -113,7 +113,11 @@ func verifyTx(tx *bolt.Tx) Report {
 		return r
 	}
 	r.SchemaVersion = v
-	for _, name := range [][]byte{bucketBindings, bucketByDomain, bucketHistory, bucketHistoryByKey, bucketEphemeral, bucketEphExpiry} {
+	buckets := [][]byte{bucketBindings, bucketByDomain, bucketHistory, bucketHistoryByKey, bucketEphemeral, bucketEphExpiry}
+	if v >= 2 {
+		buckets = append(buckets, bucketSpent)
+	}
+	for _, name := range buckets {
 		if tx.Bucket(name) == nil {
 			r.problem("bucket %s is missing", name)
 		}
@@ -124,6 +128,7 @@ func verifyTx(tx *bolt.Tx) Report {
 	verifyBindings(tx, &r)
 	verifyHistory(tx, &r)
 	verifyEphemeral(tx, &r)
+	verifySpent(tx, &r)
 	return r
 }
 

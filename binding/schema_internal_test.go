@@ -9,7 +9,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// The migration path, with a made-up version 2 on top of the real table.
+// The migration path: the real table from version 1, then a made-up next
+// version on top of it.
 func TestMigrations(t *testing.T) {
 	bdb, err := bolt.Open(filepath.Join(t.TempDir(), "m.db"), 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
@@ -32,18 +33,31 @@ func TestMigrations(t *testing.T) {
 		return v
 	}
 
-	// A new file goes to the current version.
-	if from, to, err := run(migrations); err != nil || from != 0 || to != SchemaVersion {
-		t.Fatalf("fresh file: %d → %d, %v", from, to, err)
+	// A file made by the first version is brought up to the current one,
+	// keeping what it holds.
+	if from, to, err := run(migrations[:1]); err != nil || from != 0 || to != 1 {
+		t.Fatalf("fresh file with the version 1 table: %d → %d, %v", from, to, err)
 	}
+	bdb.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketBindings).Put([]byte("k"), []byte("v")) })
+	if from, to, err := run(migrations); err != nil || from != 1 || to != SchemaVersion {
+		t.Fatalf("version 1 file: %d → %d, %v", from, to, err)
+	}
+	bdb.View(func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketSpent) == nil || string(tx.Bucket(bucketBindings).Get([]byte("k"))) != "v" {
+			t.Error("migrating from version 1 lost data or did not add the spent-mark bucket")
+		}
+		return nil
+	})
 
-	v2runs := 0
-	v2 := append(append([]migration{}, migrations...), migration{to: 2, name: "test: add marker", run: func(tx *bolt.Tx) error {
-		v2runs++
-		_, err := tx.CreateBucket([]byte("v2_marker"))
+	// A made-up next version on top of the real table.
+	n := SchemaVersion
+	nextRuns := 0
+	next := append(append([]migration{}, migrations...), migration{to: n + 1, name: "test: add marker", run: func(tx *bolt.Tx) error {
+		nextRuns++
+		_, err := tx.CreateBucket([]byte("next_marker"))
 		return err
 	}})
-	failing := append(append([]migration{}, migrations...), migration{to: 2, name: "test: fails half way", run: func(tx *bolt.Tx) error {
+	failing := append(append([]migration{}, migrations...), migration{to: n + 1, name: "test: fails half way", run: func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucket([]byte("half_done")); err != nil {
 			return err
 		}
@@ -51,8 +65,8 @@ func TestMigrations(t *testing.T) {
 	}})
 
 	// A failing step leaves the file as it was.
-	if _, _, err := run(failing); err == nil || version() != 1 {
-		t.Fatalf("failing migration: err=%v, version %d; want an error and version 1", err, version())
+	if _, _, err := run(failing); err == nil || version() != n {
+		t.Fatalf("failing migration: err=%v, version %d; want an error and version %d", err, version(), n)
 	}
 	bdb.View(func(tx *bolt.Tx) error {
 		if tx.Bucket([]byte("half_done")) != nil {
@@ -62,13 +76,13 @@ func TestMigrations(t *testing.T) {
 	})
 
 	// Only the pending step runs, once.
-	if from, to, err := run(v2); err != nil || from != 1 || to != 2 || v2runs != 1 {
-		t.Fatalf("1 → 2: %d → %d, %v, step ran %d times", from, to, err, v2runs)
+	if from, to, err := run(next); err != nil || from != n || to != n+1 || nextRuns != 1 {
+		t.Fatalf("%d → %d: %d → %d, %v, step ran %d times", n, n+1, from, to, err, nextRuns)
 	}
-	if from, to, err := run(v2); err != nil || from != 2 || to != 2 || v2runs != 1 {
-		t.Fatalf("already at 2: %d → %d, %v, step ran %d times", from, to, err, v2runs)
+	if from, to, err := run(next); err != nil || from != n+1 || to != n+1 || nextRuns != 1 {
+		t.Fatalf("already at %d: %d → %d, %v, step ran %d times", n+1, from, to, err, nextRuns)
 	}
-	// This build (version 1) refuses the version-2 file.
+	// This build refuses the newer file.
 	if _, _, err := run(migrations); !errors.Is(err, ErrSchema) {
 		t.Fatalf("older code on a newer file: err=%v, want ErrSchema", err)
 	}

@@ -3,7 +3,7 @@ package idp
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -19,12 +19,9 @@ const (
 	bucketFlows  = "flows"
 )
 
-// replayMark is the value of a replay entry: only the key matters.
-var replayMark = []byte{1}
-
 // SAMLReplay is samlreq.ReplayStore over the binding file's Ephemeral
 // records, so a spent request ID stays spent across a restart. Keys are
-// issuer + "\x00" + request ID in bucket "replay".
+// the digest of "saml\x00" + issuer + "\x00" + request ID in bucket "replay".
 type SAMLReplay struct{ Store binding.Ephemeral }
 
 var _ samlreq.ReplayStore = SAMLReplay{}
@@ -32,15 +29,15 @@ var _ samlreq.ReplayStore = SAMLReplay{}
 // MarkUsed records (issuer, id) until expires; samlreq.ErrReplay when it is
 // already recorded.
 func (r SAMLReplay) MarkUsed(ctx context.Context, issuer, id string, expires time.Time) error {
-	err := r.Store.Add(ctx, bucketReplay, replayKey(issuer+"\x00"+id), replayMark, expires)
+	err := r.Store.Spend(ctx, bucketReplay, replayKey("saml", issuer, id), expires)
 	if errors.Is(err, binding.ErrExists) {
 		return fmt.Errorf("%w (issuer %.200q)", samlreq.ErrReplay, issuer)
 	}
 	return err
 }
 
-// TokenReplay is handoff.ReplayStore over the same records: keys are
-// "jti\x00" + the verifier's id (platform issuer and jti).
+// TokenReplay is handoff.ReplayStore over the same records: keys are the
+// digest of "jti\x00" + the verifier's id (platform issuer and jti).
 type TokenReplay struct{ Store binding.Ephemeral }
 
 var _ handoff.ReplayStore = TokenReplay{}
@@ -48,19 +45,28 @@ var _ handoff.ReplayStore = TokenReplay{}
 // MarkUsed records id until expires; handoff.ErrReplay when it is already
 // recorded.
 func (r TokenReplay) MarkUsed(ctx context.Context, id string, expires time.Time) error {
-	err := r.Store.Add(ctx, bucketReplay, replayKey("jti\x00"+id), replayMark, expires)
+	err := r.Store.Spend(ctx, bucketReplay, replayKey("jti", id), expires)
 	if errors.Is(err, binding.ErrExists) {
 		return handoff.ErrReplay
 	}
 	return err
 }
 
-// replayKey keeps a key within the store's limit: a longer one is replaced
-// by its SHA-256, which is as unique for this purpose.
-func replayKey(k string) string {
-	if len(k) <= binding.MaxEphemeralKeyLen {
-		return k
+// replayKeyLen is the length of a replay key: 128 bits of SHA-256 keep
+// accidental collisions out of reach (birthday bound 2^64) and forging one
+// would take a second preimage. Short fixed keys matter because every login
+// writes two of them: the store holds a few minutes of logins and each
+// commit rewrites the pages they land in.
+const replayKeyLen = 16
+
+// replayKey is the digest of the parts, each prefixed with its length so
+// no two different lists of parts hash the same input.
+func replayKey(parts ...string) string {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	for _, p := range parts {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(p)))])
+		h.Write([]byte(p))
 	}
-	sum := sha256.Sum256([]byte(k))
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return string(h.Sum(nil)[:replayKeyLen])
 }

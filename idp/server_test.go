@@ -94,6 +94,17 @@ func TestReplayAdapters(t *testing.T) {
 	if err := saml.MarkUsed(ctx, long, "_id", exp); !errors.Is(err, samlreq.ErrReplay) {
 		t.Errorf("an over-long key twice: %v", err)
 	}
+	// The digest is over length-prefixed parts: moving the boundary between
+	// issuer and ID names a different request.
+	if err := saml.MarkUsed(ctx, spEntityID+"\x00_i", "d1", exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := saml.MarkUsed(ctx, spEntityID, "_i\x00d1", exp); err != nil {
+		t.Errorf("a shifted issuer/ID boundary: %v", err)
+	}
+	if got := len(replayKey("saml", spEntityID, "_id1")); got != replayKeyLen {
+		t.Errorf("replay key is %d bytes, want %d", got, replayKeyLen)
+	}
 	e.clock.Advance(2 * time.Minute)
 	if err := saml.MarkUsed(ctx, spEntityID, "_id1", e.clock.Now().Add(time.Minute)); err != nil {
 		t.Errorf("an expired entry must not block: %v", err)

@@ -51,6 +51,10 @@ func RunEphemeral(t *testing.T, open func(t *testing.T, clock func() time.Time) 
 		{"ConcurrentAddOnce", testEphConcurrentAdd},
 		{"ContextCancelled", testEphCancelled},
 		{"ValuesCopied", testEphCopies},
+		{"Spend", testEphSpend},
+		{"SpendSweep", testEphSpendSweep},
+		{"SpendInvalid", testEphSpendInvalid},
+		{"ConcurrentSpendOnce", testEphConcurrentSpend},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -310,5 +314,101 @@ func testEphCopies(t *testing.T, e binding.Ephemeral, c *Clock) {
 	copy(v, "YYYYYYYY")
 	if v, _ := e.Get(bg, "flows", "k"); string(v) != "original" {
 		t.Errorf("changing a returned value changed the record: %q", v)
+	}
+}
+
+func testEphSpend(t *testing.T, e binding.Ephemeral, c *Clock) {
+	exp := c.Now().Add(4 * time.Minute)
+	if err := e.Spend(bg, "replay", "id", exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Spend(bg, "replay", "id", exp.Add(time.Minute)); !errors.Is(err, binding.ErrExists) {
+		t.Errorf("second Spend: %v, want ErrExists", err)
+	}
+	if err := e.Spend(bg, "other", "id", exp); err != nil {
+		t.Errorf("the same key in another bucket: %v", err)
+	}
+	// A mark is not a record: Get and Take do not see it, and a record
+	// with the same name does not block it.
+	if _, err := e.Get(bg, "replay", "id"); !errors.Is(err, binding.ErrNotFound) {
+		t.Errorf("Get of a spent key: %v, want ErrNotFound", err)
+	}
+	// Live until its own expiry, though that falls inside a later minute
+	// than now; expired after it, and then spendable again.
+	c.Advance(4*time.Minute - time.Nanosecond)
+	if err := e.Spend(bg, "replay", "id", c.Now().Add(time.Minute)); !errors.Is(err, binding.ErrExists) {
+		t.Errorf("Spend just before expiry: %v, want ErrExists", err)
+	}
+	c.Advance(time.Nanosecond)
+	if err := e.Spend(bg, "replay", "id", c.Now().Add(time.Minute)); err != nil {
+		t.Errorf("Spend at expiry: %v, want success", err)
+	}
+	if err := e.Spend(bg, "replay", "id", c.Now().Add(time.Minute)); !errors.Is(err, binding.ErrExists) {
+		t.Errorf("Spend of the renewed mark: %v, want ErrExists", err)
+	}
+}
+
+func testEphSpendSweep(t *testing.T, e binding.Ephemeral, c *Clock) {
+	start := c.Now()
+	for i := range 10 {
+		if err := e.Spend(bg, "replay", fmt.Sprintf("k%d", i), start.Add(time.Duration(i+1)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.Add(bg, "flows", "f", []byte("v"), start.Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	c.Advance(4 * time.Minute)
+	// Expired: f and k0..k3 (k3 expires exactly now).
+	if n, err := e.Sweep(bg, c.Now()); err != nil || n != 5 {
+		t.Errorf("Sweep = %d, %v; want 5", n, err)
+	}
+	if n, err := e.Sweep(bg, c.Now()); err != nil || n != 0 {
+		t.Errorf("second Sweep = %d, %v; want 0", n, err)
+	}
+	for i := 4; i < 10; i++ {
+		if err := e.Spend(bg, "replay", fmt.Sprintf("k%d", i), c.Now().Add(time.Hour)); !errors.Is(err, binding.ErrExists) {
+			t.Errorf("k%d after the sweep: %v, want ErrExists", i, err)
+		}
+	}
+	if n, err := e.Sweep(bg, start.Add(2*time.Hour)); err != nil || n != 6 {
+		t.Errorf("final Sweep = %d, %v; want 6", n, err)
+	}
+}
+
+func testEphSpendInvalid(t *testing.T, e binding.Ephemeral, c *Clock) {
+	cases := []struct {
+		name        string
+		bucket, key string
+		expires     time.Time
+	}{
+		{"empty bucket", "", "k", c.Now().Add(time.Minute)},
+		{"empty key", "b", "", c.Now().Add(time.Minute)},
+		{"huge key", "b", strings.Repeat("k", 1<<16), c.Now().Add(time.Minute)},
+		{"expires now", "b", "k", c.Now()},
+		{"expired", "b", "k", c.Now().Add(-time.Hour)},
+		{"too far ahead", "b", "k", c.Now().Add(binding.MaxSpendLifetime + time.Second)},
+	}
+	for _, tc := range cases {
+		if err := e.Spend(bg, tc.bucket, tc.key, tc.expires); !errors.Is(err, binding.ErrInvalid) {
+			t.Errorf("Spend(%s): err=%v, want ErrInvalid", tc.name, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(bg)
+	cancel()
+	if err := e.Spend(ctx, "b", "k", c.Now().Add(time.Minute)); !errors.Is(err, context.Canceled) {
+		t.Errorf("Spend with a cancelled context: %v", err)
+	}
+	if n, err := e.Sweep(bg, c.Now().Add(100*time.Hour)); err != nil || n != 0 {
+		t.Errorf("refused Spends stored %d marks (err=%v)", n, err)
+	}
+}
+
+func testEphConcurrentSpend(t *testing.T, e binding.Ephemeral, c *Clock) {
+	got := runConcurrently(32, func() error {
+		return e.Spend(bg, "replay", "req-id", c.Now().Add(time.Minute))
+	}, binding.ErrExists)
+	if got != 1 {
+		t.Errorf("32 concurrent Spends succeeded %d times, want exactly once", got)
 	}
 }

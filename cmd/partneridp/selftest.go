@@ -943,8 +943,7 @@ type form struct {
 }
 
 var (
-	formRE        = regexp.MustCompile(`<form id="([\w-]+)" method="post" action="([^"]*)">`)
-	hiddenInputRE = regexp.MustCompile(`<input type="hidden" name="([A-Za-z_]+)" value="([^"]*)">`)
+	formRE = regexp.MustCompile(`<form id="([\w-]+)" method="post" action="([^"]*)">`)
 )
 
 // findForm reads the POST form with the given id and its hidden inputs.
@@ -961,13 +960,47 @@ func findForm(p *page, id string) (*form, bool) {
 		if err != nil {
 			return nil, false
 		}
-		f := &form{ID: id, Action: action.String(), Values: url.Values{}}
-		for _, in := range hiddenInputRE.FindAllStringSubmatch(rest, -1) {
-			f.Values.Add(in[1], html.UnescapeString(in[2]))
-		}
+		f := &form{ID: id, Action: action.String(), Values: hiddenInputs(rest)}
 		return f, true
 	}
 	return nil, false
+}
+
+// hiddenInputs reads <input type="hidden" name="N" value="V"> elements as
+// our pages write them. A plain scan, because a regexp capturing the 8 KB
+// SAMLResponse value cost the load generator a tenth of its CPU.
+func hiddenInputs(s string) url.Values {
+	const open, mid = `<input type="hidden" name="`, `" value="`
+	v := url.Values{}
+	for {
+		i := strings.Index(s, open)
+		if i < 0 {
+			return v
+		}
+		s = s[i+len(open):]
+		name, rest, ok := strings.Cut(s, mid)
+		if !ok || !validInputName(name) {
+			continue
+		}
+		value, rest, ok := strings.Cut(rest, `"`)
+		if !ok || !strings.HasPrefix(rest, ">") {
+			continue
+		}
+		v.Add(name, html.UnescapeString(value))
+		s = rest
+	}
+}
+
+func validInputName(name string) bool {
+	if name == "" {
+		return false
+	}
+	for _, c := range name {
+		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // pageField is the text of the element with id (up to its first tag).

@@ -209,11 +209,15 @@ func checkNameID(m *logoutRequestXML) error {
 	return nil
 }
 
-// markUsed spends the request ID. The record lives past the point where
-// checkIssueInstant would refuse the request anyway, with one more skew as
-// margin for the store's own clock.
+// ReplayMargin is how long a spent request ID is kept beyond the moment
+// checkIssueInstant starts refusing the request (IssueInstant + skew): room
+// for the store's clock to step a little, without keeping minutes of logins
+// the checks would refuse anyway.
+const ReplayMargin = time.Minute
+
+// markUsed spends the request ID until IssueInstant + skew + ReplayMargin.
 func (in *Intake) markUsed(ctx context.Context, h *header, issued time.Time) error {
-	err := in.Replay.MarkUsed(ctx, h.Issuer, h.ID, issued.Add(2*in.skew()))
+	err := in.Replay.MarkUsed(ctx, h.Issuer, h.ID, issued.Add(in.skew()+ReplayMargin))
 	switch {
 	case errors.Is(err, ErrReplay):
 		return newError(Untrusted, ReasonReplay, h, err,

@@ -83,8 +83,8 @@ func TestFromRedirectHuaweiSample(t *testing.T) {
 	if *req != want {
 		t.Errorf("request:\n got %+v\nwant %+v", *req, want)
 	}
-	if got := in.Replay.(*memReplay).seen[huaweiEntityID+"\x00"+sampleID]; !got.Equal(want.IssueInstant.Add(2 * DefaultSkew)) {
-		t.Errorf("replay record expires %v, want IssueInstant+2*skew", got)
+	if got := in.Replay.(*memReplay).seen[huaweiEntityID+"\x00"+sampleID]; !got.Equal(want.IssueInstant.Add(DefaultSkew + ReplayMargin)) {
+		t.Errorf("replay record expires %v, want IssueInstant + skew + ReplayMargin", got)
 	}
 }
 
