@@ -309,6 +309,9 @@ type timelineSlice struct {
 	RSSMiB         float64 `json:"rss_mib"`
 	AnonMiB        float64 `json:"rss_anon_mib"`
 	FileMiB        float64 `json:"rss_file_mib"`
+	// ServerCPUMSFlow is the server's CPU time per flow completed between
+	// the slice's first and last samples (0 when they are too few).
+	ServerCPUMSFlow float64 `json:"server_cpu_ms_per_flow"`
 }
 
 type targetVerdict struct {
@@ -1062,10 +1065,11 @@ func (c *collector) snapshot() []flowRecord {
 // set and its two parts, anonymous (Go heap, stacks) and file-backed (the
 // store's memory map and the binary).
 type procSample struct {
-	At      time.Duration
-	RSSKiB  int64
-	AnonKiB int64
-	FileKiB int64
+	At       time.Duration
+	RSSKiB   int64
+	AnonKiB  int64
+	FileKiB  int64
+	CPUTicks int64 // the process's utime+stime; -1 when unread
 }
 
 // readProcMemory reads VmRSS, RssAnon and RssFile of /proc/<pid>/status.
@@ -1114,6 +1118,9 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 		for {
 			if m, err := readProcMemory(pid); err == nil {
 				m.At = time.Since(start)
+				if m.CPUTicks, err = readProcCPUTicks(pid); err != nil {
+					m.CPUTicks = -1
+				}
 				samplesMu.Lock()
 				samples = append(samples, m)
 				samplesMu.Unlock()
@@ -1522,6 +1529,7 @@ func timeline(records []flowRecord, samples []procSample, from, to time.Duration
 		}
 	}
 	for i := range out {
+		out[i].ServerCPUMSFlow = cpuPerFlow(records, rss[i])
 		out[i].FlowsPerSecond = float64(len(lat[i])) / width.Seconds()
 		out[i].P95MS = latencies(lat[i]).P95
 		out[i].RSSMiB = meanOf(rss[i], rssOf) / 1024
@@ -1529,6 +1537,29 @@ func timeline(records []flowRecord, samples []procSample, from, to time.Duration
 		out[i].FileMiB = meanOf(rss[i], fileOf) / 1024
 	}
 	return out
+}
+
+// cpuPerFlow is the server's CPU time between the first and last of
+// samples, per flow completed in between; 0 when it cannot be told.
+func cpuPerFlow(records []flowRecord, samples []procSample) float64 {
+	if len(samples) < 2 {
+		return 0
+	}
+	first, last := samples[0], samples[len(samples)-1]
+	if first.CPUTicks < 0 || last.CPUTicks < first.CPUTicks || last.At <= first.At {
+		return 0
+	}
+	flows := 0
+	for _, rec := range records {
+		if rec.Err == nil && rec.End >= first.At && rec.End < last.At {
+			flows++
+		}
+	}
+	if flows == 0 {
+		return 0
+	}
+	cpu := time.Duration(last.CPUTicks-first.CPUTicks) * time.Second / clockTicksPerSecond
+	return ms(cpu) / float64(flows)
 }
 
 // finishReport adds what follows from the ceiling and sets the verdicts.
@@ -1618,9 +1649,9 @@ func (rep *loadReport) writeText(w io.Writer) {
 
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "from s\tto s\tflows/s\tp95 ms\terrors\tRSS MiB\tanon\tfile\t")
+	fmt.Fprintln(tw, "from s\tto s\tflows/s\tp95 ms\terrors\tserver CPU ms/flow\tRSS MiB\tanon\tfile\t")
 	for _, s := range rep.Timeline {
-		fmt.Fprintf(tw, "%.0f\t%.0f\t%.1f\t%.1f\t%d\t%.1f\t%.1f\t%.1f\t\n", s.FromS, s.ToS, s.FlowsPerSecond, s.P95MS, s.Errors, s.RSSMiB, s.AnonMiB, s.FileMiB)
+		fmt.Fprintf(tw, "%.0f\t%.0f\t%.1f\t%.1f\t%d\t%.3f\t%.1f\t%.1f\t%.1f\t\n", s.FromS, s.ToS, s.FlowsPerSecond, s.P95MS, s.Errors, s.ServerCPUMSFlow, s.RSSMiB, s.AnonMiB, s.FileMiB)
 	}
 	tw.Flush()
 

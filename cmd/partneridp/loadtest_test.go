@@ -531,6 +531,19 @@ func TestTimeline(t *testing.T) {
 	if tl[0].RSSMiB != 1 || tl[1].RSSMiB != 3 || tl[0].AnonMiB != 0.5 || tl[1].FileMiB != 2 || tl[0].FromS != 0 || tl[1].ToS != 10 {
 		t.Errorf("slices %+v", tl)
 	}
+	if tl[0].ServerCPUMSFlow != 0 || tl[1].ServerCPUMSFlow != 0 {
+		t.Errorf("CPU per flow from one sample per slice: %+v", tl)
+	}
+	// Two samples 4 s apart with 200 ticks (2 s of CPU) between them, and
+	// 40 good flows ending in [10 s, 14 s): 50 ms per flow.
+	cpuSamples := []procSample{{At: 10 * time.Second, CPUTicks: 1000}, {At: 14 * time.Second, CPUTicks: 1200}}
+	if got := timeline(records, cpuSamples, 10*time.Second, 20*time.Second, 2)[0].ServerCPUMSFlow; math.Abs(got-50) > 1e-9 {
+		t.Errorf("CPU per flow %.3f ms, want 50", got)
+	}
+	cpuSamples[1].CPUTicks = -1
+	if got := timeline(records, cpuSamples, 10*time.Second, 20*time.Second, 2)[0].ServerCPUMSFlow; got != 0 {
+		t.Errorf("CPU per flow with an unread sample %.3f, want 0", got)
+	}
 	if timeline(records, samples, 5*time.Second, 5*time.Second, 10) != nil {
 		t.Error("an empty window has a timeline")
 	}
