@@ -151,8 +151,9 @@ takes the "already bound" path (isFirstLogin=false). Each flow uses a fresh
 cookie jar; --reuse-session gives each worker one bridge session and starts
 its later flows at Huawei's login link instead (the SSO core alone).
 
-Before the load, the SSO core's cost is measured in this process: the bridge's
-handler answering signed AuthnRequests with a session cookie, as
+Before and after the load, the SSO core's cost is measured in this
+process (the mean of the two is used: a shared machine's speed drifts): the
+bridge's handler answering signed AuthnRequests with a session cookie, as
 BenchmarkSSOWithSession does. ceiling = cores / CPU time per response. The
 ceiling counts one bridge response only: not the handoff request, HTTP, the
 rate limiter or the audit log, and not the load generator's own work (the
@@ -163,7 +164,8 @@ same cores. So the report also gives the server's own CPU time per flow
 The report: flows completed, flows/s, latency p50/p95/p99/max, errors by
 reason, server CPU ms/flow, server RSS at start/end/peak of the window with a
 flatness verdict (last third vs middle third; anonymous and file-backed
-parts apart), ceiling and % of ceiling, and PASS/FAIL against the targets
+parts apart), ceiling and % of ceiling, a timeline (flows/s, p95, errors,
+server CPU per flow and RSS per slice), and PASS/FAIL against the targets
 (>= 70 % of the ceiling, zero errors, flat memory). The exit status is
 non-zero when any flow failed or the server did not run and stop cleanly.
 Linux only (it reads /proc).
