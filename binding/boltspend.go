@@ -17,8 +17,10 @@ const (
 	// SpendSlot is the width of a slot.
 	SpendSlot = time.Minute
 	// MaxSpendLifetime bounds how far ahead a mark may expire, which bounds
-	// the slots a lookup visits.
-	MaxSpendLifetime = time.Hour
+	// the slots a lookup visits. It is above the longest handoff token
+	// lifetime the verifier accepts (1 h) plus leeway, and above the
+	// longest SAML replay window (twice the largest clock skew plus margin).
+	MaxSpendLifetime = 2 * time.Hour
 )
 
 // slotName is the slot holding marks that expire at exp (Unix ns): the end

@@ -20,8 +20,8 @@ const (
 )
 
 // SAMLReplay is samlreq.ReplayStore over the binding file's Ephemeral
-// records, so a spent request ID stays spent across a restart. Keys are
-// the digest of "saml\x00" + issuer + "\x00" + request ID in bucket "replay".
+// records, so a spent request ID stays spent across a restart. Marks are
+// the digest of ("saml", issuer, request ID) in bucket "replay".
 type SAMLReplay struct{ Store binding.Ephemeral }
 
 var _ samlreq.ReplayStore = SAMLReplay{}
@@ -36,8 +36,8 @@ func (r SAMLReplay) MarkUsed(ctx context.Context, issuer, id string, expires tim
 	return err
 }
 
-// TokenReplay is handoff.ReplayStore over the same records: keys are the
-// digest of "jti\x00" + the verifier's id (platform issuer and jti).
+// TokenReplay is handoff.ReplayStore over the same records: marks are the
+// digest of ("jti", the verifier's id of platform issuer and jti).
 type TokenReplay struct{ Store binding.Ephemeral }
 
 var _ handoff.ReplayStore = TokenReplay{}

@@ -102,6 +102,14 @@ func TestReplayAdapters(t *testing.T) {
 	if err := saml.MarkUsed(ctx, spEntityID, "_i\x00d1", exp); err != nil {
 		t.Errorf("a shifted issuer/ID boundary: %v", err)
 	}
+	// The longest token the verifier accepts (1 h, plus leeway) and the
+	// longest SAML window (15 m skew both ways, plus margin) still fit.
+	if err := token.MarkUsed(ctx, "long-lived", e.clock.Now().Add(time.Hour+handoff.DefaultLeeway+time.Minute)); err != nil {
+		t.Errorf("a token at the longest lifetime: %v", err)
+	}
+	if err := saml.MarkUsed(ctx, spEntityID, "_far", e.clock.Now().Add(2*15*time.Minute+samlreq.ReplayMargin)); err != nil {
+		t.Errorf("a request at the widest skew: %v", err)
+	}
 	if got := len(replayKey("saml", spEntityID, "_id1")); got != replayKeyLen {
 		t.Errorf("replay key is %d bytes, want %d", got, replayKeyLen)
 	}
