@@ -32,7 +32,7 @@ const MaxImportLineLen = 64 << 10
 func Export(ctx context.Context, s Store, w io.Writer) (int, error) {
 	bw := bufio.NewWriter(w)
 	n := 0
-	err := s.List(ctx, func(b Binding) error {
+	err := s.List(ctx, Key{}, func(b Binding) error {
 		line, err := json.Marshal(b)
 		if err != nil {
 			return err
@@ -298,7 +298,7 @@ func storeImport(ctx context.Context, s Store, records []Binding, opts ImportOpt
 		go func() {
 			defer wg.Done()
 			for b := range jobs {
-				changed, err := s.Put(ctx, b, opts.Actor, nil)
+				changed, err := Put(ctx, s, b, opts.Actor, nil)
 				results <- result{changed, err}
 			}
 		}()

@@ -38,7 +38,7 @@ func openFile(t *testing.T, name string) *os.File {
 
 func TestImportCreateCustomerResults(t *testing.T) {
 	ctx := context.Background()
-	db := openTemp(t, binding.Options{})
+	db := openMem(t, nil)
 	defer db.Close()
 	var progress []int
 	rep, err := binding.Import(ctx, db, openFile(t, "import-create-customer.jsonl"), binding.ImportOptions{
@@ -73,7 +73,7 @@ func TestImportCreateCustomerResults(t *testing.T) {
 	if err != nil || rep.Stored != 0 || rep.Unchanged != 4 {
 		t.Errorf("second import: %+v, %v; want 4 unchanged, 0 stored", rep, err)
 	}
-	if r, err := db.Verify(); err != nil || r.History != 4 {
+	if r, err := db.Verify(context.Background()); err != nil || r.History != 4 {
 		t.Errorf("Verify after two imports = %+v, %v; want 4 history entries", r, err)
 	}
 }
@@ -82,7 +82,7 @@ var badLines = []int{2, 4, 5, 6, 8, 9, 10}
 
 func TestImportRefusesBadFile(t *testing.T) {
 	ctx := context.Background()
-	db := openTemp(t, binding.Options{})
+	db := openMem(t, nil)
 	defer db.Close()
 	rep, err := binding.Import(ctx, db, openFile(t, "import-bad.jsonl"), binding.ImportOptions{XAccountType: "partner_IDP"})
 	if !errors.Is(err, binding.ErrImport) {
@@ -115,7 +115,7 @@ func TestImportRefusesBadFile(t *testing.T) {
 
 func TestImportSkipBad(t *testing.T) {
 	ctx := context.Background()
-	db := openTemp(t, binding.Options{})
+	db := openMem(t, nil)
 	defer db.Close()
 	rep, err := binding.Import(ctx, db, openFile(t, "import-bad.jsonl"), binding.ImportOptions{XAccountType: "partner_IDP", SkipBad: true})
 	if err != nil {
@@ -125,7 +125,7 @@ func TestImportSkipBad(t *testing.T) {
 		t.Errorf("report = %+v", rep)
 	}
 	var ids []string
-	db.List(ctx, func(b binding.Binding) error { ids = append(ids, b.XAccountID+"="+b.DomainID); return nil })
+	db.List(ctx, binding.Key{}, func(b binding.Binding) error { ids = append(ids, b.XAccountID+"="+b.DomainID); return nil })
 	if !slices.Equal(ids, []string{"good-1=d1", "good-2=d2", "good-3=d3"}) {
 		t.Errorf("stored %v", ids)
 	}
@@ -156,7 +156,7 @@ func TestImportLinesAndOptions(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			db := openTemp(t, binding.Options{})
+			db := openMem(t, nil)
 			defer db.Close()
 			rep, err := binding.Import(ctx, db, strings.NewReader(tc.input), tc.opts)
 			if tc.wantErr != nil {
@@ -185,7 +185,7 @@ func TestImportLinesAndOptions(t *testing.T) {
 }
 
 func TestImportCancelled(t *testing.T) {
-	db := openTemp(t, binding.Options{})
+	db := openMem(t, nil)
 	defer db.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -202,7 +202,7 @@ func TestImportCancelled(t *testing.T) {
 // (without fsync: this is about counting, and a busy disk would make it slow).
 func TestImportManyProgress(t *testing.T) {
 	ctx := context.Background()
-	db := openTemp(t, binding.Options{NoSync: true})
+	db := openMem(t, nil)
 	defer db.Close()
 	var in strings.Builder
 	for i := range 1200 {
@@ -216,7 +216,7 @@ func TestImportManyProgress(t *testing.T) {
 	if !slices.Equal(calls, []int{500, 1000, 1200}) {
 		t.Errorf("progress = %v, want [500 1000 1200]", calls)
 	}
-	if _, err := db.Verify(); err != nil {
+	if _, err := db.Verify(context.Background()); err != nil {
 		t.Error(err)
 	}
 }
@@ -225,12 +225,12 @@ func TestImportManyProgress(t *testing.T) {
 // Import reads them back into another store.
 func TestExportGoldenAndRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	src := openTemp(t, binding.Options{Clock: fixedClock()})
+	src := openMem(t, fixedClock())
 	defer src.Close()
 	if _, err := binding.Import(ctx, src, openFile(t, "import-create-customer.jsonl"), binding.ImportOptions{XAccountType: "partner_IDP", Workers: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := src.Put(ctx, binding.Binding{Key: binding.Key{XAccountType: "partner_IDP", XAccountID: "via-notification"}, DomainID: "dn", DomainName: "hw", Source: binding.SourceNotification}, "huawei", nil); err != nil {
+	if _, err := binding.Put(ctx, src, binding.Binding{Key: binding.Key{XAccountType: "partner_IDP", XAccountID: "via-notification"}, DomainID: "dn", DomainName: "hw", Source: binding.SourceNotification}, "huawei", nil); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
@@ -252,18 +252,18 @@ func TestExportGoldenAndRoundTrip(t *testing.T) {
 		t.Errorf("Export differs from %s (run with -update if intended):\n%s", golden, out.String())
 	}
 
-	dst := openTemp(t, binding.Options{})
+	dst := openMem(t, nil)
 	defer dst.Close()
 	rep, err := binding.Import(ctx, dst, bytes.NewReader(want), binding.ImportOptions{})
 	if err != nil || rep.Stored != 5 {
 		t.Fatalf("re-import of the export = %+v, %v", rep, err)
 	}
 	var a, b []string
-	src.List(ctx, func(x binding.Binding) error {
+	src.List(ctx, binding.Key{}, func(x binding.Binding) error {
 		a = append(a, x.XAccountType+"/"+x.XAccountID+"="+x.DomainID+"/"+x.DomainName)
 		return nil
 	})
-	dst.List(ctx, func(x binding.Binding) error {
+	dst.List(ctx, binding.Key{}, func(x binding.Binding) error {
 		b = append(b, x.XAccountType+"/"+x.XAccountID+"="+x.DomainID+"/"+x.DomainName)
 		return nil
 	})

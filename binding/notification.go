@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
@@ -43,6 +44,18 @@ type Notification struct {
 	// Extra keeps members this code does not know, as a JSON object in the
 	// order received (nil when there are none); it goes into history.
 	Extra json.RawMessage
+	// Mark identifies this exact notification (a digest of the bindRequest
+	// as received). The store records it with the change it made, for good,
+	// so an exact replay never changes a binding again.
+	Mark string
+}
+
+// NotificationMark is the applied-once mark of a bindRequest value: the
+// signature covers exactly these bytes, so equal marks mean a replay of one
+// signed message.
+func NotificationMark(bindRequest string) string {
+	sum := sha256.Sum256([]byte(bindRequest))
+	return "bindnotify:" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // ParseNotification verifies and decodes a bind notification. bindRequest,
@@ -66,7 +79,12 @@ func ParseNotification(bindRequest, sigAlg, signature string, certs []*x509.Cert
 	if _, err := policy.VerifyDetached(sigAlg, []byte(bindRequest), signature, certs); err != nil {
 		return Notification{}, fmt.Errorf("%w: %w (the signature must be over the bindRequest value as sent, with a certificate from Huawei's SP metadata)", ErrNotificationSignature, err)
 	}
-	return decodeBindRequest(bindRequest)
+	n, err := decodeBindRequest(bindRequest)
+	if err != nil {
+		return Notification{}, err
+	}
+	n.Mark = NotificationMark(bindRequest)
+	return n, nil
 }
 
 // decodeBindRequest decodes a verified bindRequest value.
@@ -186,45 +204,31 @@ func parseBindAction(v json.RawMessage) (Action, error) {
 }
 
 // ApplyNotification stores what a verified notification says about the
-// partner account (xAccountType, n.XUserID): a bind puts the binding with
-// SourceNotification and n.Extra in history; an unbind deletes it. It is
-// idempotent: a repeated notification reports changed=false. b is the
-// binding now stored (bind) or the one removed (unbind; zero if there was
-// none).
+// partner account (xAccountType, n.XUserID) in one atomic Update: a bind
+// puts the binding with SourceNotification and n.Extra in history; an
+// unbind removes it. A bind that is already in place, or an unbind of an
+// account without a binding, changes nothing (Result.Changed is false).
 //
 // An unbind naming a domain other than the bound one changes nothing and
-// returns ErrNotificationMismatch. The check and the delete are two store
-// calls: a rebind landing between them is not detected.
-func ApplyNotification(ctx context.Context, s Store, xAccountType string, n Notification, actor string) (changed bool, b Binding, err error) {
+// returns ErrNotificationMismatch; the comparison runs inside the update, so
+// a rebind landing at the same moment is seen. A notification whose Mark
+// the store has recorded (an exact replay) changes nothing and returns an
+// error wrapping ErrApplied.
+func ApplyNotification(ctx context.Context, s Store, xAccountType string, n Notification, actor string) (Result, error) {
 	k := Key{XAccountType: xAccountType, XAccountID: n.XUserID}
-	switch n.Action {
-	case ActionBind:
-		nb := Binding{Key: k, DomainID: n.DomainID, DomainName: n.DomainName, Source: SourceNotification}
-		changed, err = s.Put(ctx, nb, actor, n.Extra)
-		if err != nil {
-			return false, Binding{}, err
+	if n.Action != ActionBind && n.Action != ActionUnbind {
+		return Result{}, fmt.Errorf("%w: action %q is neither bind nor unbind", ErrNotificationFields, n.Action)
+	}
+	return s.Update(ctx, k, n.Mark, func(cur *Binding) (Edit, error) {
+		if n.Action == ActionBind {
+			return Edit{Action: ActionBind, DomainID: n.DomainID, DomainName: n.DomainName, Source: SourceNotification, Actor: actor, Extra: n.Extra}, nil
 		}
-		b, err = s.Get(ctx, k)
-		return changed, b, err
-	case ActionUnbind:
-		cur, err := s.Get(ctx, k)
-		if errors.Is(err, ErrNotFound) {
-			return false, Binding{}, nil
-		}
-		if err != nil {
-			return false, Binding{}, err
-		}
-		if cur.DomainID != n.DomainID {
-			return false, cur, fmt.Errorf("%w: account %s/%s is bound to domain %s, the unbind names domain %s; nothing changed",
+		if cur != nil && cur.DomainID != n.DomainID {
+			return Edit{}, fmt.Errorf("%w: account %s/%s is bound to domain %s, the unbind names domain %s; nothing changed",
 				ErrNotificationMismatch, k.XAccountType, k.XAccountID, cur.DomainID, n.DomainID)
 		}
-		changed, err = s.Delete(ctx, k, SourceNotification, actor, n.Extra)
-		if err != nil {
-			return false, Binding{}, err
-		}
-		return changed, cur, nil
-	}
-	return false, Binding{}, fmt.Errorf("%w: action %q is neither bind nor unbind", ErrNotificationFields, n.Action)
+		return Edit{Action: ActionUnbind, Source: SourceNotification, Actor: actor, Extra: n.Extra}, nil
+	})
 }
 
 // SignNotification makes a bind notification as Huawei IAM sends it: fields

@@ -1,10 +1,13 @@
 package binding_test
 
 import (
+	"time"
+
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
 	"flag"
+	"github.com/partneridp/partneridp/binding/memory"
 	"os"
 	"path/filepath"
 	"testing"
@@ -50,4 +53,12 @@ func loadCert(t testing.TB, name string) *x509.Certificate {
 		t.Fatalf("%s: %v", name, err)
 	}
 	return c
+}
+
+// openMem is a new in-memory store: the tests of this package check the
+// contracts' shared code, which runs the same on every backend.
+func openMem(t testing.TB, clock func() time.Time) *memory.Store {
+	s := memory.New(clock)
+	t.Cleanup(func() { s.Close() })
+	return s
 }

@@ -3,6 +3,7 @@ package binding
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -47,12 +48,12 @@ func (b Binding) Validate() error {
 // Validate accepts the known sources only, so history stays meaningful.
 func (s Source) Validate() error {
 	switch s {
-	case SourceNotification, SourceImport, SourceOperator:
+	case SourceNotification, SourceImport, SourceOperator, SourceCreateCustomer:
 		return nil
 	case "":
-		return fmt.Errorf("%w: source is empty (want notification, import or operator)", ErrInvalid)
+		return fmt.Errorf("%w: source is empty (want notification, import, operator or create_customer)", ErrInvalid)
 	}
-	return fmt.Errorf("%w: source %.40q is unknown (want notification, import or operator)", ErrInvalid, string(s))
+	return fmt.Errorf("%w: source %.40q is unknown (want notification, import, operator or create_customer)", ErrInvalid, string(s))
 }
 
 // ValidateChangeInfo checks the actor and extra JSON a Put or Delete records
@@ -109,4 +110,34 @@ func checkText(field, s string, max int, required bool) error {
 		return fmt.Errorf("%w: %s is %d characters, more than the %d allowed", ErrInvalid, field, n, max)
 	}
 	return nil
+}
+
+// CheckDomainID validates a Huawei domain ID given to a lookup.
+func CheckDomainID(domainID string) error {
+	return checkText("domain_id", domainID, MaxDomainIDLen, true)
+}
+
+// CompareKeys orders keys by type, then ID, byte-wise: the order List
+// returns on every backend.
+func CompareKeys(a, b Key) int {
+	if c := strings.Compare(a.XAccountType, b.XAccountType); c != 0 {
+		return c
+	}
+	return strings.Compare(a.XAccountID, b.XAccountID)
+}
+
+// MaxChangesLimit bounds one Changes call.
+const MaxChangesLimit = 10000
+
+// CheckChangesLimit validates the limit of a Changes call.
+func CheckChangesLimit(limit int) error {
+	if limit <= 0 || limit > MaxChangesLimit {
+		return fmt.Errorf("%w: changes limit %d is outside 1..%d", ErrInvalid, limit, MaxChangesLimit)
+	}
+	return nil
+}
+
+// MarkApplied is the error of an Update whose mark was recorded before.
+func MarkApplied(mark string) error {
+	return fmt.Errorf("%w: mark %s was recorded by an earlier update; nothing changed", ErrApplied, mark)
 }

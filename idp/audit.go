@@ -88,7 +88,8 @@ const (
 	VerdictRedirected    = "redirected"     // the handoff sent the user to Huawei's login link
 	VerdictStored        = "stored"         // a bind notification changed a binding
 	VerdictRemoved       = "removed"        // an unbind notification removed a binding
-	VerdictUnchanged     = "unchanged"      // a repeated notification changed nothing
+	VerdictUnchanged     = "unchanged"      // a notification found its change already in place
+	VerdictReplayed      = "replayed"       // an exact copy of an applied notification; nothing changed
 	VerdictLoggedOut     = "logged_out"     // the bridge session ended
 	VerdictRefused       = "refused"        // the request was refused (4xx)
 	VerdictError         = "error"          // our side failed (5xx)

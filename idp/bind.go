@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -44,20 +45,41 @@ func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.SP, ev.XAccountID, ev.DomainID = sp.EntityID, n.XUserID, n.DomainID
-	changed, _, err := binding.ApplyNotification(r.Context(), s.cfg.Bindings, s.cfg.XAccountType, n, ActorHuaweiNotification)
+	res, err := binding.ApplyNotification(r.Context(), s.cfg.Bindings, s.cfg.XAccountType, n, ActorHuaweiNotification)
+	if errors.Is(err, binding.ErrApplied) {
+		s.replayedNotification(w, r, ev, n)
+		return
+	}
 	if err != nil {
 		s.fail(w, r, ev, err)
 		return
 	}
 	ev.Verdict, ev.Reason = VerdictUnchanged, string(n.Action)
 	switch {
-	case changed && n.Action == binding.ActionBind:
+	case res.Changed && n.Action == binding.ActionBind:
 		ev.Verdict = VerdictStored
-	case changed && n.Action == binding.ActionUnbind:
+	case res.Changed && n.Action == binding.ActionUnbind:
 		ev.Verdict = VerdictRemoved
 	}
 	http.Redirect(w, r, s.afterBind(r, n.XUserID), http.StatusFound)
 	s.finish(*ev)
+}
+
+// replayedNotification answers an exact copy of a notification the store
+// has applied before: nothing changes, the event is audited and counted,
+// and the page sends the browser on to where it would have gone.
+func (s *Server) replayedNotification(w http.ResponseWriter, r *http.Request, ev *AuditEvent, n binding.Notification) {
+	ev.Verdict, ev.Reason = VerdictReplayed, ReasonNotificationReplay
+	s.log.Warn("request refused", "event", ev.Event, "reason", ev.Reason, "request_id", ev.RequestID, "sp", ev.SP)
+	s.finish(*ev)
+	next := s.afterBind(r, n.XUserID)
+	w.Header().Set("Refresh", "5; url="+next)
+	writeErrorPage(w, http.StatusConflict, errorView{
+		Title:    "Already recorded",
+		Message:  "Huawei Cloud sent this account-binding notice before, and the bridge has already recorded it, so nothing was changed. You can continue.",
+		Reason:   ReasonNotificationReplay,
+		Continue: next,
+	})
 }
 
 // readBindValues returns bindRequest, SigAlg and Signature after URL

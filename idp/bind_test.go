@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"html"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -53,17 +54,27 @@ func TestBindNotificationJourney(t *testing.T) {
 	e.takeEvents()
 
 	good := notification(t, e.spKey, bindFields(customer, "0a1b2c3d4e5f", 0))
+	// The same content in other bytes (a member Huawei may add) is a new
+	// notification whose change is already in place.
+	sameContent := bindFields(customer, "0a1b2c3d4e5f", 0)
+	sameContent["extraMember"] = "x"
 	for _, tc := range []struct {
 		name    string
 		send    func() page
 		verdict string
+		reason  string
 	}{
-		{"POST form", func() page { return e.post(publicURL+PathBind, good) }, VerdictStored},
-		{"the same notification again, by GET", func() page { return e.get(publicURL + PathBind + "?" + good.Encode()) }, VerdictUnchanged},
+		{"POST form", func() page { return e.post(publicURL+PathBind, good) }, VerdictStored, "bind"},
+		{"the same content in a new notification", func() page { return e.post(publicURL+PathBind, notification(t, e.spKey, sameContent)) }, VerdictUnchanged, "bind"},
+		{"an exact replay, by GET", func() page { return e.get(publicURL + PathBind + "?" + good.Encode()) }, VerdictReplayed, ReasonNotificationReplay},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := tc.send()
-			if p.Status != http.StatusFound || p.Location != consoleURL {
+			if tc.verdict == VerdictReplayed {
+				if p.Status != http.StatusConflict || pageReason(p) != ReasonNotificationReplay || !strings.Contains(p.Body, `href="`+html.EscapeString(consoleURL)+`"`) {
+					t.Fatalf("replay: got %d %q, want 409 notification_replay with a link on to %q: %s", p.Status, pageReason(p), consoleURL, p.Body)
+				}
+			} else if p.Status != http.StatusFound || p.Location != consoleURL {
 				t.Fatalf("got %d to %q, want 302 to the remembered service %q: %s", p.Status, p.Location, consoleURL, p.Body)
 			}
 			b, ok := e.binding(customer)
@@ -71,7 +82,7 @@ func TestBindNotificationJourney(t *testing.T) {
 				t.Fatalf("binding %+v (found %t)", b, ok)
 			}
 			checkEvent(t, e.oneEvent(), AuditEvent{Event: EventBindNotification, SP: spEntityID, XAccountID: customer,
-				DomainID: "0a1b2c3d4e5f", Verdict: tc.verdict, Reason: "bind"})
+				DomainID: "0a1b2c3d4e5f", Verdict: tc.verdict, Reason: tc.reason})
 		})
 	}
 	history, err := e.db.History(context.Background(), binding.Key{XAccountType: xAccountType, XAccountID: customer})
@@ -83,6 +94,9 @@ func TestBindNotificationJourney(t *testing.T) {
 	}
 	if got := counterValue(t, e.reg, "partneridp_bind_notifications_total", map[string]string{"outcome": VerdictStored}); got != 1 {
 		t.Errorf("bind notifications stored = %v, want 1", got)
+	}
+	if got := counterValue(t, e.reg, "partneridp_bind_notifications_total", map[string]string{"outcome": VerdictReplayed}); got != 1 {
+		t.Errorf("bind notifications replayed = %v, want 1", got)
 	}
 
 	p = e.get(handoffURL(e.token(customer, nil), consoleURL))
@@ -113,9 +127,11 @@ func TestBindNotificationRedirectAndUnbind(t *testing.T) {
 	}
 	e.takeEvents()
 
-	// Unbind of cust-0002: removed, then unchanged.
-	for _, verdict := range []string{VerdictRemoved, VerdictUnchanged} {
-		p = e.post(publicURL+PathBind, notification(t, e.spKey, bindFields("cust-0002", "d2", 1)))
+	// Unbind of cust-0002: removed, then (another notification) unchanged.
+	for i, verdict := range []string{VerdictRemoved, VerdictUnchanged} {
+		fields := bindFields("cust-0002", "d2", 1)
+		fields["n"] = i
+		p = e.post(publicURL+PathBind, notification(t, e.spKey, fields))
 		if p.Status != http.StatusFound {
 			t.Fatalf("unbind: %d %s", p.Status, p.Body)
 		}
@@ -128,7 +144,7 @@ func TestBindNotificationRedirectAndUnbind(t *testing.T) {
 
 	// Huawei's own documentation example (an unbind of yongzhix from
 	// yongzhiid, signed by the test SP) as the form body it is.
-	if _, err := e.db.Put(context.Background(), binding.Binding{Key: binding.Key{XAccountType: xAccountType, XAccountID: "yongzhix"},
+	if _, err := binding.Put(context.Background(), e.db, binding.Binding{Key: binding.Key{XAccountType: xAccountType, XAccountID: "yongzhix"},
 		DomainID: "yongzhiid", DomainName: "yongzhi", Source: binding.SourceImport}, "test", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +239,7 @@ func TestBindNotificationRefused(t *testing.T) {
 	}
 
 	t.Run("unbind naming another domain", func(t *testing.T) {
-		if _, err := e.db.Put(context.Background(), binding.Binding{Key: binding.Key{XAccountType: xAccountType, XAccountID: customer},
+		if _, err := binding.Put(context.Background(), e.db, binding.Binding{Key: binding.Key{XAccountType: xAccountType, XAccountID: customer},
 			DomainID: "d1", Source: binding.SourceImport}, "test", nil); err != nil {
 			t.Fatal(err)
 		}
@@ -237,4 +253,39 @@ func TestBindNotificationRefused(t *testing.T) {
 		checkEvent(t, e.oneEvent(), AuditEvent{Event: EventBindNotification, SP: spEntityID, XAccountID: customer, DomainID: "d-other",
 			Verdict: VerdictRefused, Reason: "unbind_mismatch"})
 	})
+}
+
+// The black-box corpus's replay attack: a copy of an old signed bind must
+// not restore it after an unbind or a rebind, and an old unbind must not
+// remove a later binding. Before the applied-once marks, each of these
+// replays changed the store.
+func TestNotificationReplayNeverChangesStore(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	bindA := notification(t, e.spKey, bindFields("victim", "domain-A", 0))
+	unbindA := notification(t, e.spKey, bindFields("victim", "domain-A", 1))
+	bindB := notification(t, e.spKey, bindFields("victim", "domain-B", 0))
+	for _, n := range []url.Values{bindA, unbindA, bindB} {
+		if p := e.post(publicURL+PathBind, n); p.Status != http.StatusFound {
+			t.Fatalf("genuine notification: %d %s", p.Status, p.Body)
+		}
+	}
+	e.takeEvents()
+	for _, tc := range []struct {
+		name, domain string
+		n            url.Values
+	}{{"old bind after a rebind", "domain-A", bindA}, {"old unbind", "domain-A", unbindA}, {"current bind again", "domain-B", bindB}} {
+		name := tc.name
+		p := e.post(publicURL+PathBind, tc.n)
+		if p.Status != http.StatusConflict || pageReason(p) != ReasonNotificationReplay {
+			t.Errorf("%s: %d %q, want 409 notification_replay", name, p.Status, pageReason(p))
+		}
+		checkEvent(t, e.oneEvent(), AuditEvent{Event: EventBindNotification, SP: spEntityID, XAccountID: "victim", DomainID: tc.domain,
+			Verdict: VerdictReplayed, Reason: ReasonNotificationReplay})
+		if b, ok := e.binding("victim"); !ok || b.DomainID != "domain-B" {
+			t.Fatalf("%s: binding is %+v (found %t), want domain-B", name, b, ok)
+		}
+	}
+	if h, _ := e.db.History(context.Background(), binding.Key{XAccountType: xAccountType, XAccountID: "victim"}); len(h) != 3 {
+		t.Errorf("history has %d entries, want 3", len(h))
+	}
 }

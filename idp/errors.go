@@ -29,6 +29,11 @@ const (
 	ReasonFlowNotFound     = "flow_not_found"
 	ReasonSPNotTrusted     = "sp_not_trusted"
 	ReasonNotFound         = "not_found"
+	// ReasonNotificationReplay: an exact copy of a bind notification that
+	// was applied before; nothing changes.
+	ReasonNotificationReplay = "notification_replay"
+	// ReasonStoreUnavailable: the binding store cannot be reached now.
+	ReasonStoreUnavailable = "store_unavailable"
 )
 
 // RequestError is a request this package refuses before handing it to a
@@ -122,9 +127,10 @@ func classify(err error) answer {
 			msg: "The partner platform sent account data that cannot be put into a SAML assertion: " + err.Error()}
 	case errors.Is(err, samlresp.ErrInvalidRelayState):
 		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: "bad_relay_state", msg: err.Error()}
-	case errors.Is(err, binding.ErrLocked):
-		a := internalAnswer("store_locked")
+	case errors.Is(err, binding.ErrUnavailable), errors.Is(err, binding.ErrConflict):
+		a := internalAnswer(ReasonStoreUnavailable)
 		a.status = http.StatusServiceUnavailable
+		a.msg = "The bridge cannot reach its store right now. Nothing was changed; try again in a minute."
 		return a
 	case errors.Is(err, ErrNoDefaultSP):
 		return internalAnswer("no_default_sp")

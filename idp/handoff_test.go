@@ -35,7 +35,7 @@ func TestHandoffSendsToLoginLink(t *testing.T) {
 			domain := ""
 			if tc.bound {
 				domain = "0a1b2c3d4e5f"
-				if _, err := e.db.Put(context.Background(), binding.Binding{Key: binding.Key{XAccountType: xAccountType, XAccountID: customer},
+				if _, err := binding.Put(context.Background(), e.db, binding.Binding{Key: binding.Key{XAccountType: xAccountType, XAccountID: customer},
 					DomainID: domain, DomainName: "zhangsan", Source: binding.SourceImport}, "test", nil); err != nil {
 					t.Fatal(err)
 				}

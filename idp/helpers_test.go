@@ -33,6 +33,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/bolt"
+	"github.com/partneridp/partneridp/binding/memory"
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/samlreq"
 	"github.com/partneridp/partneridp/idp/samlresp"
@@ -198,17 +200,20 @@ type envOptions struct {
 	clock  *clock // shared with another party (the mock IAM); a new one at now when nil
 	now    time.Time
 	ssoURL string // Intake.SSOURL; ssoURL when empty
-	dbPath string // reuse a store file (restart tests)
+	dbPath string // a bolt store file (restart tests); empty: the memory backend
+	// backend picks the store: "memory" (the default; no files), "bolt"
+	// (a file in the test's temp dir, or dbPath).
+	backend string
 	tweak  func(*Config)
 	noTLS  bool // no httptest server (benchmarks, fuzzing)
 }
 
-// env is a whole bridge on a real bbolt store, with a browser (cookie jar)
-// and a platform that mints tokens.
+// env is a whole bridge on a binding store (memory unless a test asks for
+// bolt), with a browser (cookie jar) and a platform that mints tokens.
 type env struct {
 	t       testing.TB
 	clock   *clock
-	db      *binding.DB
+	db      binding.Store
 	sp      *metadata.SP
 	spKey   metadata.SigningKey
 	idpKey  metadata.SigningKey
@@ -252,7 +257,10 @@ func newEnv(tb testing.TB, opts envOptions) *env {
 	if opts.ssoURL == "" {
 		opts.ssoURL = ssoURL
 	}
-	if opts.dbPath == "" {
+	if opts.dbPath != "" {
+		opts.backend = "bolt"
+	}
+	if opts.backend == "bolt" && opts.dbPath == "" {
 		opts.dbPath = filepath.Join(tb.TempDir(), "partneridp.db")
 	}
 	if opts.clock == nil {
@@ -261,9 +269,13 @@ func newEnv(tb testing.TB, opts envOptions) *env {
 	e := &env{t: tb, clock: opts.clock, spKey: loadKey(tb, "sp-test"), idpKey: loadKey(tb, "idp-current"),
 		audit: &syncBuffer{}, logs: &syncBuffer{}, reg: prometheus.NewRegistry()}
 	e.sp = huaweiSP(tb)
-	db, err := binding.Open(opts.dbPath, binding.Options{Clock: e.clock.Now, NoSync: true, Timeout: time.Second})
-	if err != nil {
-		tb.Fatal(err)
+	var db binding.Store = memory.New(e.clock.Now)
+	if opts.backend == "bolt" {
+		bdb, err := bolt.Open(opts.dbPath, bolt.Options{Clock: e.clock.Now, NoSync: true, Timeout: time.Second})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		db = bdb
 	}
 	e.db = db
 	tb.Cleanup(func() { e.db.Close() })
@@ -294,7 +306,6 @@ func newEnv(tb testing.TB, opts envOptions) *env {
 		PlatformLoginURL: platformLogin,
 		LandingURL:       landingURL,
 		Bindings:         db,
-		Ephemeral:        db.Ephemeral(),
 		Audit: MultiAuditor{AuditFunc(func(ev AuditEvent) {
 			e.mu.Lock()
 			defer e.mu.Unlock()

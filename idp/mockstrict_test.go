@@ -329,7 +329,7 @@ func (r *mockRig) bridge(t *testing.T, tweak func(*Config)) *env {
 			tweak(c)
 		}
 	}})
-	if _, err := e.db.Put(context.Background(), binding.Binding{Key: binding.Key{XAccountType: xAccountType, XAccountID: customer},
+	if _, err := binding.Put(context.Background(), e.db, binding.Binding{Key: binding.Key{XAccountType: xAccountType, XAccountID: customer},
 		DomainID: r.acct.Domain.ID, DomainName: r.acct.Domain.Name, Source: binding.SourceImport}, "test", nil); err != nil {
 		t.Fatal(err)
 	}

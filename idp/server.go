@@ -63,7 +63,7 @@ type Config struct {
 	LandingURL       string // where the browser goes after a bind notification or logout when there is no better place
 
 	Bindings   binding.Store
-	Ephemeral  binding.Ephemeral // flow records and replay entries (the same file as Bindings)
+	Ephemeral  binding.Ephemeral // flow records and replay marks; Bindings.Ephemeral() when nil
 	BindPolicy metadata.SigAlgPolicy
 
 	FlowTTL time.Duration // optional: DefaultFlowTTL when 0
@@ -137,6 +137,8 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Bindings == nil {
 		p.add("Bindings is nil: open the binding store")
+	} else if cfg.Ephemeral == nil {
+		cfg.Ephemeral = cfg.Bindings.Ephemeral()
 	}
 	if cfg.Ephemeral == nil {
 		p.add("Ephemeral is nil: flow records and replay entries need the store's Ephemeral view")

@@ -257,7 +257,7 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("%w: x", binding.ErrNotificationEncoding), 400, VerdictRefused, "bad_encoding"},
 		{fmt.Errorf("%w: x", binding.ErrNotificationFields), 400, VerdictRefused, "bad_fields"},
 		{fmt.Errorf("%w: x", binding.ErrNotificationMismatch), 409, VerdictRefused, "unbind_mismatch"},
-		{fmt.Errorf("%w: x", binding.ErrLocked), 503, VerdictError, "store_locked"},
+		{fmt.Errorf("%w: x", binding.ErrUnavailable), 503, VerdictError, "store_unavailable"},
 		{fmt.Errorf("%w: mobile", samlresp.ErrInvalidUser), 400, VerdictRefused, "invalid_user"},
 		{fmt.Errorf("%w: x", samlresp.ErrInvalidRelayState), 400, VerdictRefused, "bad_relay_state"},
 		{fmt.Errorf("%w: x", samlresp.ErrInvalidConfig), 500, VerdictError, "internal"},

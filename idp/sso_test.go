@@ -80,7 +80,7 @@ func TestSSOWithSession(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, envOptions{})
-			if _, err := e.db.Put(context.Background(), binding.Binding{Key: binding.Key{XAccountType: xAccountType, XAccountID: customer},
+			if _, err := binding.Put(context.Background(), e.db, binding.Binding{Key: binding.Key{XAccountType: xAccountType, XAccountID: customer},
 				DomainID: "0a1b2c3d4e5f", Source: binding.SourceImport}, "test", nil); err != nil {
 				t.Fatal(err)
 			}

@@ -46,6 +46,13 @@ func Run(t *testing.T, open func(t *testing.T) binding.Store) {
 		{"ConcurrentPutDelete", testConcurrentPutDelete},
 		{"ContextCancelled", testCancelled},
 		{"CallerSlicesNotRetained", testNoAliasing},
+		{"UpdateSeesCurrent", testUpdateSeesCurrent},
+		{"UpdateDecideErrorChangesNothing", testUpdateDecideError},
+		{"MarkAppliedOnce", testMarkOnce},
+		{"MarkOutlivesRebind", testMarkOutlivesRebind},
+		{"ConcurrentNotificationsSerial", testConcurrentNotifications},
+		{"ChangesFeed", testChangesFeed},
+		{"ListAfter", testListAfter},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,7 +77,7 @@ func bnd(id, domainID, domainName string) binding.Binding {
 
 func mustPut(t *testing.T, s binding.Store, b binding.Binding, wantChanged bool) {
 	t.Helper()
-	changed, err := s.Put(context.Background(), b, "tester", nil)
+	changed, err := binding.Put(context.Background(), s, b, "tester", nil)
 	if err != nil {
 		t.Fatalf("Put(%+v): %v", b, err)
 	}
@@ -109,7 +116,7 @@ func mustCount(t *testing.T, s binding.Store) int {
 func listAll(t *testing.T, s binding.Store) []binding.Binding {
 	t.Helper()
 	var out []binding.Binding
-	if err := s.List(context.Background(), func(b binding.Binding) error {
+	if err := s.List(context.Background(), binding.Key{}, func(b binding.Binding) error {
 		out = append(out, b)
 		return nil
 	}); err != nil {
@@ -156,7 +163,7 @@ func testEmpty(t *testing.T, s binding.Store) {
 	if l := listAll(t, s); len(l) != 0 {
 		t.Errorf("List = %v, want nothing", l)
 	}
-	changed, err := s.Delete(ctx, key("nobody"), binding.SourceOperator, "tester", nil)
+	changed, err := binding.Delete(ctx, s, key("nobody"), binding.SourceOperator, "tester", nil)
 	if err != nil || changed {
 		t.Errorf("Delete of a missing account: changed=%v err=%v, want false, nil", changed, err)
 	}
@@ -200,7 +207,7 @@ func testPutIdempotent(t *testing.T, s binding.Store) {
 	// Same domain ID and name: no change, whatever the source or actor.
 	again := b
 	again.Source = binding.SourceNotification
-	changed, err := s.Put(ctx, again, "someone-else", json.RawMessage(`{"n":1}`))
+	changed, err := binding.Put(ctx, s, again, "someone-else", json.RawMessage(`{"n":1}`))
 	if err != nil || changed {
 		t.Fatalf("repeated Put: changed=%v err=%v, want false, nil", changed, err)
 	}
@@ -264,7 +271,7 @@ func testDelete(t *testing.T, s binding.Store) {
 	b := bnd("erin", "dom-e", "erin_hw")
 	mustPut(t, s, b, true)
 	extra := json.RawMessage(`{"reason":"test"}`)
-	changed, err := s.Delete(ctx, b.Key, binding.SourceNotification, "huawei", extra)
+	changed, err := binding.Delete(ctx, s, b.Key, binding.SourceNotification, "huawei", extra)
 	if err != nil || !changed {
 		t.Fatalf("Delete: changed=%v err=%v, want true, nil", changed, err)
 	}
@@ -277,7 +284,7 @@ func testDelete(t *testing.T, s binding.Store) {
 	if n := mustCount(t, s); n != 0 {
 		t.Errorf("Count = %d after Delete, want 0", n)
 	}
-	changed, err = s.Delete(ctx, b.Key, binding.SourceNotification, "huawei", extra)
+	changed, err = binding.Delete(ctx, s, b.Key, binding.SourceNotification, "huawei", extra)
 	if err != nil || changed {
 		t.Errorf("second Delete: changed=%v err=%v, want false, nil", changed, err)
 	}
@@ -298,7 +305,7 @@ func testRebind(t *testing.T, s binding.Store) {
 	ctx := context.Background()
 	b := bnd("frank", "dom-f", "")
 	mustPut(t, s, b, true)
-	if _, err := s.Delete(ctx, b.Key, binding.SourceOperator, "op", nil); err != nil {
+	if _, err := binding.Delete(ctx, s, b.Key, binding.SourceOperator, "op", nil); err != nil {
 		t.Fatal(err)
 	}
 	mustPut(t, s, b, true)
@@ -363,10 +370,10 @@ func testHistory(t *testing.T, s binding.Store) {
 			extra = json.RawMessage(st.extra)
 		}
 		if st.del {
-			if _, err := s.Delete(ctx, k, st.src, st.actor, extra); err != nil {
+			if _, err := binding.Delete(ctx, s, k, st.src, st.actor, extra); err != nil {
 				t.Fatal(err)
 			}
-		} else if _, err := s.Put(ctx, *st.put, st.actor, extra); err != nil {
+		} else if _, err := binding.Put(ctx, s, *st.put, st.actor, extra); err != nil {
 			t.Fatal(err)
 		}
 		mustPut(t, s, bnd("other", fmt.Sprintf("o%d", i), ""), true)
@@ -450,7 +457,7 @@ func testValidation(t *testing.T, s binding.Store) {
 		{"extra two values", good, "", json.RawMessage(`{} {}`)},
 	}
 	for _, tc := range puts {
-		changed, err := s.Put(ctx, tc.b, tc.actor, tc.extra)
+		changed, err := binding.Put(ctx, s, tc.b, tc.actor, tc.extra)
 		if !errors.Is(err, binding.ErrInvalid) || changed {
 			t.Errorf("Put(%s): changed=%v err=%v, want ErrInvalid", tc.name, changed, err)
 		}
@@ -474,14 +481,14 @@ func testValidation(t *testing.T, s binding.Store) {
 		if _, err := s.History(ctx, k); !errors.Is(err, binding.ErrInvalid) {
 			t.Errorf("History(%q): err=%v, want ErrInvalid", k, err)
 		}
-		if _, err := s.Delete(ctx, k, binding.SourceOperator, "", nil); !errors.Is(err, binding.ErrInvalid) {
+		if _, err := binding.Delete(ctx, s, k, binding.SourceOperator, "", nil); !errors.Is(err, binding.ErrInvalid) {
 			t.Errorf("Delete(%q): err=%v, want ErrInvalid", k, err)
 		}
 	}
-	if _, err := s.Delete(ctx, good.Key, "", "", nil); !errors.Is(err, binding.ErrInvalid) {
+	if _, err := binding.Delete(ctx, s, good.Key, "", "", nil); !errors.Is(err, binding.ErrInvalid) {
 		t.Errorf("Delete with empty source: err=%v, want ErrInvalid", err)
 	}
-	if _, err := s.Delete(ctx, good.Key, binding.SourceOperator, "", json.RawMessage(`nope`)); !errors.Is(err, binding.ErrInvalid) {
+	if _, err := binding.Delete(ctx, s, good.Key, binding.SourceOperator, "", json.RawMessage(`nope`)); !errors.Is(err, binding.ErrInvalid) {
 		t.Errorf("Delete with bad extra: err=%v, want ErrInvalid", err)
 	}
 	if _, err := s.GetByDomainID(ctx, ""); !errors.Is(err, binding.ErrInvalid) {
@@ -502,7 +509,7 @@ func testLimits(t *testing.T, s binding.Store) {
 		DomainName: strings.Repeat("é", 64),
 		Source:     binding.SourceImport,
 	}
-	changed, err := s.Put(context.Background(), b, strings.Repeat("a", 256), json.RawMessage(`{"k":"v"}`))
+	changed, err := binding.Put(context.Background(), s, b, strings.Repeat("a", 256), json.RawMessage(`{"k":"v"}`))
 	if err != nil || !changed {
 		t.Fatalf("Put at the limits: changed=%v err=%v", changed, err)
 	}
@@ -548,7 +555,7 @@ func testListStop(t *testing.T, s binding.Store) {
 	}
 	stop := errors.New("stop here")
 	calls := 0
-	err := s.List(context.Background(), func(binding.Binding) error {
+	err := s.List(context.Background(), binding.Key{}, func(binding.Binding) error {
 		calls++
 		if calls == 2 {
 			return stop
@@ -568,7 +575,7 @@ func testCount(t *testing.T, s binding.Store) {
 	mustPut(t, s, bnd("c0", "d", ""), false)
 	mustPut(t, s, bnd("c1", "d2", ""), true)
 	for i := range 3 {
-		if _, err := s.Delete(ctx, key(fmt.Sprintf("c%d", i)), binding.SourceOperator, "", nil); err != nil {
+		if _, err := binding.Delete(ctx, s, key(fmt.Sprintf("c%d", i)), binding.SourceOperator, "", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -588,7 +595,7 @@ func putConcurrently(t *testing.T, s binding.Store, n int, b func(i int) binding
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if _, err := s.Put(context.Background(), b(i), "c", nil); err != nil {
+				if _, err := binding.Put(context.Background(), s, b(i), "c", nil); err != nil {
 					errs <- err
 				}
 			}
@@ -638,7 +645,7 @@ func testConcurrentSame(t *testing.T, s binding.Store) {
 		changes.Add(1)
 		go func() {
 			defer changes.Done()
-			changed, err := s.Put(context.Background(), b, "c", nil)
+			changed, err := binding.Put(context.Background(), s, b, "c", nil)
 			if err != nil {
 				t.Errorf("Put: %v", err)
 			}
@@ -664,7 +671,7 @@ func testConcurrentSame(t *testing.T, s binding.Store) {
 func testConcurrentRebinds(t *testing.T, s binding.Store) {
 	k := key("contested")
 	changedCount := countConcurrentChanges(t, 24, func(i int) (bool, error) {
-		return s.Put(context.Background(), bnd(k.XAccountID, fmt.Sprintf("d%d", i%6), ""), "c", nil)
+		return binding.Put(context.Background(), s, bnd(k.XAccountID, fmt.Sprintf("d%d", i%6), ""), "c", nil)
 	})
 	checkLastChange(t, s, k, changedCount)
 }
@@ -673,9 +680,9 @@ func testConcurrentPutDelete(t *testing.T, s binding.Store) {
 	k := key("flapping")
 	changedCount := countConcurrentChanges(t, 24, func(i int) (bool, error) {
 		if i%2 == 0 {
-			return s.Put(context.Background(), bnd(k.XAccountID, "d", ""), "c", nil)
+			return binding.Put(context.Background(), s, bnd(k.XAccountID, "d", ""), "c", nil)
 		}
-		return s.Delete(context.Background(), k, binding.SourceOperator, "c", nil)
+		return binding.Delete(context.Background(), s, k, binding.SourceOperator, "c", nil)
 	})
 	checkLastChange(t, s, k, changedCount)
 }
@@ -740,10 +747,10 @@ func testCancelled(t *testing.T, s binding.Store) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	b := bnd("new", "dom", "")
-	if _, err := s.Put(ctx, b, "", nil); !errors.Is(err, context.Canceled) {
+	if _, err := binding.Put(ctx, s, b, "", nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("Put: err=%v, want context.Canceled", err)
 	}
-	if _, err := s.Delete(ctx, key("kept"), binding.SourceOperator, "", nil); !errors.Is(err, context.Canceled) {
+	if _, err := binding.Delete(ctx, s, key("kept"), binding.SourceOperator, "", nil); !errors.Is(err, context.Canceled) {
 		t.Errorf("Delete: err=%v, want context.Canceled", err)
 	}
 	if _, err := s.Get(ctx, key("kept")); !errors.Is(err, context.Canceled) {
@@ -758,7 +765,7 @@ func testCancelled(t *testing.T, s binding.Store) {
 	if _, err := s.Count(ctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Count: err=%v, want context.Canceled", err)
 	}
-	if err := s.List(ctx, func(binding.Binding) error { return nil }); !errors.Is(err, context.Canceled) {
+	if err := s.List(ctx, binding.Key{}, func(binding.Binding) error { return nil }); !errors.Is(err, context.Canceled) {
 		t.Errorf("List: err=%v, want context.Canceled", err)
 	}
 	if _, err := s.Get(context.Background(), b.Key); !errors.Is(err, binding.ErrNotFound) {
@@ -771,7 +778,7 @@ func testCancelled(t *testing.T, s binding.Store) {
 
 func testNoAliasing(t *testing.T, s binding.Store) {
 	extra := []byte(`{"a":"b"}`)
-	if _, err := s.Put(context.Background(), bnd("alias", "d", ""), "", extra); err != nil {
+	if _, err := binding.Put(context.Background(), s, bnd("alias", "d", ""), "", extra); err != nil {
 		t.Fatal(err)
 	}
 	copy(extra, `{"x":"y"}`)

@@ -36,10 +36,10 @@ func (c *Clock) Advance(d time.Duration) {
 // RunEphemeral checks every Ephemeral behaviour. open returns a new, empty
 // store whose notion of now is clock (the suite moves it); open arranges any
 // cleanup.
-func RunEphemeral(t *testing.T, open func(t *testing.T, clock func() time.Time) binding.Ephemeral) {
+func RunEphemeral(t *testing.T, open func(t *testing.T, clock func() time.Time) binding.Store) {
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, e binding.Ephemeral, c *Clock)
+		fn   func(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits)
 	}{
 		{"AddGetTake", testEphAddGetTake},
 		{"AddExisting", testEphExists},
@@ -55,18 +55,24 @@ func RunEphemeral(t *testing.T, open func(t *testing.T, clock func() time.Time) 
 		{"SpendSweep", testEphSpendSweep},
 		{"SpendInvalid", testEphSpendInvalid},
 		{"ConcurrentSpendOnce", testEphConcurrentSpend},
+		{"SpendUpToDeclaredLimit", testEphSpendLimit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := &Clock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-			tc.fn(t, open(t, c.Now), c)
+			s := open(t, c.Now)
+			l := s.Limits()
+			if l.MaxSpendLifetime < time.Hour || l.MaxEphemeralValue < 4<<10 {
+				t.Fatalf("declared limits %+v are below what the bridge needs (spend ≥ 1h, values ≥ 4 KiB)", l)
+			}
+			tc.fn(t, s.Ephemeral(), c, l)
 		})
 	}
 }
 
 var bg = context.Background()
 
-func testEphAddGetTake(t *testing.T, e binding.Ephemeral, c *Clock) {
+func testEphAddGetTake(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
 	exp := c.Now().Add(time.Minute)
 	if err := e.Add(bg, "flows", "f1", []byte("flow-1"), exp); err != nil {
 		t.Fatalf("Add: %v", err)
@@ -99,7 +105,7 @@ func testEphAddGetTake(t *testing.T, e binding.Ephemeral, c *Clock) {
 	}
 }
 
-func testEphExists(t *testing.T, e binding.Ephemeral, c *Clock) {
+func testEphExists(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
 	exp := c.Now().Add(time.Minute)
 	if err := e.Add(bg, "replay", "id-1", []byte("a"), exp); err != nil {
 		t.Fatal(err)
@@ -112,7 +118,7 @@ func testEphExists(t *testing.T, e binding.Ephemeral, c *Clock) {
 	}
 }
 
-func testEphExpiry(t *testing.T, e binding.Ephemeral, c *Clock) {
+func testEphExpiry(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
 	if err := e.Add(bg, "flows", "f", []byte("v1"), c.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +149,7 @@ func testEphExpiry(t *testing.T, e binding.Ephemeral, c *Clock) {
 	}
 }
 
-func testEphBuckets(t *testing.T, e binding.Ephemeral, c *Clock) {
+func testEphBuckets(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
 	exp := c.Now().Add(time.Minute)
 	if err := e.Add(bg, "flows", "k", []byte("flow"), exp); err != nil {
 		t.Fatal(err)
@@ -159,7 +165,7 @@ func testEphBuckets(t *testing.T, e binding.Ephemeral, c *Clock) {
 	}
 }
 
-func testEphSweep(t *testing.T, e binding.Ephemeral, c *Clock) {
+func testEphSweep(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
 	start := c.Now()
 	for i := range 10 {
 		if err := e.Add(bg, "flows", fmt.Sprintf("k%d", i), []byte("v"), start.Add(time.Duration(i+1)*time.Minute)); err != nil {
@@ -191,7 +197,7 @@ func testEphSweep(t *testing.T, e binding.Ephemeral, c *Clock) {
 	}
 }
 
-func testEphInvalid(t *testing.T, e binding.Ephemeral, c *Clock) {
+func testEphInvalid(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
 	exp := c.Now().Add(time.Minute)
 	cases := []struct {
 		name        string
@@ -223,7 +229,7 @@ func testEphInvalid(t *testing.T, e binding.Ephemeral, c *Clock) {
 	}
 }
 
-func testEphConcurrentTake(t *testing.T, e binding.Ephemeral, c *Clock) {
+func testEphConcurrentTake(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
 	if err := e.Add(bg, "replay", "once", []byte("v"), c.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +242,7 @@ func testEphConcurrentTake(t *testing.T, e binding.Ephemeral, c *Clock) {
 	}
 }
 
-func testEphConcurrentAdd(t *testing.T, e binding.Ephemeral, c *Clock) {
+func testEphConcurrentAdd(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
 	got := runConcurrently(32, func() error {
 		return e.Add(bg, "replay", "req-id", []byte("v"), c.Now().Add(time.Minute))
 	}, binding.ErrExists)
@@ -274,7 +280,7 @@ func runConcurrently(n int, fn func() error, expected error) int {
 	return ok
 }
 
-func testEphCancelled(t *testing.T, e binding.Ephemeral, c *Clock) {
+func testEphCancelled(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
 	ctx, cancel := context.WithCancel(bg)
 	cancel()
 	exp := c.Now().Add(time.Minute)
@@ -301,7 +307,7 @@ func testEphCancelled(t *testing.T, e binding.Ephemeral, c *Clock) {
 	}
 }
 
-func testEphCopies(t *testing.T, e binding.Ephemeral, c *Clock) {
+func testEphCopies(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
 	in := []byte("original")
 	if err := e.Add(bg, "flows", "k", in, c.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
@@ -317,7 +323,7 @@ func testEphCopies(t *testing.T, e binding.Ephemeral, c *Clock) {
 	}
 }
 
-func testEphSpend(t *testing.T, e binding.Ephemeral, c *Clock) {
+func testEphSpend(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
 	exp := c.Now().Add(4 * time.Minute)
 	if err := e.Spend(bg, "replay", "id", exp); err != nil {
 		t.Fatal(err)
@@ -348,7 +354,7 @@ func testEphSpend(t *testing.T, e binding.Ephemeral, c *Clock) {
 	}
 }
 
-func testEphSpendSweep(t *testing.T, e binding.Ephemeral, c *Clock) {
+func testEphSpendSweep(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
 	start := c.Now()
 	for i := range 10 {
 		if err := e.Spend(bg, "replay", fmt.Sprintf("k%d", i), start.Add(time.Duration(i+1)*time.Minute)); err != nil {
@@ -376,7 +382,7 @@ func testEphSpendSweep(t *testing.T, e binding.Ephemeral, c *Clock) {
 	}
 }
 
-func testEphSpendInvalid(t *testing.T, e binding.Ephemeral, c *Clock) {
+func testEphSpendInvalid(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
 	cases := []struct {
 		name        string
 		bucket, key string
@@ -387,7 +393,7 @@ func testEphSpendInvalid(t *testing.T, e binding.Ephemeral, c *Clock) {
 		{"huge key", "b", strings.Repeat("k", 1<<16), c.Now().Add(time.Minute)},
 		{"expires now", "b", "k", c.Now()},
 		{"expired", "b", "k", c.Now().Add(-time.Hour)},
-		{"too far ahead", "b", "k", c.Now().Add(binding.MaxSpendLifetime + time.Second)},
+		{"too far ahead", "b", "k", c.Now().Add(l.MaxSpendLifetime + time.Second)},
 	}
 	for _, tc := range cases {
 		if err := e.Spend(bg, tc.bucket, tc.key, tc.expires); !errors.Is(err, binding.ErrInvalid) {
@@ -404,11 +410,31 @@ func testEphSpendInvalid(t *testing.T, e binding.Ephemeral, c *Clock) {
 	}
 }
 
-func testEphConcurrentSpend(t *testing.T, e binding.Ephemeral, c *Clock) {
+func testEphConcurrentSpend(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
 	got := runConcurrently(32, func() error {
 		return e.Spend(bg, "replay", "req-id", c.Now().Add(time.Minute))
 	}, binding.ErrExists)
 	if got != 1 {
 		t.Errorf("32 concurrent Spends succeeded %d times, want exactly once", got)
+	}
+}
+
+// testEphSpendLimit: the backend keeps the limits it declares: a mark at
+// its longest lifetime is stored and holds until then; a value of the
+// declared size is stored, one byte more is refused.
+func testEphSpendLimit(t *testing.T, e binding.Ephemeral, c *Clock, l binding.Limits) {
+	if err := e.Spend(bg, "replay", "long", c.Now().Add(l.MaxSpendLifetime)); err != nil {
+		t.Fatalf("Spend at the declared MaxSpendLifetime %s: %v", l.MaxSpendLifetime, err)
+	}
+	c.Advance(l.MaxSpendLifetime - time.Second)
+	if err := e.Spend(bg, "replay", "long", c.Now().Add(time.Minute)); !errors.Is(err, binding.ErrExists) {
+		t.Errorf("mark expired before its declared lifetime: %v", err)
+	}
+	big := bytes.Repeat([]byte{'v'}, l.MaxEphemeralValue)
+	if err := e.Add(bg, "flows", "big", big, c.Now().Add(time.Minute)); err != nil {
+		t.Errorf("Add of the declared MaxEphemeralValue (%d bytes): %v", l.MaxEphemeralValue, err)
+	}
+	if err := e.Add(bg, "flows", "bigger", append(big, 'v'), c.Now().Add(time.Minute)); !errors.Is(err, binding.ErrInvalid) {
+		t.Errorf("Add over the declared MaxEphemeralValue: err=%v, want ErrInvalid", err)
 	}
 }

@@ -1,16 +1,12 @@
-package binding
+package bolt
 
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"github.com/partneridp/partneridp/binding"
 	"time"
 )
-
-// ErrCorrupt means the store file holds something this code did not write:
-// a record that does not decode, or indexes that disagree with the data.
-var ErrCorrupt = errors.New("store file is inconsistent")
 
 // Bucket names of the bbolt file. Renaming one needs a migration.
 var (
@@ -22,6 +18,7 @@ var (
 	bucketEphemeral    = []byte("ephemeral")          // name → nested bucket: key → expiry(8) value
 	bucketEphExpiry    = []byte("ephemeral_expiry")   // expiry(8) uvarint(len name) name key → empty
 	bucketSpent        = []byte("spent")              // slot end (8) → nested bucket: uvarint(len name) name key → expiry(8)
+	bucketMarks        = []byte("applied_marks")      // update mark → seq (8) of the history entry it made, 0 for none
 
 	metaSchemaVersion = []byte("schema_version")
 )
@@ -29,27 +26,27 @@ var (
 // appendKey encodes a Key as xaccount_type NUL xaccount_id. Validation
 // forbids NUL in both parts, so the encoding is unambiguous and byte order
 // is (type, id) order.
-func appendKey(dst []byte, k Key) []byte {
+func appendKey(dst []byte, k binding.Key) []byte {
 	dst = append(dst, k.XAccountType...)
 	dst = append(dst, 0)
 	return append(dst, k.XAccountID...)
 }
 
-func decodeKey(b []byte) (Key, error) {
+func decodeKey(b []byte) (binding.Key, error) {
 	i := bytes.IndexByte(b, 0)
 	if i < 0 {
-		return Key{}, fmt.Errorf("%w: binding key %q has no separator", ErrCorrupt, b)
+		return binding.Key{}, fmt.Errorf("%w: binding key %q has no separator", binding.ErrCorrupt, b)
 	}
-	k := Key{XAccountType: string(b[:i]), XAccountID: string(b[i+1:])}
+	k := binding.Key{XAccountType: string(b[:i]), XAccountID: string(b[i+1:])}
 	if err := k.Validate(); err != nil {
-		return Key{}, fmt.Errorf("%w: binding key %q: %v", ErrCorrupt, b, err)
+		return binding.Key{}, fmt.Errorf("%w: binding key %q: %v", binding.ErrCorrupt, b, err)
 	}
 	return k, nil
 }
 
 // domainIndexKey is domainID NUL key: a prefix scan on domainID NUL finds
 // every account bound to a domain.
-func domainIndexKey(domainID string, k Key) []byte {
+func domainIndexKey(domainID string, k binding.Key) []byte {
 	b := make([]byte, 0, len(domainID)+1+len(k.XAccountType)+1+len(k.XAccountID))
 	b = append(b, domainID...)
 	b = append(b, 0)
@@ -60,13 +57,13 @@ func domainPrefix(domainID string) []byte {
 	return append([]byte(domainID), 0)
 }
 
-func historyIndexKey(k Key, seq uint64) []byte {
+func historyIndexKey(k binding.Key, seq uint64) []byte {
 	b := appendKey(make([]byte, 0, len(k.XAccountType)+len(k.XAccountID)+10), k)
 	b = append(b, 0)
 	return binary.BigEndian.AppendUint64(b, seq)
 }
 
-func historyPrefix(k Key) []byte {
+func historyPrefix(k binding.Key) []byte {
 	return append(appendKey(nil, k), 0)
 }
 
@@ -81,7 +78,7 @@ func seqKey(seq uint64) []byte {
 //	varint createdAt(unix ns), varint updatedAt(unix ns)
 const recordFormat1 = 1
 
-func encodeRecord(b Binding) []byte {
+func encodeRecord(b binding.Binding) []byte {
 	n := 1 + 3*binary.MaxVarintLen64 + len(b.DomainID) + len(b.DomainName) + len(b.Source) + 2*binary.MaxVarintLen64
 	out := make([]byte, 0, n)
 	out = append(out, recordFormat1)
@@ -98,11 +95,11 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-var errRecord = fmt.Errorf("%w: binding record does not decode", ErrCorrupt)
+var errRecord = fmt.Errorf("%w: binding record does not decode", binding.ErrCorrupt)
 
 // decodeRecord fills the non-key fields of b. The strings share one copy of
 // v (bbolt's memory is only valid inside the transaction).
-func decodeRecord(b *Binding, v []byte) error {
+func decodeRecord(b *binding.Binding, v []byte) error {
 	if len(v) < 1 || v[0] != recordFormat1 {
 		return errRecord
 	}
@@ -127,7 +124,7 @@ func decodeRecord(b *Binding, v []byte) error {
 	if w <= 0 || i+w != len(v) {
 		return errRecord
 	}
-	b.DomainID, b.DomainName, b.Source = fields[0], fields[1], Source(fields[2])
+	b.DomainID, b.DomainName, b.Source = fields[0], fields[1], binding.Source(fields[2])
 	b.CreatedAt = time.Unix(0, created).UTC()
 	b.UpdatedAt = time.Unix(0, updated).UTC()
 	return nil

@@ -1,12 +1,13 @@
-package binding
+package bolt
 
 import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/partneridp/partneridp/binding"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
 
 // Spent marks (replay entries) live apart from the other ephemeral records,
@@ -60,20 +61,14 @@ func (e *EphemeralStore) Spend(ctx context.Context, bucket, key string, expires 
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkEphemeralName(bucket, key); err != nil {
-		return err
-	}
 	nowT := e.db.now()
-	if !expires.After(nowT) {
-		return fmt.Errorf("%w: spent mark would expire at %s, not after now", ErrInvalid, expires.UTC().Format(time.RFC3339Nano))
-	}
-	if expires.Sub(nowT) > MaxSpendLifetime {
-		return fmt.Errorf("%w: spent mark expiry %s is more than %s ahead", ErrInvalid, expires.UTC().Format(time.RFC3339), MaxSpendLifetime)
+	if err := binding.CheckSpend(e.db.Limits(), bucket, key, nowT, expires); err != nil {
+		return err
 	}
 	now, exp := unixNano(nowT), unixNano(expires)
 	k := spendKey(bucket, key)
 	var exists bool
-	err := e.db.write(func(tx *bolt.Tx) error {
+	err := e.db.write(func(tx *bbolt.Tx) error {
 		exists = false
 		root := tx.Bucket(bucketSpent)
 		// A live mark sits in a slot that ends after now; slots are few
@@ -101,14 +96,14 @@ func (e *EphemeralStore) Spend(ctx context.Context, bucket, key string, expires 
 		return err
 	}
 	if exists {
-		return ErrExists
+		return binding.ErrExists
 	}
 	return nil
 }
 
 // sweepSpent drops the slots that ended at or before cut and says how many
 // marks they held.
-func sweepSpent(ctx context.Context, db *bolt.DB, cut int64) (int, error) {
+func sweepSpent(ctx context.Context, db *bbolt.DB, cut int64) (int, error) {
 	total := 0
 	for {
 		if err := ctx.Err(); err != nil {
@@ -116,7 +111,7 @@ func sweepSpent(ctx context.Context, db *bolt.DB, cut int64) (int, error) {
 		}
 		var name []byte
 		n := 0
-		err := db.Update(func(tx *bolt.Tx) error {
+		err := db.Update(func(tx *bbolt.Tx) error {
 			root := tx.Bucket(bucketSpent)
 			k, v := root.Cursor().First()
 			if k == nil {
@@ -124,7 +119,7 @@ func sweepSpent(ctx context.Context, db *bolt.DB, cut int64) (int, error) {
 			}
 			end, ok := slotEnd(k)
 			if !ok || v != nil {
-				return fmt.Errorf("%w: a spent-mark slot name does not decode; run verify", ErrCorrupt)
+				return fmt.Errorf("%w: a spent-mark slot name does not decode; run verify", binding.ErrCorrupt)
 			}
 			if end > cut {
 				return nil
@@ -144,25 +139,25 @@ func sweepSpent(ctx context.Context, db *bolt.DB, cut int64) (int, error) {
 }
 
 // verifySpent checks that every mark sits in the slot its expiry names.
-func verifySpent(tx *bolt.Tx, r *Report) {
+func verifySpent(tx *bbolt.Tx, r *binding.Report) {
 	root := tx.Bucket(bucketSpent)
 	if root == nil {
 		return // a version 1 file, checked without migrating
 	}
 	_ = root.ForEach(func(name, v []byte) error {
 		if _, ok := slotEnd(name); !ok || v != nil {
-			r.problem("spent-mark slot %x is not a slot name", name)
+			r.Problem("spent-mark slot %x is not a slot name", name)
 			return nil
 		}
 		return root.Bucket(name).ForEach(func(k, v []byte) error {
 			r.Ephemeral++
 			exp, ok := ephemeralExpiry(v)
 			if !ok || len(v) != 8 {
-				r.problem("spent mark in slot %x (key of %d bytes) has a value of %d bytes, not an expiry", name, len(k), len(v))
+				r.Problem("spent mark in slot %x (key of %d bytes) has a value of %d bytes, not an expiry", name, len(k), len(v))
 				return nil
 			}
 			if string(slotName(exp)) != string(name) {
-				r.problem("spent mark expiring %s is in slot %x, not %x", time.Unix(0, exp).UTC().Format(time.RFC3339), name, slotName(exp))
+				r.Problem("spent mark expiring %s is in slot %x, not %x", time.Unix(0, exp).UTC().Format(time.RFC3339), name, slotName(exp))
 			}
 			return nil
 		})

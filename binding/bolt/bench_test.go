@@ -1,4 +1,4 @@
-package binding_test
+package bolt_test
 
 import (
 	"context"
@@ -9,13 +9,14 @@ import (
 	"testing"
 
 	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/bolt"
 )
 
 const lookupAccounts = 10000
 
 var lookup struct {
 	once sync.Once
-	db   *binding.DB
+	db   *bolt.DB
 	keys []binding.Key
 	err  error
 }
@@ -23,21 +24,21 @@ var lookup struct {
 // lookupDB is one store of lookupAccounts bindings shared by the read
 // benchmarks (filled once per test binary, without fsync to keep setup
 // short: reads do not depend on it). TestMain removes it.
-func lookupDB(b *testing.B) (*binding.DB, []binding.Key) {
+func lookupDB(b *testing.B) (*bolt.DB, []binding.Key) {
 	b.Helper()
 	lookup.once.Do(func() {
-		var db *binding.DB
-		db, lookup.err = binding.Open(filepath.Join(sharedTempDir(), "lookup.db"), binding.Options{NoSync: true})
+		var db *bolt.DB
+		db, lookup.err = bolt.Open(filepath.Join(sharedTempDir(), "lookup.db"), bolt.Options{NoSync: true})
 		if lookup.err != nil {
 			return
 		}
-		binding.UseUpdateForWrites(db)
+		bolt.UseUpdateForWrites(db)
 		keys := make([]binding.Key, lookupAccounts)
 		ctx := context.Background()
 		for i := range keys {
 			keys[i] = binding.Key{XAccountType: "partner_IDP", XAccountID: fmt.Sprintf("customer-%08d", i*7919)}
 			bd := binding.Binding{Key: keys[i], DomainID: fmt.Sprintf("0a1b2c3d4e5f%020d", i), DomainName: fmt.Sprintf("hw_user_%d", i), Source: binding.SourceImport}
-			if _, lookup.err = db.Put(ctx, bd, "bench", nil); lookup.err != nil {
+			if _, lookup.err = binding.Put(ctx, db, bd, "bench", nil); lookup.err != nil {
 				return
 			}
 		}
@@ -70,9 +71,9 @@ func BenchmarkRawBoltGet(b *testing.B) {
 	db, keys := lookupDB(b)
 	raw := make([][]byte, len(keys))
 	for i, k := range keys {
-		raw[i] = binding.AppendKey(nil, k)
+		raw[i] = bolt.AppendKey(nil, k)
 	}
-	bdb := binding.RawBolt(db)
+	bdb := bolt.RawBolt(db)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -80,7 +81,7 @@ func BenchmarkRawBoltGet(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if v := tx.Bucket(binding.BucketBindings).Get(raw[i%len(raw)]); v == nil {
+		if v := tx.Bucket(bolt.BucketBindings).Get(raw[i%len(raw)]); v == nil {
 			b.Fatal("key missing")
 		}
 		tx.Rollback()
@@ -97,13 +98,13 @@ func BenchmarkNotificationWrites(b *testing.B) {
 	for _, mode := range []string{"grouped", "batch", "update"} {
 		for _, writers := range []int{1, 8, 64} {
 			b.Run(fmt.Sprintf("mode=%s/writers=%d", mode, writers), func(b *testing.B) {
-				db := openTemp(b, binding.Options{})
+				db := openTemp(b, bolt.Options{})
 				b.Cleanup(func() { db.Close() })
 				switch mode {
 				case "batch":
-					binding.UseBatchOnlyForWrites(db, binding.DefaultMaxBatchDelay)
+					bolt.UseBatchOnlyForWrites(db, bolt.DefaultMaxBatchDelay)
 				case "update":
-					binding.UseUpdateForWrites(db)
+					bolt.UseUpdateForWrites(db)
 				}
 				ctx := context.Background()
 				var next atomic.Int64
@@ -118,8 +119,8 @@ func BenchmarkNotificationWrites(b *testing.B) {
 							if i >= int64(b.N) {
 								return
 							}
-							n := binding.Notification{DomainID: fmt.Sprintf("dom-%d", i), DomainName: "hw", XUserID: fmt.Sprintf("w%d-u%d", w, i), Action: binding.ActionBind}
-							if _, _, err := binding.ApplyNotification(ctx, db, "partner_IDP", n, "huawei"); err != nil {
+							n := binding.Notification{DomainID: fmt.Sprintf("dom-%d", i), DomainName: "hw", XUserID: fmt.Sprintf("w%d-u%d", w, i), Action: binding.ActionBind, Mark: fmt.Sprintf("bench-%d", i)}
+							if _, err := binding.ApplyNotification(ctx, db, "partner_IDP", n, "huawei"); err != nil {
 								b.Error(err)
 								return
 							}

@@ -1,4 +1,4 @@
-package binding_test
+package bolt_test
 
 import (
 	"bufio"
@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/bolt"
 )
 
 var durabilityRounds = flag.Int("durability-rounds", 20, "kill-and-reopen rounds in TestDurabilityUnderKill")
@@ -41,7 +42,7 @@ const (
 func runWriterChild() int {
 	path := os.Getenv(childPathEnv)
 	round, _ := strconv.Atoi(os.Getenv(childRoundEnv))
-	db, err := binding.Open(path, binding.Options{})
+	db, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child open:", err)
 		return 1
@@ -72,9 +73,9 @@ func runWriterChild() int {
 				say("op %s %s", id, domain)
 				k := binding.Key{XAccountType: childType, XAccountID: id}
 				if domain == "-" {
-					_, err = db.Delete(ctx, k, binding.SourceOperator, "child", nil)
+					_, err = binding.Delete(ctx, db, k, binding.SourceOperator, "child", nil)
 				} else {
-					_, err = db.Put(ctx, binding.Binding{Key: k, DomainID: domain, Source: binding.SourceNotification}, "child", nil)
+					_, err = binding.Put(ctx, db, binding.Binding{Key: k, DomainID: domain, Source: binding.SourceNotification}, "child", nil)
 				}
 				if err != nil {
 					fmt.Fprintln(os.Stderr, "child write:", err)
@@ -178,16 +179,16 @@ func runAndKill(t *testing.T, path string, round int, after time.Duration, state
 func checkDurable(t *testing.T, path string, round int, state map[string]*accountState) {
 	t.Helper()
 	ctx := context.Background()
-	db, err := binding.Open(path, binding.Options{})
+	db, err := bolt.Open(path, bolt.Options{})
 	if err != nil {
 		t.Fatalf("round %d: reopen after kill: %v", round, err)
 	}
 	defer db.Close()
-	if r, err := db.Verify(); err != nil {
+	if r, err := db.Verify(context.Background()); err != nil {
 		t.Fatalf("round %d: Verify after kill: %v (%+v)", round, err, r)
 	}
 	present := map[string]string{}
-	if err := db.List(ctx, func(b binding.Binding) error {
+	if err := db.List(ctx, binding.Key{}, func(b binding.Binding) error {
 		present[b.XAccountID] = b.DomainID
 		return nil
 	}); err != nil {
@@ -217,7 +218,7 @@ func checkDurable(t *testing.T, path string, round int, state map[string]*accoun
 
 // runHolderChild opens the store and holds it until stdin closes.
 func runHolderChild() int {
-	db, err := binding.Open(os.Getenv(childPathEnv), binding.Options{})
+	db, err := bolt.Open(os.Getenv(childPathEnv), bolt.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "holder open:", err)
 		return 1
@@ -253,13 +254,13 @@ func TestOpenLockedByAnotherProcess(t *testing.T) {
 	if line, _ := bufio.NewReader(out).ReadString('\n'); line != "ready\n" {
 		t.Fatalf("holder said %q", line)
 	}
-	_, err = binding.Open(path, binding.Options{Timeout: 200 * time.Millisecond})
-	if !errors.Is(err, binding.ErrLocked) || !strings.Contains(err.Error(), "only one partneridp process may own the store file") {
+	_, err = bolt.Open(path, bolt.Options{Timeout: 200 * time.Millisecond})
+	if !errors.Is(err, bolt.ErrLocked) || !strings.Contains(err.Error(), "only one partneridp process may own the store file") {
 		t.Fatalf("Open while another process owns the file: err=%v, want ErrLocked", err)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
 	cmd.Wait()
-	db, err := binding.Open(path, binding.Options{Timeout: 2 * time.Second})
+	db, err := bolt.Open(path, bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		t.Fatalf("Open after the owner was killed: %v", err)
 	}

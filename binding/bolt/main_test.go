@@ -1,4 +1,4 @@
-package binding_test
+package bolt_test
 
 import (
 	"os"

@@ -1,16 +1,13 @@
-package binding
+package bolt
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/partneridp/partneridp/binding"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 )
-
-// ErrSchema means the store file cannot be used by this build: it was
-// written by a newer partneridp, or it is not a partneridp store at all.
-var ErrSchema = errors.New("store file schema not supported")
 
 // A migration takes the file from schema version to-1 to to. Open runs every
 // pending one, in order, in a single transaction: a failure leaves the file
@@ -18,7 +15,7 @@ var ErrSchema = errors.New("store file schema not supported")
 type migration struct {
 	to   int
 	name string
-	run  func(tx *bolt.Tx) error
+	run  func(tx *bbolt.Tx) error
 }
 
 // migrations is the schema history; SchemaVersion is its length. Append,
@@ -26,12 +23,13 @@ type migration struct {
 var migrations = []migration{
 	{to: 1, name: "create bindings, indexes, history, ephemeral buckets", run: migrateV1},
 	{to: 2, name: "create the spent-mark bucket", run: migrateV2},
+	{to: 3, name: "create the applied-mark bucket", run: migrateV3},
 }
 
 // SchemaVersion is the store file schema this build writes.
 var SchemaVersion = len(migrations)
 
-func migrateV1(tx *bolt.Tx) error {
+func migrateV1(tx *bbolt.Tx) error {
 	for _, name := range [][]byte{bucketBindings, bucketByDomain, bucketHistory, bucketHistoryByKey, bucketEphemeral, bucketEphExpiry} {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
@@ -43,14 +41,21 @@ func migrateV1(tx *bolt.Tx) error {
 // migrateV2 adds the per-minute slots of spent marks. Replay entries
 // written by version 1 as ephemeral records stay where they are until they
 // expire.
-func migrateV2(tx *bolt.Tx) error {
+func migrateV2(tx *bbolt.Tx) error {
 	_, err := tx.CreateBucketIfNotExists(bucketSpent)
+	return err
+}
+
+// migrateV3 adds the permanent marks of applied updates (bind
+// notifications), so an exact replay never changes a binding.
+func migrateV3(tx *bbolt.Tx) error {
+	_, err := tx.CreateBucketIfNotExists(bucketMarks)
 	return err
 }
 
 // migrate brings tx's file to the last version of table and reports the
 // versions before and after.
-func migrate(tx *bolt.Tx, table []migration) (from, to int, err error) {
+func migrate(tx *bbolt.Tx, table []migration) (from, to int, err error) {
 	for i, m := range table {
 		if m.to != i+1 {
 			return 0, 0, fmt.Errorf("migration table is broken: entry %d goes to version %d", i, m.to)
@@ -62,7 +67,7 @@ func migrate(tx *bolt.Tx, table []migration) (from, to int, err error) {
 	}
 	if from > len(table) {
 		return from, from, fmt.Errorf("%w: the file has schema version %d but this partneridp knows versions up to %d; run a newer partneridp, or restore a backup made by this version",
-			ErrSchema, from, len(table))
+			binding.ErrSchema, from, len(table))
 	}
 	if from == len(table) {
 		return from, from, nil
@@ -85,26 +90,26 @@ func migrate(tx *bolt.Tx, table []migration) (from, to int, err error) {
 
 // readSchemaVersion is 0 for an empty file; a file with buckets but no
 // version is someone else's bbolt file and is refused.
-func readSchemaVersion(tx *bolt.Tx) (int, error) {
+func readSchemaVersion(tx *bbolt.Tx) (int, error) {
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		foreign := ""
-		_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+		_ = tx.ForEach(func(name []byte, _ *bbolt.Bucket) error {
 			foreign = string(name)
 			return errors.New("stop")
 		})
 		if foreign != "" {
-			return 0, fmt.Errorf("%w: the file is not a partneridp store (it has a bucket %.40q but no schema version); use another path", ErrSchema, foreign)
+			return 0, fmt.Errorf("%w: the file is not a partneridp store (it has a bucket %.40q but no schema version); use another path", binding.ErrSchema, foreign)
 		}
 		return 0, nil
 	}
 	v := meta.Get(metaSchemaVersion)
 	if len(v) != 8 {
-		return 0, fmt.Errorf("%w: the schema version record is damaged; restore a backup", ErrSchema)
+		return 0, fmt.Errorf("%w: the schema version record is damaged; restore a backup", binding.ErrSchema)
 	}
 	n := binary.BigEndian.Uint64(v)
 	if n > 1<<20 {
-		return 0, fmt.Errorf("%w: the schema version record holds %d; restore a backup", ErrSchema, n)
+		return 0, fmt.Errorf("%w: the schema version record holds %d; restore a backup", binding.ErrSchema, n)
 	}
 	return int(n), nil
 }

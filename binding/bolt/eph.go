@@ -1,19 +1,13 @@
-package binding
+package bolt
 
 import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/partneridp/partneridp/binding"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-)
-
-// Limits of ephemeral records: flow records and replay entries are small.
-const (
-	MaxEphemeralBucketLen = 64
-	MaxEphemeralKeyLen    = 1024
-	MaxEphemeralValueLen  = 256 << 10
+	bbolt "go.etcd.io/bbolt"
 )
 
 // EphemeralStore is the Ephemeral view of a DB: single-use expiring records
@@ -21,23 +15,10 @@ const (
 // method Get).
 type EphemeralStore struct{ db *DB }
 
-var _ Ephemeral = (*EphemeralStore)(nil)
+var _ binding.Ephemeral = (*EphemeralStore)(nil)
 
 // Ephemeral returns the flow/replay record store of this file.
-func (db *DB) Ephemeral() *EphemeralStore { return &EphemeralStore{db: db} }
-
-func checkEphemeralName(bucket, key string) error {
-	if err := checkText("ephemeral bucket", bucket, MaxEphemeralBucketLen, true); err != nil {
-		return err
-	}
-	if key == "" {
-		return fmt.Errorf("%w: ephemeral key is empty", ErrInvalid)
-	}
-	if len(key) > MaxEphemeralKeyLen {
-		return fmt.Errorf("%w: ephemeral key is %d bytes, more than the %d allowed", ErrInvalid, len(key), MaxEphemeralKeyLen)
-	}
-	return nil
-}
+func (db *DB) Ephemeral() binding.Ephemeral { return &EphemeralStore{db: db} }
 
 // Add stores value under (bucket, key) until expires; ErrExists when an
 // unexpired record holds the key. An expired one is replaced.
@@ -45,23 +26,14 @@ func (e *EphemeralStore) Add(ctx context.Context, bucket, key string, value []by
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkEphemeralName(bucket, key); err != nil {
-		return err
-	}
-	if len(value) > MaxEphemeralValueLen {
-		return fmt.Errorf("%w: ephemeral value is %d bytes, more than the %d allowed", ErrInvalid, len(value), MaxEphemeralValueLen)
-	}
 	nowT := e.db.now()
-	if !expires.After(nowT) {
-		return fmt.Errorf("%w: ephemeral record would expire at %s, not after now", ErrInvalid, expires.UTC().Format(time.RFC3339Nano))
-	}
-	if expires.After(maxExpiry) {
-		return fmt.Errorf("%w: ephemeral record expiry %s is too far ahead", ErrInvalid, expires.UTC().Format(time.RFC3339))
+	if err := binding.CheckAdd(e.db.Limits(), bucket, key, value, nowT, expires); err != nil {
+		return err
 	}
 	now, exp := unixNano(nowT), unixNano(expires)
 	record := encodeEphemeral(exp, value)
 	var exists bool
-	err := e.db.write(func(tx *bolt.Tx) error {
+	err := e.db.write(func(tx *bbolt.Tx) error {
 		exists = false
 		b, err := tx.Bucket(bucketEphemeral).CreateBucketIfNotExists([]byte(bucket))
 		if err != nil {
@@ -88,7 +60,7 @@ func (e *EphemeralStore) Add(ctx context.Context, bucket, key string, value []by
 		return err
 	}
 	if exists {
-		return ErrExists
+		return binding.ErrExists
 	}
 	return nil
 }
@@ -98,12 +70,12 @@ func (e *EphemeralStore) Get(ctx context.Context, bucket, key string) ([]byte, e
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkEphemeralName(bucket, key); err != nil {
+	if err := binding.CheckEphemeralName(bucket, key); err != nil {
 		return nil, err
 	}
 	now := unixNano(e.db.now())
 	var out []byte
-	err := e.db.bolt.View(func(tx *bolt.Tx) error {
+	err := e.db.bolt.View(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucketEphemeral).Bucket([]byte(bucket))
 		if b == nil {
 			return nil
@@ -118,7 +90,7 @@ func (e *EphemeralStore) Get(ctx context.Context, bucket, key string) ([]byte, e
 		return nil, err
 	}
 	if out == nil {
-		return nil, ErrNotFound
+		return nil, binding.ErrNotFound
 	}
 	return out, nil
 }
@@ -129,12 +101,12 @@ func (e *EphemeralStore) Take(ctx context.Context, bucket, key string) ([]byte, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkEphemeralName(bucket, key); err != nil {
+	if err := binding.CheckEphemeralName(bucket, key); err != nil {
 		return nil, err
 	}
 	now := unixNano(e.db.now())
 	var out []byte
-	err := e.db.write(func(tx *bolt.Tx) error {
+	err := e.db.write(func(tx *bbolt.Tx) error {
 		out = nil
 		b := tx.Bucket(bucketEphemeral).Bucket([]byte(bucket))
 		if b == nil {
@@ -159,20 +131,17 @@ func (e *EphemeralStore) Take(ctx context.Context, bucket, key string) ([]byte, 
 		return nil, err
 	}
 	if out == nil {
-		return nil, ErrNotFound
+		return nil, binding.ErrNotFound
 	}
 	return out, nil
 }
-
-// maxExpiry keeps expiry within int64 nanoseconds.
-var maxExpiry = time.Unix(0, 1<<62)
 
 // unixNano is t in nanoseconds, clamped to the range the index orders.
 func unixNano(t time.Time) int64 {
 	switch {
 	case t.Before(time.Unix(0, 0)):
 		return 0
-	case t.After(maxExpiry):
+	case t.After(binding.MaxExpiry):
 		return 1 << 62
 	}
 	return t.UnixNano()
@@ -191,14 +160,14 @@ func (e *EphemeralStore) Sweep(ctx context.Context, now time.Time) (int, error) 
 			return total, err
 		}
 		n := 0
-		err := e.db.bolt.Update(func(tx *bolt.Tx) error {
+		err := e.db.bolt.Update(func(tx *bbolt.Tx) error {
 			n = 0
 			root := tx.Bucket(bucketEphemeral)
 			c := tx.Bucket(bucketEphExpiry).Cursor()
 			for ik, _ := c.First(); ik != nil && n < sweepChunk; ik, _ = c.First() {
 				exp, bucket, key, ok := decodeExpiryIndexKey(ik)
 				if !ok {
-					return fmt.Errorf("%w: an ephemeral expiry index entry does not decode; run verify", ErrCorrupt)
+					return fmt.Errorf("%w: an ephemeral expiry index entry does not decode; run verify", binding.ErrCorrupt)
 				}
 				if exp > cut {
 					break
@@ -231,28 +200,4 @@ func (e *EphemeralStore) Sweep(ctx context.Context, now time.Time) (int, error) 
 	}
 	n, err := sweepSpent(ctx, e.db.bolt, cut)
 	return total + n, err
-}
-
-// RunSweeper sweeps expired ephemeral records every interval until ctx
-// ends (then it returns nil) or a sweep fails (then it returns the error).
-func (db *DB) RunSweeper(ctx context.Context, interval time.Duration) error {
-	if interval <= 0 {
-		return fmt.Errorf("%w: sweep interval must be positive, got %s", ErrInvalid, interval)
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	e := db.Ephemeral()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if _, err := e.Sweep(ctx, db.now()); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return fmt.Errorf("sweep expired ephemeral records: %w", err)
-			}
-		}
-	}
 }

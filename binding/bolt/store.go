@@ -1,4 +1,7 @@
-package binding
+// Package bolt is the embedded binding backend: one bbolt file owned by one
+// process, fsync'd on every acknowledged write. It is the default
+// (store.type: bolt) and the only package that imports bbolt.
+package bolt
 
 import (
 	"bytes"
@@ -6,12 +9,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/partneridp/partneridp/binding"
 	"sync/atomic"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	bbolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
 )
+
+// ErrLocked: another process owns the store file. It is a
+// binding.ErrUnavailable, so the HTTP edge answers 503.
+var ErrLocked = fmt.Errorf("%w: store file is locked by another process", binding.ErrUnavailable)
 
 // DefaultTimeout is how long Open waits for the file lock when
 // Options.Timeout is zero. It is never infinite: a second process must fail
@@ -43,20 +51,23 @@ type Options struct {
 // the single-use record store kept in the same file. One process owns the
 // file at a time.
 type DB struct {
-	bolt  *bolt.DB
+	bolt  *bbolt.DB
 	path  string
 	clock func() time.Time
 	// write runs a read-write transaction: writeGrouped normally; the
 	// benchmarks swap in Update to measure what grouping buys.
-	write   func(func(*bolt.Tx) error) error
+	write   func(func(*bbolt.Tx) error) error
 	writers atomic.Int32 // writes in progress, for writeGrouped
+	// failAfterWrite, set by tests only, fails updates between the binding
+	// write and the history entry.
+	failAfterWrite error
 }
 
 // writeGrouped commits a lone write at once (bbolt's Update) and sends
 // concurrent ones through bbolt's Batch, which groups them into one commit
 // and one fsync. Batch alone would make every lone write wait out the batch
 // delay. fn must be safe to run more than once (Batch may retry it).
-func (db *DB) writeGrouped(fn func(*bolt.Tx) error) error {
+func (db *DB) writeGrouped(fn func(*bbolt.Tx) error) error {
 	defer db.writers.Add(-1)
 	if db.writers.Add(1) == 1 {
 		return db.bolt.Update(fn)
@@ -64,7 +75,12 @@ func (db *DB) writeGrouped(fn func(*bolt.Tx) error) error {
 	return db.bolt.Batch(fn)
 }
 
-var _ Store = (*DB)(nil)
+var (
+	_ binding.Store    = (*DB)(nil)
+	_ binding.Backuper = (*DB)(nil)
+	_ binding.Verifier = (*DB)(nil)
+	_ binding.Pinger   = (*DB)(nil)
+)
 
 // Open opens (creating if needed) the store file at path and brings its
 // schema up to date in one transaction. A file held by another process
@@ -72,7 +88,7 @@ var _ Store = (*DB)(nil)
 // newer partneridp, or one that is not a partneridp store, yields ErrSchema.
 func Open(path string, opts Options) (*DB, error) {
 	if path == "" {
-		return nil, fmt.Errorf("%w: store path is empty", ErrInvalid)
+		return nil, fmt.Errorf("%w: store path is empty", binding.ErrInvalid)
 	}
 	timeout := opts.Timeout
 	if timeout <= 0 {
@@ -82,10 +98,10 @@ func Open(path string, opts Options) (*DB, error) {
 	if clock == nil {
 		clock = time.Now
 	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+	bdb, err := bbolt.Open(path, 0o600, &bbolt.Options{
 		Timeout:      timeout,
 		NoSync:       opts.NoSync,
-		FreelistType: bolt.FreelistMapType,
+		FreelistType: bbolt.FreelistMapType,
 		// The freelist of a store full of expiring replay entries runs to
 		// many pages; writing it on every commit doubled the pages each
 		// login's commit writes. Open rebuilds it by a scan instead (what
@@ -95,7 +111,7 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, openError(path, timeout, err)
 	}
-	if err := bdb.Update(func(tx *bolt.Tx) error {
+	if err := bdb.Update(func(tx *bbolt.Tx) error {
 		_, _, err := migrate(tx, migrations)
 		return err
 	}); err != nil {
@@ -128,41 +144,41 @@ func (db *DB) Close() error { return db.bolt.Close() }
 func (db *DB) now() time.Time { return db.clock().UTC() }
 
 // Get is the lookup of every SSO login, so it avoids closures and JSON.
-func (db *DB) Get(ctx context.Context, k Key) (Binding, error) {
+func (db *DB) Get(ctx context.Context, k binding.Key) (binding.Binding, error) {
 	if err := ctx.Err(); err != nil {
-		return Binding{}, err
+		return binding.Binding{}, err
 	}
 	if err := k.Validate(); err != nil {
-		return Binding{}, err
+		return binding.Binding{}, err
 	}
 	var buf [256]byte
 	key := appendKey(buf[:0], k)
 	tx, err := db.bolt.Begin(false)
 	if err != nil {
-		return Binding{}, err
+		return binding.Binding{}, err
 	}
 	defer tx.Rollback()
 	v := tx.Bucket(bucketBindings).Get(key)
 	if v == nil {
-		return Binding{}, ErrNotFound
+		return binding.Binding{}, binding.ErrNotFound
 	}
-	b := Binding{Key: k}
+	b := binding.Binding{Key: k}
 	if err := decodeRecord(&b, v); err != nil {
-		return Binding{}, err
+		return binding.Binding{}, err
 	}
 	return b, nil
 }
 
 // GetByDomainID returns the bindings of a Huawei account in key order.
-func (db *DB) GetByDomainID(ctx context.Context, domainID string) ([]Binding, error) {
+func (db *DB) GetByDomainID(ctx context.Context, domainID string) ([]binding.Binding, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkText("domain_id", domainID, MaxDomainIDLen, true); err != nil {
+	if err := binding.CheckDomainID(domainID); err != nil {
 		return nil, err
 	}
-	var out []Binding
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	var out []binding.Binding
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		bk := tx.Bucket(bucketBindings)
 		prefix := domainPrefix(domainID)
 		c := tx.Bucket(bucketByDomain).Cursor()
@@ -174,9 +190,9 @@ func (db *DB) GetByDomainID(ctx context.Context, domainID string) ([]Binding, er
 			}
 			v := bk.Get(rawKey)
 			if v == nil {
-				return fmt.Errorf("%w: domain index names %s/%s, which has no binding; run verify", ErrCorrupt, k.XAccountType, k.XAccountID)
+				return fmt.Errorf("%w: domain index names %s/%s, which has no binding; run verify", binding.ErrCorrupt, k.XAccountType, k.XAccountID)
 			}
-			b := Binding{Key: k}
+			b := binding.Binding{Key: k}
 			if err := decodeRecord(&b, v); err != nil {
 				return err
 			}
@@ -187,140 +203,105 @@ func (db *DB) GetByDomainID(ctx context.Context, domainID string) ([]Binding, er
 	return out, err
 }
 
-// Put creates or updates a binding; see Store. The store sets CreatedAt and
-// UpdatedAt from its clock; the caller's values are ignored.
-func (db *DB) Put(ctx context.Context, b Binding, actor string, extra json.RawMessage) (bool, error) {
+// Update is the one write of bindings; see binding.Store. The mark check,
+// decide, the binding, both indexes and the history entry are one bbolt
+// transaction. decide may run more than once: Batch retries a failed
+// batch's functions one by one.
+func (db *DB) Update(ctx context.Context, k binding.Key, mark string, decide binding.Decide) (binding.Result, error) {
 	if err := ctx.Err(); err != nil {
-		return false, err
+		return binding.Result{}, err
 	}
-	if err := b.Validate(); err != nil {
-		return false, err
+	if err := k.Validate(); err != nil {
+		return binding.Result{}, err
 	}
-	extra, err := normalizeExtra(actor, extra)
-	if err != nil {
-		return false, err
+	if err := binding.CheckMark(mark); err != nil {
+		return binding.Result{}, err
 	}
-	return db.writeChange(func(tx *bolt.Tx, now time.Time) (bool, error) {
-		return putTx(tx, b, actor, extra, now)
-	})
-}
-
-// writeChange runs fn in one write transaction and reports whether it changed
-// anything. Batch may run fn more than once; each run starts from the
-// transaction's state, so the result is that of the committed run.
-func (db *DB) writeChange(fn func(tx *bolt.Tx, now time.Time) (bool, error)) (bool, error) {
 	now := db.now()
-	var changed bool
-	err := db.write(func(tx *bolt.Tx) error {
+	var res binding.Result
+	err := db.write(func(tx *bbolt.Tx) error {
 		var err error
-		changed, err = fn(tx, now)
+		res, err = updateTx(tx, k, mark, decide, now, db.failAfterWrite)
 		return err
 	})
 	if err != nil {
-		return false, err
+		return binding.Result{}, err
 	}
-	return changed, nil
+	return res, nil
 }
 
-func putTx(tx *bolt.Tx, b Binding, actor string, extra json.RawMessage, now time.Time) (bool, error) {
-	bk := tx.Bucket(bucketBindings)
-	key := appendKey(nil, b.Key)
-	stored := Binding{Key: b.Key, DomainID: b.DomainID, DomainName: b.DomainName, Source: b.Source, CreatedAt: now, UpdatedAt: now}
-	if old := bk.Get(key); old != nil {
-		var prev Binding
-		if err := decodeRecord(&prev, old); err != nil {
-			return false, err
-		}
-		if prev.DomainID == b.DomainID && prev.DomainName == b.DomainName {
-			return false, nil
-		}
-		stored.CreatedAt = prev.CreatedAt
-		if prev.DomainID != b.DomainID {
-			if err := tx.Bucket(bucketByDomain).Delete(domainIndexKey(prev.DomainID, b.Key)); err != nil {
-				return false, err
-			}
+func updateTx(tx *bbolt.Tx, k binding.Key, mark string, decide binding.Decide, now time.Time, failAfterWrite error) (binding.Result, error) {
+	var marks *bbolt.Bucket
+	if mark != "" {
+		marks = tx.Bucket(bucketMarks)
+		if marks.Get([]byte(mark)) != nil {
+			return binding.Result{}, binding.MarkApplied(mark)
 		}
 	}
-	if err := bk.Put(key, encodeRecord(stored)); err != nil {
-		return false, err
-	}
-	if err := tx.Bucket(bucketByDomain).Put(domainIndexKey(b.DomainID, b.Key), []byte{}); err != nil {
-		return false, err
-	}
-	return true, appendHistory(tx, Change{Time: now, Action: ActionBind, Binding: stored, Source: b.Source, Actor: actor, Extra: extra})
-}
-
-// Delete removes a binding; see Store.
-func (db *DB) Delete(ctx context.Context, k Key, src Source, actor string, extra json.RawMessage) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, err
-	}
-	if err := k.Validate(); err != nil {
-		return false, err
-	}
-	if err := src.Validate(); err != nil {
-		return false, err
-	}
-	extra, err := normalizeExtra(actor, extra)
-	if err != nil {
-		return false, err
-	}
-	return db.writeChange(func(tx *bolt.Tx, now time.Time) (bool, error) {
-		return deleteTx(tx, k, src, actor, extra, now)
-	})
-}
-
-func deleteTx(tx *bolt.Tx, k Key, src Source, actor string, extra json.RawMessage, now time.Time) (bool, error) {
 	bk := tx.Bucket(bucketBindings)
 	key := appendKey(nil, k)
-	old := bk.Get(key)
-	if old == nil {
-		return false, nil
+	var cur *binding.Binding
+	if old := bk.Get(key); old != nil {
+		prev := binding.Binding{Key: k}
+		if err := decodeRecord(&prev, old); err != nil {
+			return binding.Result{}, err
+		}
+		cur = &prev
 	}
-	prev := Binding{Key: k}
-	if err := decodeRecord(&prev, old); err != nil {
-		return false, err
+	st, err := binding.Apply(k, cur, mark, decide, now)
+	if err != nil {
+		return binding.Result{}, err
 	}
-	if err := bk.Delete(key); err != nil {
-		return false, err
+	var seq uint64
+	if st.Change != nil {
+		if cur != nil {
+			if err := tx.Bucket(bucketByDomain).Delete(domainIndexKey(cur.DomainID, k)); err != nil {
+				return binding.Result{}, err
+			}
+		}
+		if st.Delete {
+			if err := bk.Delete(key); err != nil {
+				return binding.Result{}, err
+			}
+		} else {
+			if err := bk.Put(key, encodeRecord(*st.Next)); err != nil {
+				return binding.Result{}, err
+			}
+			if err := tx.Bucket(bucketByDomain).Put(domainIndexKey(st.Next.DomainID, k), []byte{}); err != nil {
+				return binding.Result{}, err
+			}
+		}
+		if failAfterWrite != nil {
+			return binding.Result{}, failAfterWrite
+		}
+		if seq, err = appendHistory(tx, *st.Change); err != nil {
+			return binding.Result{}, err
+		}
 	}
-	if err := tx.Bucket(bucketByDomain).Delete(domainIndexKey(prev.DomainID, k)); err != nil {
-		return false, err
+	if marks != nil {
+		// The mark names the history entry it made (0: it changed nothing).
+		if err := marks.Put([]byte(mark), seqKey(seq)); err != nil {
+			return binding.Result{}, err
+		}
 	}
-	return true, appendHistory(tx, Change{Time: now, Action: ActionUnbind, Binding: prev, Source: src, Actor: actor, Extra: extra})
+	return st.Result, nil
 }
 
-func appendHistory(tx *bolt.Tx, c Change) error {
+func appendHistory(tx *bbolt.Tx, c binding.Change) (uint64, error) {
 	hb := tx.Bucket(bucketHistory)
 	seq, err := hb.NextSequence()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	c.Seq = seq
 	v, err := json.Marshal(c)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if err := hb.Put(seqKey(seq), v); err != nil {
-		return err
+		return 0, err
 	}
-	return tx.Bucket(bucketHistoryByKey).Put(historyIndexKey(c.Binding.Key, seq), []byte{})
-}
-
-// normalizeExtra validates the change info and keeps a compact private copy
-// of extra (the caller's slice may be reused).
-func normalizeExtra(actor string, extra json.RawMessage) (json.RawMessage, error) {
-	if err := ValidateChangeInfo(actor, extra); err != nil {
-		return nil, err
-	}
-	if extra == nil {
-		return nil, nil
-	}
-	var buf bytes.Buffer
-	if err := json.Compact(&buf, extra); err != nil {
-		return nil, fmt.Errorf("%w: extra: %v", ErrInvalid, err)
-	}
-	return buf.Bytes(), nil
+	return seq, tx.Bucket(bucketHistoryByKey).Put(historyIndexKey(c.Binding.Key, seq), []byte{})
 }
 
 // listPage bounds how many bindings List reads per transaction. fn runs
@@ -330,14 +311,17 @@ const listPage = 256
 
 // List calls fn for every binding in key order. It is not a snapshot:
 // bindings changed while it runs may or may not be seen.
-func (db *DB) List(ctx context.Context, fn func(Binding) error) error {
+func (db *DB) List(ctx context.Context, from binding.Key, fn func(binding.Binding) error) error {
 	var after []byte
+	if from != (binding.Key{}) {
+		after = appendKey(nil, from)
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		page := make([]Binding, 0, listPage)
-		err := db.bolt.View(func(tx *bolt.Tx) error {
+		page := make([]binding.Binding, 0, listPage)
+		err := db.bolt.View(func(tx *bbolt.Tx) error {
 			c := tx.Bucket(bucketBindings).Cursor()
 			var k, v []byte
 			if after == nil {
@@ -353,7 +337,7 @@ func (db *DB) List(ctx context.Context, fn func(Binding) error) error {
 				if err != nil {
 					return err
 				}
-				b := Binding{Key: key}
+				b := binding.Binding{Key: key}
 				if err := decodeRecord(&b, v); err != nil {
 					return err
 				}
@@ -378,15 +362,15 @@ func (db *DB) List(ctx context.Context, fn func(Binding) error) error {
 
 // History returns the changes of one partner account, oldest first; an
 // account never seen has an empty history.
-func (db *DB) History(ctx context.Context, k Key) ([]Change, error) {
+func (db *DB) History(ctx context.Context, k binding.Key) ([]binding.Change, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	if err := k.Validate(); err != nil {
 		return nil, err
 	}
-	var out []Change
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	var out []binding.Change
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		hb := tx.Bucket(bucketHistory)
 		prefix := historyPrefix(k)
 		c := tx.Bucket(bucketHistoryByKey).Cursor()
@@ -394,11 +378,11 @@ func (db *DB) History(ctx context.Context, k Key) ([]Change, error) {
 			sk := ik[len(prefix):]
 			v := hb.Get(sk)
 			if len(sk) != 8 || v == nil {
-				return fmt.Errorf("%w: history index of %s/%s names a missing entry; run verify", ErrCorrupt, k.XAccountType, k.XAccountID)
+				return fmt.Errorf("%w: history index of %s/%s names a missing entry; run verify", binding.ErrCorrupt, k.XAccountType, k.XAccountID)
 			}
-			var ch Change
+			var ch binding.Change
 			if err := json.Unmarshal(v, &ch); err != nil {
-				return fmt.Errorf("%w: history entry does not decode: %v", ErrCorrupt, err)
+				return fmt.Errorf("%w: history entry does not decode: %v", binding.ErrCorrupt, err)
 			}
 			out = append(out, ch)
 		}
@@ -413,7 +397,7 @@ func (db *DB) Count(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	n := 0
-	err := db.bolt.View(func(tx *bolt.Tx) error {
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
 		c := tx.Bucket(bucketBindings).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
 			n++
@@ -421,4 +405,40 @@ func (db *DB) Count(ctx context.Context) (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// Changes: see binding.Store. History keys are the sequence numbers.
+func (db *DB) Changes(ctx context.Context, after uint64, limit int) ([]binding.Change, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := binding.CheckChangesLimit(limit); err != nil {
+		return nil, err
+	}
+	var out []binding.Change
+	err := db.bolt.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketHistory).Cursor()
+		for k, v := c.Seek(seqKey(after + 1)); k != nil && len(out) < limit; k, v = c.Next() {
+			var ch binding.Change
+			if err := json.Unmarshal(v, &ch); err != nil {
+				return fmt.Errorf("%w: history entry does not decode: %v", binding.ErrCorrupt, err)
+			}
+			out = append(out, ch)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Limits: see binding.Limits.
+func (db *DB) Limits() binding.Limits {
+	return binding.Limits{MaxSpendLifetime: MaxSpendLifetime, MaxEphemeralValue: binding.DefaultMaxEphemeralValue}
+}
+
+// Ping says the file is open: a bbolt store serves while its process runs.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return db.bolt.View(func(*bbolt.Tx) error { return nil })
 }
