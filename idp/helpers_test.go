@@ -204,8 +204,8 @@ type envOptions struct {
 	// backend picks the store: "memory" (the default; no files), "bolt"
 	// (a file in the test's temp dir, or dbPath).
 	backend string
-	tweak  func(*Config)
-	noTLS  bool // no httptest server (benchmarks, fuzzing)
+	tweak   func(*Config)
+	noTLS   bool // no httptest server (benchmarks, fuzzing)
 }
 
 // env is a whole bridge on a binding store (memory unless a test asks for
