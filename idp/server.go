@@ -191,6 +191,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.FlowTTL < 0 || cfg.FlowTTL > maxFlowTTL {
 		p.add("FlowTTL %s must be between 0 (default %s) and %s", cfg.FlowTTL, DefaultFlowTTL, maxFlowTTL)
 	}
+	cfg.checkLifetimes(&p)
 	formAction := cfg.FormActionAlso
 	if formAction == nil {
 		formAction = originsOf(cfg.Services.AllowedHosts)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/bolt"
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/spf13/cobra"
 )
@@ -36,18 +38,18 @@ func defaultActor() string {
 	return "operator"
 }
 
-// open loads the config and opens the store it names. The store file is
-// owned by one process: stop `serve` first, or use `bindings backup` on it.
-func (f *storeFlags) open() (*Config, *binding.DB, error) {
+// open loads the config and opens the store it names. A bolt file is
+// owned by one process: stop `serve` first, or point --store at a backup;
+// an etcd store is shared, so these commands work while the bridge serves.
+func (f *storeFlags) open(ctx context.Context) (*Config, binding.Store, error) {
 	cfg, err := LoadConfig(f.config, os.Getenv)
 	if err != nil {
 		return nil, nil, err
 	}
-	path := f.store
-	if path == "" {
-		path = cfg.Path(cfg.Store.Path)
+	if f.store != "" && cfg.Store.Type != storeBolt {
+		return nil, nil, fmt.Errorf("--store names a bolt file, but the config's store.type is %s: drop --store, or use a config with store.type bolt", cfg.Store.Type)
 	}
-	db, err := binding.Open(path, binding.Options{Timeout: cfg.Store.OpenTimeout.Duration})
+	db, err := openStore(ctx, cfg, storeOpen{Path: f.store})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -64,8 +66,9 @@ func newBindingsCmd() *cobra.Command {
 from Huawei's bind notifications, from imported create-customer results, and from
 these commands. Every change is kept in an append-only history.
 
-The store file belongs to one process at a time: run these while "serve" is
-stopped (or point --store at a backup copy).`,
+With store.type bolt the file belongs to one process at a time: run these
+while "serve" is stopped (or point --store at a backup copy). With store.type
+etcd they work while any number of bridges serve.`,
 	}
 	f.register(cmd)
 	cmd.AddCommand(
@@ -75,9 +78,9 @@ stopped (or point --store at a backup copy).`,
 	return cmd
 }
 
-func withStore(f *storeFlags, fn func(ctx context.Context, cfg *Config, db *binding.DB) error) func(*cobra.Command, []string) error {
+func withStore(f *storeFlags, fn func(ctx context.Context, cfg *Config, db binding.Store) error) func(*cobra.Command, []string) error {
 	return func(cmd *cobra.Command, _ []string) error {
-		cfg, db, err := f.open()
+		cfg, db, err := f.open(cmd.Context())
 		if err != nil {
 			return err
 		}
@@ -90,10 +93,10 @@ func bindingsList(f *storeFlags) *cobra.Command {
 	return &cobra.Command{
 		Use: "list", Short: "List every binding", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(f, func(ctx context.Context, _ *Config, db *binding.DB) error {
+			return withStore(f, func(ctx context.Context, _ *Config, db binding.Store) error {
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "XACCOUNT_TYPE\tXACCOUNT_ID\tDOMAIN_ID\tDOMAIN_NAME\tSOURCE\tUPDATED")
-				err := db.List(ctx, func(b binding.Binding) error {
+				err := db.List(ctx, binding.Key{}, func(b binding.Binding) error {
 					_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", b.XAccountType, b.XAccountID, b.DomainID, b.DomainName, b.Source, b.UpdatedAt.UTC().Format(time.RFC3339))
 					return err
 				})
@@ -113,7 +116,7 @@ func bindingsGet(f *storeFlags) *cobra.Command {
 		Short: "Show the binding of a partner account (or, with --domain, of a Huawei account)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(f, func(ctx context.Context, cfg *Config, db *binding.DB) error {
+			return withStore(f, func(ctx context.Context, cfg *Config, db binding.Store) error {
 				var out any
 				if domain {
 					bs, err := db.GetByDomainID(ctx, args[0])
@@ -152,14 +155,14 @@ func bindingsPut(f *storeFlags) *cobra.Command {
 			if err := handoff.ValidXAccountID(args[0]); err != nil {
 				return err
 			}
-			return withStore(f, func(ctx context.Context, cfg *Config, db *binding.DB) error {
+			return withStore(f, func(ctx context.Context, cfg *Config, db binding.Store) error {
 				b := binding.Binding{
 					Key:        binding.Key{XAccountType: cfg.Huawei.XAccountType, XAccountID: args[0]},
 					DomainID:   domainID,
 					DomainName: domainName,
 					Source:     binding.SourceOperator,
 				}
-				changed, err := db.Put(ctx, b, f.actor, nil)
+				changed, err := binding.Put(ctx, db, b, f.actor, nil)
 				if err != nil {
 					return err
 				}
@@ -180,8 +183,8 @@ func bindingsDelete(f *storeFlags) *cobra.Command {
 		Short: "Remove a partner account's binding (its next login is a first login)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(f, func(ctx context.Context, cfg *Config, db *binding.DB) error {
-				changed, err := db.Delete(ctx, binding.Key{XAccountType: cfg.Huawei.XAccountType, XAccountID: args[0]}, binding.SourceOperator, f.actor, nil)
+			return withStore(f, func(ctx context.Context, cfg *Config, db binding.Store) error {
+				changed, err := binding.Delete(ctx, db, binding.Key{XAccountType: cfg.Huawei.XAccountType, XAccountID: args[0]}, binding.SourceOperator, f.actor, nil)
 				if err != nil {
 					return err
 				}
@@ -198,7 +201,7 @@ func bindingsHistory(f *storeFlags) *cobra.Command {
 		Short: "Show every change to a partner account's binding, oldest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(f, func(ctx context.Context, cfg *Config, db *binding.DB) error {
+			return withStore(f, func(ctx context.Context, cfg *Config, db binding.Store) error {
 				changes, err := db.History(ctx, binding.Key{XAccountType: cfg.Huawei.XAccountType, XAccountID: args[0]})
 				if err != nil {
 					return err
@@ -222,7 +225,7 @@ func bindingsExport(f *storeFlags) *cobra.Command {
 		Short: "Write every binding as JSON Lines",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(f, func(ctx context.Context, _ *Config, db *binding.DB) error {
+			return withStore(f, func(ctx context.Context, _ *Config, db binding.Store) error {
 				w := cmd.OutOrStdout()
 				if out != "" && out != "-" {
 					file, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
@@ -266,7 +269,7 @@ same file twice changes nothing the second time.`,
 				return err
 			}
 			defer in.Close()
-			return withStore(f, func(ctx context.Context, cfg *Config, db *binding.DB) error {
+			return withStore(f, func(ctx context.Context, cfg *Config, db binding.Store) error {
 				opts := binding.ImportOptions{XAccountType: cfg.Huawei.XAccountType, Actor: f.actor, SkipBad: skipBad}
 				if !quiet {
 					opts.Progress = func(done int) { fmt.Fprintf(cmd.ErrOrStderr(), "\r%d record(s) done", done) }
@@ -301,12 +304,16 @@ up the store of a running "serve", use its data directory's copy from a
 filesystem snapshot, or stop it briefly: one process owns the file.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withStore(f, func(_ context.Context, _ *Config, db *binding.DB) error {
+			return withStore(f, func(_ context.Context, _ *Config, db binding.Store) error {
+				backuper, ok := db.(binding.Backuper)
+				if !ok {
+					return fmt.Errorf("the %s store has no backup of its own: use bindings export, or the engine's tool (etcdctl snapshot save for etcd)", cfgStoreType(f))
+				}
 				out, err := os.OpenFile(args[0], os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 				if err != nil {
 					return err
 				}
-				n, err := db.Backup(out)
+				n, err := backuper.Backup(context.Background(), out)
 				if cerr := out.Close(); err == nil {
 					err = cerr
 				}
@@ -314,7 +321,11 @@ filesystem snapshot, or stop it briefly: one process owns the file.`,
 					_ = os.Remove(args[0])
 					return err
 				}
-				rep, err := binding.VerifyFile(args[0])
+				if _, isBolt := db.(*bolt.DB); !isBolt {
+					fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d bytes)\n", args[0], n)
+					return nil
+				}
+				rep, err := bolt.VerifyFile(args[0])
 				if err != nil {
 					return fmt.Errorf("backup written but does not verify: %w", err)
 				}
@@ -334,16 +345,8 @@ func bindingsVerify(f *storeFlags) *cobra.Command {
 		Short: "Check the store file's integrity and that its indexes agree",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			path := f.store
-			if path == "" {
-				cfg, err := LoadConfig(f.config, os.Getenv)
-				if err != nil {
-					return err
-				}
-				path = cfg.Path(cfg.Store.Path)
-			}
-			rep, err := binding.VerifyFile(path)
-			if err != nil {
+			rep, err := verifyStore(cmd.Context(), f)
+			if err != nil && !errors.Is(err, binding.ErrCorrupt) {
 				return err
 			}
 			out := cmd.OutOrStdout()
@@ -359,6 +362,43 @@ func bindingsVerify(f *storeFlags) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// verifyStore checks a bolt file without opening it for writing (--store,
+// or the config's file), or asks the configured backend to verify itself.
+func verifyStore(ctx context.Context, f *storeFlags) (binding.Report, error) {
+	cfg, err := LoadConfig(f.config, os.Getenv)
+	if err != nil && f.store == "" {
+		return binding.Report{}, err
+	}
+	if f.store != "" || cfg.Store.Type == storeBolt {
+		path := f.store
+		if path == "" {
+			path = cfg.Path(cfg.Store.Path)
+		}
+		return bolt.VerifyFile(path)
+	}
+	db, err := openStore(ctx, cfg, storeOpen{})
+	if err != nil {
+		return binding.Report{}, err
+	}
+	defer db.Close()
+	v, ok := db.(binding.Verifier)
+	if !ok {
+		return binding.Report{}, fmt.Errorf("the %s store cannot verify itself", cfg.Store.Type)
+	}
+	return v.Verify(ctx)
+}
+
+// cfgStoreType is the configured store type, for messages.
+func cfgStoreType(f *storeFlags) string {
+	if f.store != "" {
+		return storeBolt
+	}
+	if cfg, err := LoadConfig(f.config, os.Getenv); err == nil {
+		return cfg.Store.Type
+	}
+	return "configured"
 }
 
 func changedWord(changed bool, yes, no string) string {

@@ -45,7 +45,8 @@ type bridge struct {
 	metadataXML []byte
 	sp          func() *metadata.SP
 	spSource    *metadata.SPSource // nil when the SP was given in options
-	store       *binding.DB
+	store       binding.Store
+	clock       func() time.Time
 	server      *idp.Server
 	site        siteURLs
 	stopBG      func() // stops and waits for the background work; nil before start
@@ -110,7 +111,7 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	now := opts.Clock()
-	b := &bridge{cfg: cfg}
+	b := &bridge{cfg: cfg, clock: opts.Clock}
 	defer func() {
 		if err != nil {
 			b.Close()
@@ -161,8 +162,7 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 	if err := os.MkdirAll(cfg.Path(cfg.DataDir), 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
 	}
-	b.store, err = binding.Open(cfg.Path(cfg.Store.Path), binding.Options{Timeout: cfg.Store.OpenTimeout.Duration, Clock: opts.Clock})
-	if err != nil {
+	if b.store, err = openStore(ctx, cfg, storeOpen{Clock: opts.Clock}); err != nil {
 		return nil, err
 	}
 
@@ -215,7 +215,6 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 		PlatformLoginURL: cfg.Platforms[0].LoginURL,
 		LandingURL:       cfg.LandingURL,
 		Bindings:         b.store,
-		Ephemeral:        b.store.Ephemeral(),
 		BindPolicy:       metadata.SigAlgPolicy{AllowSHA1: cfg.IdP.AllowRSASHA1},
 		FlowTTL:          cfg.IdP.FlowTTL.Duration,
 		Audit:            opts.Auditor, // nil: audit events go to the process log
@@ -245,8 +244,8 @@ func (b *bridge) startBackground(logger *slog.Logger) {
 	if src := b.spSource; src != nil {
 		bg.Go(func() { src.Run(ctx) })
 	}
-	store, every := b.store, b.cfg.Store.SweepEvery.Duration
-	bg.Go(func() { _ = store.RunSweeper(ctx, every) })
+	eph, every, clock := b.store.Ephemeral(), b.cfg.Store.SweepEvery.Duration, b.clock
+	bg.Go(func() { _ = binding.RunSweeper(ctx, eph, every, clock) })
 	bg.Go(func() { warnExpiry(ctx, b, logger) })
 }
 

@@ -134,7 +134,9 @@ type SessionConfig struct {
 }
 
 type StoreConfig struct {
-	Path        string   `yaml:"path"`
+	// Type picks the backend (storage.go): bolt (default), memory, etcd.
+	Type        string   `yaml:"type"`
+	Path        string   `yaml:"path"` // bolt: the store file
 	OpenTimeout Duration `yaml:"open_timeout"`
 	SweepEvery  Duration `yaml:"sweep_interval"`
 }
@@ -194,6 +196,7 @@ var envOverrides = []struct {
 	{"PARTNERIDP_SP_METADATA", func(c *Config) *string { return &c.Huawei.SPMetadata }},
 	{"PARTNERIDP_SESSION_SECRET_FILE", func(c *Config) *string { return &c.Session.SecretFile }},
 	{"PARTNERIDP_STORE_PATH", func(c *Config) *string { return &c.Store.Path }},
+	{"PARTNERIDP_STORE_TYPE", func(c *Config) *string { return &c.Store.Type }},
 	{"PARTNERIDP_TLS_CERT_FILE", func(c *Config) *string { return &c.TLS.CertFile }},
 	{"PARTNERIDP_TLS_KEY_FILE", func(c *Config) *string { return &c.TLS.KeyFile }},
 	{"PARTNERIDP_AUDIT_LOG", func(c *Config) *string { return &c.Log.AuditLog }},
@@ -285,6 +288,7 @@ func (c *Config) applyDefaults() {
 	setDuration(&c.IdP.ClockSkew, 3*time.Minute)
 	setDuration(&c.IdP.FlowTTL, 15*time.Minute)
 	setDuration(&c.Session.Lifetime, 8*time.Hour)
+	setDefault(&c.Store.Type, storeBolt)
 	setDuration(&c.Store.OpenTimeout, 2*time.Second)
 	setDuration(&c.Store.SweepEvery, time.Minute)
 	setDuration(&c.Huawei.SPRefresh, 24*time.Hour)
@@ -418,6 +422,7 @@ func (c *Config) Validate() []string {
 	}
 	p.positive("session.lifetime", c.Session.Lifetime.Duration, 7*24*time.Hour)
 	p.positive("store.open_timeout", c.Store.OpenTimeout.Duration, time.Minute)
+	checkStoreConfig(c, &p)
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
 		p.add("tls: set both cert_file and key_file, or neither")
 	}

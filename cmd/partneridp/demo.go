@@ -248,7 +248,7 @@ func demoBridgeConfig(dir, xAccountType, bridgeURL, mockURL, platformURL string,
 // point at accounts that no longer exist.
 func resetBindings(ctx context.Context, store binding.Store, xAccountType string) (int, error) {
 	var stale []binding.Key
-	err := store.List(ctx, func(b binding.Binding) error {
+	err := store.List(ctx, binding.Key{}, func(b binding.Binding) error {
 		if b.XAccountType == xAccountType {
 			stale = append(stale, b.Key)
 		}
@@ -258,7 +258,7 @@ func resetBindings(ctx context.Context, store binding.Store, xAccountType string
 		return 0, err
 	}
 	for _, k := range stale {
-		if _, err := store.Delete(ctx, k, binding.SourceOperator, demoResetActor, nil); err != nil {
+		if _, err := binding.Delete(ctx, store, k, binding.SourceOperator, demoResetActor, nil); err != nil {
 			return 0, err
 		}
 	}

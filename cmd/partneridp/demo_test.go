@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/bolt"
 	"github.com/partneridp/partneridp/idp"
 	"github.com/partneridp/partneridp/idp/mockiam"
 )
@@ -103,13 +104,13 @@ func TestDemoWithNoFlags(t *testing.T) {
 
 	// The store was closed: it opens at once, and a binding left in it ...
 	storePath := filepath.Join(work, demoDefaultDataDir, "partneridp.db")
-	db, err := binding.Open(storePath, binding.Options{Timeout: 200 * time.Millisecond})
+	db, err := bolt.Open(storePath, bolt.Options{Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatalf("the demo left the store locked: %v", err)
 	}
 	left := binding.Binding{Key: binding.Key{XAccountType: demoXAccountType, XAccountID: "alice"},
 		DomainID: "0123456789abcdef0123456789abcdef", DomainName: "alice_co", Source: binding.SourceNotification}
-	if _, err := db.Put(context.Background(), left, "test", nil); err != nil {
+	if _, err := binding.Put(context.Background(), db, left, "test", nil); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
@@ -130,7 +131,7 @@ func TestDemoWithNoFlags(t *testing.T) {
 	if again, _ := os.ReadFile(filepath.Join(work, demoDefaultDataDir, demoIdPCertName)); string(again) != string(cert) {
 		t.Error("the second start made a new IdP certificate")
 	}
-	db, err = binding.Open(storePath, binding.Options{Timeout: 200 * time.Millisecond})
+	db, err = bolt.Open(storePath, bolt.Options{Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,6 +36,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/bolt"
 	"github.com/partneridp/partneridp/idp"
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/mockiam"
@@ -546,7 +547,7 @@ func freeLoopbackAddr() (string, error) {
 // seedAccounts binds each test account in the server's store, to the
 // Huawei account the mock holds for it, before the server owns the file.
 func (r *loadRun) seedAccounts(ctx context.Context, storePath string) error {
-	db, err := binding.Open(storePath, binding.Options{Timeout: 2 * time.Second})
+	db, err := bolt.Open(storePath, bolt.Options{Timeout: 2 * time.Second})
 	if err != nil {
 		return fmt.Errorf("loadtest: seed bindings: %w", err)
 	}
@@ -561,7 +562,7 @@ func (r *loadRun) seedAccounts(ctx context.Context, storePath string) error {
 			Key:      binding.Key{XAccountType: loadXAccountType, XAccountID: id},
 			DomainID: acct.Domain.ID, DomainName: acct.Domain.Name, Source: binding.SourceImport,
 		}
-		if _, err := db.Put(ctx, b, "partneridp loadtest", nil); err != nil {
+		if _, err := binding.Put(ctx, db, b, "partneridp loadtest", nil); err != nil {
 			return fmt.Errorf("loadtest: seed binding %s: %w", id, err)
 		}
 	}
@@ -738,7 +739,7 @@ func (r *loadRun) measureCeiling(ctx context.Context) (ceilingReport, error) {
 	}
 	defer b.Close()
 	account := r.accounts[0]
-	if _, err := b.store.Put(ctx, binding.Binding{Key: binding.Key{XAccountType: loadXAccountType, XAccountID: account},
+	if _, err := binding.Put(ctx, b.store, binding.Binding{Key: binding.Key{XAccountType: loadXAccountType, XAccountID: account},
 		DomainID: strings.Repeat("0", 32), Source: binding.SourceImport}, "partneridp loadtest", nil); err != nil {
 		return rep, err
 	}
@@ -831,7 +832,7 @@ func (r *loadRun) replayHorizon() time.Duration {
 		sweep = time.Minute
 	}
 	keep := max(skew+samlreq.ReplayMargin, r.minterLifetime()+handoff.DefaultLeeway)
-	return keep + binding.SpendSlot + sweep
+	return keep + bolt.SpendSlot + sweep
 }
 
 func (r *loadRun) minterLifetime() time.Duration {

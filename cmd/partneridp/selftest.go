@@ -30,6 +30,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/bolt"
 	"github.com/partneridp/partneridp/idp"
 	"github.com/partneridp/partneridp/idp/demoplatform"
 	"github.com/partneridp/partneridp/idp/handoff"
@@ -618,12 +619,12 @@ func copyStore(src, dst string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("copy the store: %w", err)
 	}
-	db, err := binding.Open(dst, binding.Options{Timeout: time.Second})
+	db, err := bolt.Open(dst, bolt.Options{Timeout: time.Second})
 	if err != nil {
 		return "", fmt.Errorf("the copy of %s does not open (if the bridge was writing while it was copied, run the selftest again): %w", src, err)
 	}
 	defer db.Close()
-	report, err := db.Verify()
+	report, err := db.Verify(context.Background())
 	if err != nil {
 		return "", fmt.Errorf("the copy of %s fails verification: %w", src, err)
 	}

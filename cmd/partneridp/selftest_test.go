@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/bolt"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -100,11 +101,11 @@ landing_url: https://shop.partner.example/
 		t.Fatal(err)
 	}
 	storePath := filepath.Join(dir, "data", "partneridp.db")
-	db, err := binding.Open(storePath, binding.Options{})
+	db, err := bolt.Open(storePath, bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = db.Put(context.Background(), binding.Binding{Key: binding.Key{XAccountType: "shop_IDP", XAccountID: "cust-000123"},
+	_, err = binding.Put(context.Background(), db, binding.Binding{Key: binding.Key{XAccountType: "shop_IDP", XAccountID: "cust-000123"},
 		DomainID: "0123456789abcdef0123456789abcdef", DomainName: "cust_one", Source: binding.SourceImport}, "test", nil)
 	if err != nil {
 		t.Fatal(err)

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/bolt"
 )
 
 // copyFixture copies a testdata file into dir with mode (git does not keep
@@ -149,7 +149,7 @@ func TestServeEndpointsLimitsAndGracefulStop(t *testing.T) {
 		t.Errorf("no clean-stop log:\n%s", logs.String())
 	}
 	// The store was closed: another process can open it at once.
-	db, err := binding.Open(filepath.Join(dir, "bridge.db"), binding.Options{Timeout: time.Second})
+	db, err := bolt.Open(filepath.Join(dir, "bridge.db"), bolt.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatalf("store still locked after shutdown: %v", err)
 	}
@@ -174,13 +174,13 @@ func TestServeRefusesPlainHTTPInProduction(t *testing.T) {
 
 func TestServeRefusesLockedStore(t *testing.T) {
 	cfg, dir := serveConfig(t, "store: {path: bridge.db, open_timeout: 200ms}\n")
-	db, err := binding.Open(filepath.Join(dir, "bridge.db"), binding.Options{})
+	db, err := bolt.Open(filepath.Join(dir, "bridge.db"), bolt.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
 	err = serve(context.Background(), cfg, io.Discard, nil)
-	if !errors.Is(err, binding.ErrLocked) {
+	if !errors.Is(err, bolt.ErrLocked) {
 		t.Fatalf("want ErrLocked, got %v", err)
 	}
 	fmt.Fprint(io.Discard, err)

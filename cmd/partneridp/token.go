@@ -146,7 +146,7 @@ and service. --first-login true|false skips the store lookup (useful while
 			case "true", "false":
 				first = firstLogin == "true"
 			case "":
-				db, err := binding.Open(cfg.Path(cfg.Store.Path), binding.Options{Timeout: cfg.Store.OpenTimeout.Duration})
+				db, err := openStore(cmd.Context(), cfg, storeOpen{})
 				if err != nil {
 					return fmt.Errorf("%w (or pass --first-login true|false)", err)
 				}

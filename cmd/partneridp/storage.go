@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/bolt"
+	"github.com/partneridp/partneridp/binding/memory"
+)
+
+// The backend registry: store.type names one of these. Each entry opens its
+// backend from the config and checks the config's store section; the rest
+// of the binary sees only the binding contracts.
+type storeBackend struct {
+	summary string
+	// open opens the store the config names; path, when set, replaces a
+	// file backend's path (the CLI's --store).
+	open func(ctx context.Context, cfg *Config, o storeOpen) (binding.Store, error)
+	// check adds the config problems of this backend's settings.
+	check func(cfg *Config, p *problems)
+	// shared says several bridge instances may use the store at once, so
+	// nothing a login needs may live only in one process.
+	shared bool
+}
+
+// storeOpen is what differs between the callers of openStore.
+type storeOpen struct {
+	Clock func() time.Time
+	Path  string // a file backend's path instead of the config's (--store)
+}
+
+// Backend names.
+const (
+	storeBolt   = "bolt"
+	storeMemory = "memory"
+	storeEtcd   = "etcd"
+)
+
+var storeBackends = map[string]storeBackend{
+	storeBolt: {
+		summary: "one bbolt file owned by one process (the default)",
+		open: func(_ context.Context, cfg *Config, o storeOpen) (binding.Store, error) {
+			path := o.Path
+			if path == "" {
+				path = cfg.Path(cfg.Store.Path)
+			}
+			return bolt.Open(path, bolt.Options{Timeout: cfg.Store.OpenTimeout.Duration, Clock: o.Clock})
+		},
+		check: func(*Config, *problems) {},
+	},
+	storeMemory: {
+		summary: "in memory, lost when the process ends (tests and demos)",
+		open: func(_ context.Context, _ *Config, o storeOpen) (binding.Store, error) {
+			return memory.New(o.Clock), nil
+		},
+		check: func(*Config, *problems) {},
+	},
+}
+
+func storeTypes() []string {
+	names := make([]string, 0, len(storeBackends))
+	for n := range storeBackends {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// checkStoreConfig reports an unknown store.type with the choices, and the
+// chosen backend's own problems.
+func checkStoreConfig(c *Config, p *problems) {
+	be, ok := storeBackends[c.Store.Type]
+	if !ok {
+		p.add("store.type: %q is unknown (choose one of %s)", c.Store.Type, strings.Join(storeTypes(), ", "))
+		return
+	}
+	be.check(c, p)
+}
+
+// openStore opens the store the config names.
+func openStore(ctx context.Context, cfg *Config, o storeOpen) (binding.Store, error) {
+	be, ok := storeBackends[cfg.Store.Type]
+	if !ok {
+		return nil, fmt.Errorf("store.type %q is unknown (choose one of %s)", cfg.Store.Type, strings.Join(storeTypes(), ", "))
+	}
+	s, err := be.open(ctx, cfg, o)
+	if err != nil {
+		return nil, err // never a typed nil inside the interface
+	}
+	return s, nil
+}
+
+// storeIsShared says whether the configured store serves several instances.
+func storeIsShared(cfg *Config) bool { return storeBackends[cfg.Store.Type].shared }
+
+// checkLifetimes checks, once at start, that the lifetimes that must agree
+// do: a spent AuthnRequest ID or token ID must stay spent for as long as
+// the request or token could still be accepted, and the store must keep a
+// mark that long.
+func checkLifetimes(cfg *Config, l binding.Limits, tokenReplay time.Duration, samlReplay time.Duration) error {
+	var bad []string
+	if samlReplay > l.MaxSpendLifetime {
+		bad = append(bad, fmt.Sprintf("idp.clock_skew %s keeps AuthnRequest IDs spent for %s, longer than the %s store keeps a mark (%s): lower idp.clock_skew",
+			cfg.IdP.ClockSkew.Duration, samlReplay, cfg.Store.Type, l.MaxSpendLifetime))
+	}
+	if tokenReplay > l.MaxSpendLifetime {
+		bad = append(bad, fmt.Sprintf("platforms[].max_token_lifetime keeps token IDs spent for %s, longer than the %s store keeps a mark (%s): lower max_token_lifetime",
+			tokenReplay, cfg.Store.Type, l.MaxSpendLifetime))
+	}
+	if cfg.IdP.FlowTTL.Duration > l.MaxSpendLifetime {
+		bad = append(bad, fmt.Sprintf("idp.flow_ttl %s is longer than the store's longest record lifetime %s: lower idp.flow_ttl", cfg.IdP.FlowTTL.Duration, l.MaxSpendLifetime))
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.Sort(bad)
+	return fmt.Errorf("lifetimes do not agree: %s", strings.Join(bad, "; "))
+}
