@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -199,4 +200,52 @@ type (
 	Pinger interface {
 		Ping(ctx context.Context) error
 	}
+	// AccountImporter takes an account's whole history from another store
+	// (store migrate): it writes the entries (new sequence numbers, the
+	// same times, actors and marks) and the binding they end in, in one
+	// step, only when the account has no history here; otherwise it
+	// returns an error wrapping ErrExists and changes nothing.
+	AccountImporter interface {
+		ImportAccount(ctx context.Context, k Key, history []Change) error
+	}
 )
+
+// CheckImportedHistory validates a history given to ImportAccount: every
+// entry names k, binds or unbinds, and the entries alternate as a store
+// writes them. It returns the binding the history ends in (nil: unbound).
+func CheckImportedHistory(k Key, history []Change) (*Binding, error) {
+	if err := k.Validate(); err != nil {
+		return nil, err
+	}
+	if len(history) == 0 {
+		return nil, fmt.Errorf("%w: an imported history of %s/%s is empty", ErrInvalid, k.XAccountType, k.XAccountID)
+	}
+	var cur *Binding
+	for i, ch := range history {
+		if ch.Binding.Key != k {
+			return nil, fmt.Errorf("%w: imported history entry %d names another account", ErrInvalid, i)
+		}
+		if err := CheckMark(ch.Mark); err != nil {
+			return nil, err
+		}
+		if err := ValidateChangeInfo(ch.Actor, ch.Extra); err != nil {
+			return nil, err
+		}
+		switch ch.Action {
+		case ActionBind:
+			if err := ch.Binding.Validate(); err != nil {
+				return nil, err
+			}
+			b := ch.Binding
+			cur = &b
+		case ActionUnbind:
+			if cur == nil {
+				return nil, fmt.Errorf("%w: imported history entry %d unbinds an account that is not bound", ErrInvalid, i)
+			}
+			cur = nil
+		default:
+			return nil, fmt.Errorf("%w: imported history entry %d has action %.20q", ErrInvalid, i, string(ch.Action))
+		}
+	}
+	return cur, nil
+}

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) binding.Store) {
 		{"ConcurrentNotificationsSerial", testConcurrentNotifications},
 		{"ChangesFeed", testChangesFeed},
 		{"ListAfter", testListAfter},
+		{"MigrateInto", testMigrateInto},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

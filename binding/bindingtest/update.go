@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/memory"
 )
 
 func testUpdateSeesCurrent(t *testing.T, s binding.Store) {
@@ -271,5 +272,45 @@ func testListAfter(t *testing.T, s binding.Store) {
 	}
 	if fmt.Sprint(got) != "[c d]" {
 		t.Errorf("List after a key that is not stored = %v, want [c d]", got)
+	}
+}
+
+// testMigrateInto copies histories from a memory store into the backend
+// (store migrate), twice: the second run finds everything in place.
+func testMigrateInto(t *testing.T, s binding.Store) {
+	if _, ok := s.(binding.AccountImporter); !ok {
+		t.Skip("the backend does not import histories")
+	}
+	ctx := context.Background()
+	src := memory.New(nil)
+	defer src.Close()
+	for i := range 5 {
+		mustPut(t, src, bnd(fmt.Sprintf("mig%d", i), fmt.Sprintf("d%d", i), ""), true)
+	}
+	mustPut(t, src, bnd("mig0", "d9", "n"), true)
+	if _, err := binding.Delete(ctx, src, key("mig1"), binding.SourceOperator, "op", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := binding.ApplyNotification(ctx, src, typ, notification("mig5", "dn", binding.ActionBind, "mig-mark"), "huawei"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := binding.Migrate(ctx, src, s, binding.MigrateOptions{Actor: "op"})
+	if err != nil || r.Copied != 6 || r.Bindings != 5 {
+		t.Fatalf("Migrate = %+v, %v", r, err)
+	}
+	if h := mustHistory(t, s, key("mig0")); len(h) != 2 || h[1].Binding.DomainID != "d9" {
+		t.Errorf("history of mig0 = %+v", h)
+	}
+	if _, err := s.Get(ctx, key("mig1")); !errors.Is(err, binding.ErrNotFound) {
+		t.Errorf("mig1 is bound after an imported unbind: %v", err)
+	}
+	if got := domains(t, s, "d9"); len(got) != 1 {
+		t.Errorf("index by domain d9 = %v", got)
+	}
+	if _, err := binding.ApplyNotification(ctx, s, typ, notification("mig5", "dn", binding.ActionBind, "mig-mark"), "huawei"); !errors.Is(err, binding.ErrApplied) {
+		t.Errorf("imported mark not kept: %v", err)
+	}
+	if r, err := binding.Migrate(ctx, src, s, binding.MigrateOptions{Actor: "op"}); err != nil || r.Same != 6 {
+		t.Errorf("second Migrate = %+v, %v", r, err)
 	}
 }

@@ -80,6 +80,8 @@ var (
 	_ binding.Backuper = (*DB)(nil)
 	_ binding.Verifier = (*DB)(nil)
 	_ binding.Pinger   = (*DB)(nil)
+
+	_ binding.AccountImporter = (*DB)(nil)
 )
 
 // Open opens (creating if needed) the store file at path and brings its
@@ -441,4 +443,45 @@ func (db *DB) Ping(ctx context.Context) error {
 		return err
 	}
 	return db.bolt.View(func(*bbolt.Tx) error { return nil })
+}
+
+// ImportAccount: see binding.AccountImporter. One transaction.
+func (db *DB) ImportAccount(ctx context.Context, k binding.Key, history []binding.Change) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	final, err := binding.CheckImportedHistory(k, history)
+	if err != nil {
+		return err
+	}
+	return db.write(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketHistoryByKey).Cursor()
+		prefix := historyPrefix(k)
+		if ik, _ := c.Seek(prefix); ik != nil && bytes.HasPrefix(ik, prefix) {
+			return fmt.Errorf("%w: %s/%s already has a history here", binding.ErrExists, k.XAccountType, k.XAccountID)
+		}
+		bk := tx.Bucket(bucketBindings)
+		key := appendKey(nil, k)
+		if old := bk.Get(key); old != nil {
+			return fmt.Errorf("%w: %s/%s is bound here without a history; run verify", binding.ErrCorrupt, k.XAccountType, k.XAccountID)
+		}
+		for _, ch := range history {
+			seq, err := appendHistory(tx, ch)
+			if err != nil {
+				return err
+			}
+			if ch.Mark != "" {
+				if err := tx.Bucket(bucketMarks).Put([]byte(ch.Mark), seqKey(seq)); err != nil {
+					return err
+				}
+			}
+		}
+		if final == nil {
+			return nil
+		}
+		if err := bk.Put(key, encodeRecord(*final)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketByDomain).Put(domainIndexKey(final.DomainID, k), []byte{})
+	})
 }

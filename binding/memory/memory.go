@@ -7,6 +7,7 @@ package memory
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"slices"
 	"sort"
@@ -47,6 +48,8 @@ var (
 	_ binding.Ephemeral = (*ephemeral)(nil)
 	_ binding.Backuper  = (*Store)(nil)
 	_ binding.Verifier  = (*Store)(nil)
+
+	_ binding.AccountImporter = (*Store)(nil)
 )
 
 // New returns an empty store; clock stamps changes (time.Now when nil).
@@ -364,4 +367,31 @@ func (e *ephemeral) Sweep(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// ImportAccount: see binding.AccountImporter.
+func (s *Store) ImportAccount(ctx context.Context, k binding.Key, history []binding.Change) error {
+	final, err := binding.CheckImportedHistory(k, history)
+	if err != nil {
+		return err
+	}
+	if err := s.lock(ctx); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if len(s.byKey[k]) > 0 {
+		return fmt.Errorf("%w: %s/%s already has a history here", binding.ErrExists, k.XAccountType, k.XAccountID)
+	}
+	for _, ch := range history {
+		ch.Seq = uint64(len(s.history) + 1)
+		s.history = append(s.history, ch)
+		s.byKey[k] = append(s.byKey[k], len(s.history)-1)
+		if ch.Mark != "" {
+			s.marks[ch.Mark] = struct{}{}
+		}
+	}
+	if final != nil {
+		s.bindings[k] = *final
+	}
+	return nil
 }

@@ -291,6 +291,9 @@ func loadPlatforms(cfg *Config) ([]handoff.Platform, error) {
 // for this process when none is configured (sessions then end at restart).
 func loadSessionSecret(cfg *Config) ([]byte, error) {
 	if cfg.Session.SecretFile == "" {
+		if storeIsShared(cfg) {
+			return nil, fmt.Errorf("session.secret_file: required with store.type %s: several bridge instances share the store, and a session cookie set by one must be readable by every other; a per-process random key would log users out whenever the load balancer picks another instance (create one with: head -c 32 /dev/urandom > session.key; chmod 600 session.key; and give every instance the same file)", cfg.Store.Type)
+		}
 		secret := make([]byte, 32)
 		_, err := rand.Read(secret)
 		return secret, err

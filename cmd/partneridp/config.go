@@ -135,10 +135,29 @@ type SessionConfig struct {
 
 type StoreConfig struct {
 	// Type picks the backend (storage.go): bolt (default), memory, etcd.
-	Type        string   `yaml:"type"`
-	Path        string   `yaml:"path"` // bolt: the store file
-	OpenTimeout Duration `yaml:"open_timeout"`
-	SweepEvery  Duration `yaml:"sweep_interval"`
+	Type        string     `yaml:"type"`
+	Path        string     `yaml:"path"` // bolt: the store file
+	OpenTimeout Duration   `yaml:"open_timeout"`
+	SweepEvery  Duration   `yaml:"sweep_interval"`
+	Etcd        EtcdConfig `yaml:"etcd"`
+}
+
+// EtcdConfig is the store.etcd section (store.type: etcd).
+type EtcdConfig struct {
+	Endpoints []string `yaml:"endpoints"`
+	// Prefix namespaces every key, so several deployments can share a
+	// cluster.
+	Prefix   string `yaml:"prefix"`
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	Username string `yaml:"username"`
+	// The password comes from a file (mode 600) or an environment variable
+	// named here, never from the config itself.
+	PasswordFile   string   `yaml:"password_file"`
+	PasswordEnv    string   `yaml:"password_env"`
+	DialTimeout    Duration `yaml:"dial_timeout"`
+	RequestTimeout Duration `yaml:"request_timeout"`
 }
 
 type TLSConfig struct {
@@ -291,6 +310,9 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Store.Type, storeBolt)
 	setDuration(&c.Store.OpenTimeout, 2*time.Second)
 	setDuration(&c.Store.SweepEvery, time.Minute)
+	setDefault(&c.Store.Etcd.Prefix, "/partneridp/")
+	setDuration(&c.Store.Etcd.DialTimeout, 5*time.Second)
+	setDuration(&c.Store.Etcd.RequestTimeout, 5*time.Second)
 	setDuration(&c.Huawei.SPRefresh, 24*time.Hour)
 	for i := range c.Platforms {
 		setDuration(&c.Platforms[i].MaxLifetime, 5*time.Minute)

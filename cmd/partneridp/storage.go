@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -80,6 +82,73 @@ func checkStoreConfig(c *Config, p *problems) {
 		return
 	}
 	be.check(c, p)
+	if be.shared && c.Session.SecretFile == "" {
+		p.add("session.secret_file: required with store.type %s, so that every instance reads the session cookies of the others", c.Store.Type)
+	}
+}
+
+// checkEtcdConfig checks the store.etcd section.
+func checkEtcdConfig(c *Config, p *problems) {
+	e := c.Store.Etcd
+	if len(e.Endpoints) == 0 {
+		p.add("store.etcd.endpoints: list the cluster's client URLs (for example https://etcd-1:2379)")
+	}
+	for i, ep := range e.Endpoints {
+		u, err := url.Parse(ep)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" && u.Path != "/" {
+			p.add("store.etcd.endpoints[%d]: %q is not a client URL such as https://etcd-1:2379", i, ep)
+		}
+	}
+	if !strings.HasPrefix(e.Prefix, "/") || strings.ContainsAny(e.Prefix, "\x00\n") || len(e.Prefix) > 128 {
+		p.add("store.etcd.prefix: %q must start with / and be at most 128 characters (for example /partneridp/)", e.Prefix)
+	}
+	if (e.CertFile == "") != (e.KeyFile == "") {
+		p.add("store.etcd: set both cert_file and key_file (client certificate), or neither")
+	}
+	p.file("store.etcd.ca_file", c.Path(e.CAFile), false)
+	p.file("store.etcd.cert_file", c.Path(e.CertFile), false)
+	p.file("store.etcd.key_file", c.Path(e.KeyFile), false)
+	p.file("store.etcd.password_file", c.Path(e.PasswordFile), false)
+	if e.PasswordFile != "" && e.PasswordEnv != "" {
+		p.add("store.etcd: set password_file or password_env, not both")
+	}
+	if e.Username == "" && (e.PasswordFile != "" || e.PasswordEnv != "") {
+		p.add("store.etcd.username: required when a password is given")
+	}
+	if e.Username != "" && e.PasswordFile == "" && e.PasswordEnv == "" {
+		p.add("store.etcd: username %q needs password_file or password_env", e.Username)
+	}
+	p.positive("store.etcd.dial_timeout", e.DialTimeout.Duration, time.Minute)
+	p.positive("store.etcd.request_timeout", e.RequestTimeout.Duration, time.Minute)
+}
+
+// etcdPassword reads the password from its file (not readable by others)
+// or its environment variable.
+func etcdPassword(c *Config, getenv func(string) string) (string, error) {
+	e := c.Store.Etcd
+	switch {
+	case e.PasswordFile != "":
+		path := c.Path(e.PasswordFile)
+		st, err := os.Stat(path)
+		if err != nil {
+			return "", fmt.Errorf("store.etcd.password_file: %w", err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			return "", fmt.Errorf("store.etcd.password_file: %s is readable by other users; run chmod 600 on it", e.PasswordFile)
+		}
+		b, err := readCapped(path, 4096)
+		if err != nil {
+			return "", fmt.Errorf("store.etcd.password_file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	case e.PasswordEnv != "":
+		v := getenv(e.PasswordEnv)
+		if v == "" {
+			return "", fmt.Errorf("store.etcd.password_env: the environment variable %s is empty or unset", e.PasswordEnv)
+		}
+		return v, nil
+	}
+	return "", nil
 }
 
 // openStore opens the store the config names.
