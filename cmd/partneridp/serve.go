@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -69,8 +68,11 @@ finish and the store is closed.`,
 func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string) error {
 	logger := newLogger(logw, cfg.Log.Format, cfg.Log.Level)
 	plainHTTP := cfg.TLS.CertFile == ""
-	if plainHTTP && !cfg.TLS.BehindProxy && !cfg.Development {
-		return errors.New("serve: set tls.cert_file and tls.key_file, or tls.behind_proxy: true when a TLS-terminating proxy is in front (plain HTTP is allowed only with development: true)")
+	if err := listenRule(cfg); err != nil {
+		return &ConfigError{File: "config", Problems: []string{err.Error()}}
+	}
+	if cfg.Development {
+		logger.Warn("DEVELOPMENT MODE: http:// URLs and non-Secure cookies are allowed; never use development: true (or PARTNERIDP_DEVELOPMENT=true) in production")
 	}
 	var trusted []netip.Prefix
 	if cfg.TLS.BehindProxy {
@@ -127,10 +129,10 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	if !plainHTTP {
-		cert, err := tls.LoadX509KeyPair(cfg.Path(cfg.TLS.CertFile), cfg.Path(cfg.TLS.KeyFile))
+		cert, err := loadTLSCertificate(cfg, time.Now())
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("tls: %w", err)
+			return &ConfigError{File: "config", Problems: []string{err.Error()}}
 		}
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 		ln = tls.NewListener(ln, srv.TLSConfig)
