@@ -93,6 +93,13 @@ func preflight(cfg *Config, offline bool) []string {
 		return problems
 	}
 	add(listenRule(cfg))
+	// What the bridge's HTTP edge (idp.New) requires beyond Validate.
+	if cfg.LandingURL == "" {
+		problems = append(problems, "landing_url: required by serve (where the browser goes after a bind notification or a logout: the platform's home page)")
+	}
+	if len(cfg.Platforms) > 0 && cfg.Platforms[0].LoginURL == "" {
+		problems = append(problems, "platforms[0].login_url: required by serve (where a user without a bridge session logs in first)")
+	}
 	if cfg.TLS.CertFile != "" {
 		_, err := loadTLSCertificate(cfg, now)
 		add(err)

@@ -54,12 +54,17 @@ finish and the store is closed.`,
 			if err != nil {
 				return err
 			}
+			// The checks `config check` makes (exit status 2); the SP
+			// metadata URL is fetched once, by the bridge itself.
+			if problems := preflight(cfg, true); len(problems) > 0 {
+				return &ConfigError{File: configPath, Problems: problems}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return serve(ctx, cfg, cmd.ErrOrStderr(), nil)
 		},
 	}
-	cmd.Flags().StringVar(&configPath, "config", "partneridp.yaml", "config file")
+	cmd.Flags().StringVar(&configPath, "config", "partneridp.yaml", "config file (or set PARTNERIDP_CONFIG)")
 	return cmd
 }
 
