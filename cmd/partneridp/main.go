@@ -28,22 +28,29 @@ const (
 )
 
 func main() {
-	root := newRootCmd(os.Stdout, os.Stderr)
+	os.Exit(runMain(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// runMain runs the CLI with args and returns the exit status; errors go to
+// stderr, with the command's usage after a usage error.
+func runMain(args []string, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdout, stderr)
+	root.SetArgs(args)
 	err := root.Execute()
 	if err == nil {
-		os.Exit(exitOK)
+		return exitOK
 	}
 	code := exitCode(err)
-	fmt.Fprintln(os.Stderr, "partneridp:", err)
+	fmt.Fprintln(stderr, "partneridp:", err)
 	if code == exitUsage {
 		var ue *usageError
 		c := root
 		if errors.As(err, &ue) && ue.cmd != nil {
 			c = ue.cmd
 		}
-		fmt.Fprintf(os.Stderr, "\n%s", c.UsageString())
+		fmt.Fprintf(stderr, "\n%s", c.UsageString())
 	}
-	os.Exit(code)
+	return code
 }
 
 // exitCode maps an error to the documented exit status.

@@ -19,8 +19,10 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -165,17 +167,40 @@ func packageName() string {
 	}
 }
 
-// goCommandTerminal opens the go command's stderr when it is a terminal or a
-// pipe (never a regular file: reopening one would write at offset 0).
+// goCommandTerminal opens the go command's stderr when it is a terminal, a
+// pipe or a file opened for appending (Linux only; never a file opened
+// otherwise: reopening it would write over the go command's output).
 func goCommandTerminal() io.WriteCloser {
 	path := fmt.Sprintf("/proc/%d/fd/2", os.Getppid())
 	st, err := os.Stat(path)
-	if err != nil || st.Mode()&(os.ModeCharDevice|os.ModeNamedPipe) == 0 {
+	if err != nil {
 		return nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	flags := os.O_WRONLY
+	if st.Mode()&(os.ModeCharDevice|os.ModeNamedPipe) == 0 {
+		if !st.Mode().IsRegular() || !openedForAppend(fmt.Sprintf("/proc/%d/fdinfo/2", os.Getppid())) {
+			return nil
+		}
+		flags |= os.O_APPEND
+	}
+	f, err := os.OpenFile(path, flags, 0)
 	if err != nil {
 		return nil
 	}
 	return f
+}
+
+// openedForAppend reads the flags line of /proc/PID/fdinfo/FD (octal).
+func openedForAppend(fdinfo string) bool {
+	data, err := os.ReadFile(fdinfo)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "flags:"); ok {
+			flags, err := strconv.ParseInt(strings.TrimSpace(v), 8, 64)
+			return err == nil && flags&syscall.O_APPEND != 0
+		}
+	}
+	return false
 }
