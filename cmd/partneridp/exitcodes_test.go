@@ -25,6 +25,8 @@ func TestExitStatusesAndMessages(t *testing.T) {
 	}{
 		{"unknown command", []string{"frobnicate"}, exitUsage, []string{`unknown command "frobnicate"`, "Usage:", "Available Commands:"}},
 		{"unknown flag", []string{"serve", "--allow_http"}, exitUsage, []string{"unknown flag: --allow_http", "partneridp serve --help", "Usage:"}},
+		{"required flag", []string{"token", "--config", "x.yaml"}, exitUsage, []string{"required flag(s) --sub not set", "Usage:", "--sub string"}},
+		{"missing argument", []string{"metadata", "check"}, exitUsage, []string{"accepts 1 arg(s)", "partneridp metadata check"}},
 		{"missing config", []string{"config", "check"}, exitConfig, []string{"partneridp.yaml", "--config", "PARTNERIDP_CONFIG"}},
 		{"missing config for serve", []string{"serve", "--config", "nope.yaml"}, exitConfig, []string{"nope.yaml", "--config", "PARTNERIDP_CONFIG"}},
 		{"broken config", []string{"config", "check", "--config", broken}, exitConfig, []string{"public_url"}},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"runtime/debug"
 	"strings"
 
@@ -41,12 +42,19 @@ func runMain(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	code := exitCode(err)
-	fmt.Fprintln(stderr, "partneridp:", err)
+	msg := err.Error()
+	if strings.HasPrefix(msg, "required flag(s) ") {
+		// cobra names required flags without their dashes: say --sub, as typed.
+		msg = requiredFlagRE.ReplaceAllString(msg, "--$1")
+	}
+	fmt.Fprintln(stderr, "partneridp:", msg)
 	if code == exitUsage {
 		var ue *usageError
 		c := root
 		if errors.As(err, &ue) && ue.cmd != nil {
 			c = ue.cmd
+		} else if found, _, ferr := root.Find(args); ferr == nil && found != nil {
+			c = found
 		}
 		fmt.Fprintf(stderr, "\n%s", c.UsageString())
 	}
@@ -71,6 +79,10 @@ func exitCode(err error) int {
 	return exitRuntime
 }
 
+// requiredFlagRE finds the quoted flag names in cobra's "required flag(s)
+// "a", "b" not set".
+var requiredFlagRE = regexp.MustCompile(`"([a-z][a-z0-9-]*)"`)
+
 // usageError is a bad flag or argument; main prints the command's usage.
 type usageError struct {
 	cmd *cobra.Command
@@ -90,7 +102,7 @@ func (e *verdictError) Error() string { return e.msg }
 // command or a wrong number of arguments (it has no types for them).
 func isCobraUsageError(err error) bool {
 	m := err.Error()
-	for _, p := range []string{"unknown command ", "accepts ", "requires at least ", "requires at most ", "accepts between ", "invalid argument "} {
+	for _, p := range []string{"unknown command ", "required flag(s) ", "accepts ", "requires at least ", "requires at most ", "accepts between ", "invalid argument "} {
 		if strings.HasPrefix(m, p) {
 			return true
 		}
