@@ -7,8 +7,8 @@
 // Outside CI a missing tool skips the cross-check (Have returns false, or
 // Require skips a test that is nothing but the cross-check); with CI=true a
 // missing tool fails the test. Main, called from a package's TestMain,
-// prints once at the end what was skipped and the apt-get line that enables
-// it.
+// records what was skipped; SummaryMain, in the package that `go test ./...`
+// runs last, prints it once at the end with the apt-get line that enables it.
 package testtools
 
 import (
@@ -129,19 +129,15 @@ func Summary() string {
 	return b.String()
 }
 
-// Main runs the package's tests and then prints the summary of skipped
-// cross-checks: on stdout (shown by go test -v and on failure) and, since
-// `go test ./...` hides a passing package's output, on the go command's
-// terminal when there is one.
+// Main runs the package's tests and records which cross-checks were
+// skipped: it prints them on stdout (shown by go test -v and on failure) and
+// leaves them for SummaryMain, which prints one summary for the whole
+// `go test ./...` run at its end (go test hides a passing package's output).
 func Main(m *testing.M) {
 	code := m.Run()
 	if s := Summary(); s != "" {
-		s = packageName() + ": " + s
-		fmt.Print(s)
-		if w := goCommandTerminal(); w != nil {
-			fmt.Fprint(w, s)
-			w.Close()
-		}
+		fmt.Print(packageName() + ": " + s)
+		record(packageName())
 	}
 	os.Exit(code)
 }
