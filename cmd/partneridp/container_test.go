@@ -42,6 +42,17 @@ func TestContainerLayout(t *testing.T) {
 		}
 	}
 
+	// The build context leaves out keys, stores, demo data and local configs.
+	ignore, err := os.ReadFile("../../.dockerignore")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"**/*.key", "**/*.pem", "**/*.secret", "**/*.db", "partneridp.yaml", "partneridp-data/", "partneridp-demo/", "mock-huawei-data/"} {
+		if !strings.Contains("\n"+string(ignore)+"\n", "\n"+want+"\n") {
+			t.Errorf(".dockerignore lacks %s", want)
+		}
+	}
+
 	root := t.TempDir()
 	bin := filepath.Join(root, "usr/local/bin/partneridp")
 	build := exec.Command(goTool, "build", "-trimpath", "-o", bin, ".")
