@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -61,7 +62,11 @@ finish and the store is closed.`,
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, cfg, cmd.ErrOrStderr(), nil)
+			err = serve(ctx, cfg, cmd.ErrOrStderr(), nil)
+			if err != nil && strings.HasPrefix(err.Error(), "huawei.sp_metadata:") {
+				err = fmt.Errorf("%w\n  check the network path from this host to it, or save the document and set huawei.sp_metadata to that file (partneridp sp-metadata inspect URL|FILE shows what it holds)", err)
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&configPath, "config", "partneridp.yaml", "config file (or set PARTNERIDP_CONFIG)")
