@@ -79,8 +79,10 @@ func TestBuildIDPMetadata(t *testing.T) {
 			if ps := CheckIDPMetadata(out, CheckOptions{Now: testNow}); ps != nil {
 				t.Errorf("own output has problems: %v", ps)
 			}
-			if msg, ok := xmlsectest.ValidateSchema(t, out, xmlsectest.MetadataXSD(t)); !ok {
-				t.Errorf("schema validation failed:\n%s", msg)
+			if xmlsectest.HaveSchemaTools(t) {
+				if msg, ok := xmlsectest.ValidateSchema(t, out, xmlsectest.MetadataXSD(t)); !ok {
+					t.Errorf("schema validation failed:\n%s", msg)
+				}
 			}
 			for _, forbidden := range []string{"validUntil", "cacheDuration", "PRIVATE", "encryption"} {
 				if strings.Contains(string(out), forbidden) {
@@ -107,10 +109,12 @@ func TestMetadataSchemaCatchesOrder(t *testing.T) {
 	}
 	nameID := `<md:NameIDFormat>` + NameIDFormatTransient + `</md:NameIDFormat>`
 	bad := moveBefore(t, strings.Replace(string(out), nameID, ``, 1), nameID, `<md:SingleLogoutService`)
-	if msg, ok := xmlsectest.ValidateSchema(t, []byte(bad), xmlsectest.MetadataXSD(t)); ok {
-		t.Fatalf("xmllint accepted NameIDFormat before SingleLogoutService:\n%s", bad)
-	} else if !strings.Contains(msg, "NameIDFormat") && !strings.Contains(msg, "SingleLogoutService") {
-		t.Errorf("unexpected xmllint complaint:\n%s", msg)
+	if xmlsectest.HaveSchemaTools(t) {
+		if msg, ok := xmlsectest.ValidateSchema(t, []byte(bad), xmlsectest.MetadataXSD(t)); ok {
+			t.Fatalf("xmllint accepted NameIDFormat before SingleLogoutService:\n%s", bad)
+		} else if !strings.Contains(msg, "NameIDFormat") && !strings.Contains(msg, "SingleLogoutService") {
+			t.Errorf("unexpected xmllint complaint:\n%s", msg)
+		}
 	}
 	if ps := codes(CheckIDPMetadata([]byte(bad), CheckOptions{Now: testNow})); !slices.Equal(ps, []string{ProblemOrder}) {
 		t.Errorf("CheckIDPMetadata = %v, want [schema-order]", ps)

@@ -253,14 +253,20 @@ func TestBuildSPMetadata(t *testing.T) {
 		t.Errorf("wrong pin: err = %v", err)
 	}
 
-	if msg, ok := xmlsectest.Verify(t, out, key.Cert, idAttrEntityDescriptor); !ok {
-		t.Errorf("xmlsec1 refused BuildSPMetadata output:\n%s", msg)
+	if xmlsectest.Have(t, "xmlsec1") {
+		if msg, ok := xmlsectest.Verify(t, out, key.Cert, idAttrEntityDescriptor); !ok {
+			t.Errorf("xmlsec1 refused BuildSPMetadata output:\n%s", msg)
+		}
 	}
-	if msg, ok := xmlsectest.ValidateSchema(t, out, xmlsectest.MetadataXSD(t)); !ok {
-		t.Errorf("schema:\n%s", msg)
+	if xmlsectest.HaveSchemaTools(t) {
+		if msg, ok := xmlsectest.ValidateSchema(t, out, xmlsectest.MetadataXSD(t)); !ok {
+			t.Errorf("schema:\n%s", msg)
+		}
 	}
-	if msg, ok := xmlsectest.Verify(t, bytes.Replace(out, []byte("sp.test.example/authui/saml/SAMLAssertionConsumer"), []byte("sp.test.example/authui/saml/SAMLAssertionConsumeR"), 1), key.Cert, idAttrEntityDescriptor); ok {
-		t.Errorf("xmlsec1 accepted a tampered copy:\n%s", msg)
+	if xmlsectest.Have(t, "xmlsec1") {
+		if msg, ok := xmlsectest.Verify(t, bytes.Replace(out, []byte("sp.test.example/authui/saml/SAMLAssertionConsumer"), []byte("sp.test.example/authui/saml/SAMLAssertionConsumeR"), 1), key.Cert, idAttrEntityDescriptor); ok {
+			t.Errorf("xmlsec1 accepted a tampered copy:\n%s", msg)
+		}
 	}
 }
 

@@ -60,8 +60,10 @@ func TestKeygenThenMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msg, ok := xmlsectest.ValidateSchema(t, doc, xmlsectest.MetadataXSD(t)); !ok {
-		t.Fatalf("xmllint refused the metadata:\n%s", msg)
+	if xmlsectest.HaveSchemaTools(t) {
+		if msg, ok := xmlsectest.ValidateSchema(t, doc, xmlsectest.MetadataXSD(t)); !ok {
+			t.Fatalf("xmllint refused the metadata:\n%s", msg)
+		}
 	}
 	stdout, _, err := run(t, "metadata", "check", out)
 	if err != nil || !strings.Contains(stdout, "OK") {

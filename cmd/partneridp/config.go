@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -219,6 +220,17 @@ var envOverrides = []struct {
 	{"PARTNERIDP_TLS_CERT_FILE", func(c *Config) *string { return &c.TLS.CertFile }},
 	{"PARTNERIDP_TLS_KEY_FILE", func(c *Config) *string { return &c.TLS.KeyFile }},
 	{"PARTNERIDP_AUDIT_LOG", func(c *Config) *string { return &c.Log.AuditLog }},
+	{"PARTNERIDP_LOG_LEVEL", func(c *Config) *string { return &c.Log.Level }},
+	{"PARTNERIDP_LOG_FORMAT", func(c *Config) *string { return &c.Log.Format }},
+}
+
+// envBoolOverrides are the true/false switches the environment can set.
+var envBoolOverrides = []struct {
+	name  string
+	field func(*Config) *bool
+}{
+	{"PARTNERIDP_BEHIND_PROXY", func(c *Config) *bool { return &c.TLS.BehindProxy }},
+	{"PARTNERIDP_DEVELOPMENT", func(c *Config) *bool { return &c.Development }},
 }
 
 // ConfigError lists every problem found in a config, not just the first.
@@ -241,8 +253,11 @@ func (e *ConfigError) Error() string {
 // returns a *ConfigError naming all of them.
 func LoadConfig(path string, getenv func(string) string) (*Config, error) {
 	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &ConfigError{File: path, Problems: []string{"the config file does not exist: pass --config FILE or set PARTNERIDP_CONFIG=FILE (to start one: cp partneridp.example.yaml partneridp.yaml, then see the README's operator walk-through)"}}
+	}
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, &ConfigError{File: path, Problems: []string{fmt.Sprintf("cannot read the config file: %v", err)}}
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
@@ -283,6 +298,16 @@ func ParseConfig(data []byte, dir string, getenv func(string) string) (*Config, 
 		for _, o := range envOverrides {
 			if v := getenv(o.name); v != "" {
 				*o.field(&cfg) = v
+			}
+		}
+		for _, o := range envBoolOverrides {
+			if v := getenv(o.name); v != "" {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					decodeProblems = append(decodeProblems, fmt.Sprintf("%s=%q: use true or false", o.name, v))
+					continue
+				}
+				*o.field(&cfg) = b
 			}
 		}
 	}

@@ -201,6 +201,10 @@ that sent its AuthnRequest.`,
 				} else {
 					rep.writeText(cmd.OutOrStdout())
 				}
+				if err == nil && !rep.Pass {
+					// Exit status 3: the run worked, the targets were not met.
+					return &verdictError{msg: "loadtest: verdict FAIL (see the targets in the report; exit status 3)"}
+				}
 			}
 			return err
 		},

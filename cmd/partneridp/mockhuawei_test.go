@@ -146,8 +146,10 @@ log: {level: warn}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, ok := xmlsectest.Verify(t, []byte(doc), cert, "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor"); !ok {
-		t.Fatalf("xmlsec1 refused the served SP metadata:\n%s", out)
+	if xmlsectest.Have(t, "xmlsec1") {
+		if out, ok := xmlsectest.Verify(t, []byte(doc), cert, "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor"); !ok {
+			t.Fatalf("xmlsec1 refused the served SP metadata:\n%s", out)
+		}
 	}
 	if err := rc.stop(t); err != nil {
 		t.Fatalf("mock-huawei ended with %v", err)

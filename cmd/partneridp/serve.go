@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -55,12 +55,21 @@ finish and the store is closed.`,
 			if err != nil {
 				return err
 			}
+			// The checks `config check` makes (exit status 2); the SP
+			// metadata URL is fetched once, by the bridge itself.
+			if problems := preflight(cfg, true); len(problems) > 0 {
+				return &ConfigError{File: configPath, Problems: problems}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return serve(ctx, cfg, cmd.ErrOrStderr(), nil)
+			err = serve(ctx, cfg, cmd.ErrOrStderr(), nil)
+			if err != nil && strings.HasPrefix(err.Error(), "huawei.sp_metadata:") {
+				err = fmt.Errorf("%w\n  check the network path from this host to it, or save the document and set huawei.sp_metadata to that file (partneridp sp-metadata inspect URL|FILE shows what it holds)", err)
+			}
+			return err
 		},
 	}
-	cmd.Flags().StringVar(&configPath, "config", "partneridp.yaml", "config file")
+	cmd.Flags().StringVar(&configPath, "config", "partneridp.yaml", "config file (or set PARTNERIDP_CONFIG)")
 	return cmd
 }
 
@@ -69,8 +78,11 @@ finish and the store is closed.`,
 func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string) error {
 	logger := newLogger(logw, cfg.Log.Format, cfg.Log.Level)
 	plainHTTP := cfg.TLS.CertFile == ""
-	if plainHTTP && !cfg.TLS.BehindProxy && !cfg.Development {
-		return errors.New("serve: set tls.cert_file and tls.key_file, or tls.behind_proxy: true when a TLS-terminating proxy is in front (plain HTTP is allowed only with development: true)")
+	if err := listenRule(cfg); err != nil {
+		return &ConfigError{File: "config", Problems: []string{err.Error()}}
+	}
+	if cfg.Development {
+		logger.Warn("DEVELOPMENT MODE: http:// URLs and non-Secure cookies are allowed; never use development: true (or PARTNERIDP_DEVELOPMENT=true) in production")
 	}
 	var trusted []netip.Prefix
 	if cfg.TLS.BehindProxy {
@@ -127,10 +139,10 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 		return fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	if !plainHTTP {
-		cert, err := tls.LoadX509KeyPair(cfg.Path(cfg.TLS.CertFile), cfg.Path(cfg.TLS.KeyFile))
+		cert, err := loadTLSCertificate(cfg, time.Now())
 		if err != nil {
 			ln.Close()
-			return fmt.Errorf("tls: %w", err)
+			return &ConfigError{File: "config", Problems: []string{err.Error()}}
 		}
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 		ln = tls.NewListener(ln, srv.TLSConfig)

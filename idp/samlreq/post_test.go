@@ -25,8 +25,10 @@ func TestPostGolden(t *testing.T) {
 	doc := signedPostSample(t)
 	golden(t, "post-authnrequest-signed.xml", doc)
 	// An implementation we did not write agrees the fixture is signed.
-	if out, ok := xmlsectest.Verify(t, doc, loadKey(t, "sp-test").Cert, authnRequestIDAttr); !ok {
-		t.Fatalf("xmlsec1 refuses the signed fixture:\n%s", out)
+	if xmlsectest.Have(t, "xmlsec1") {
+		if out, ok := xmlsectest.Verify(t, doc, loadKey(t, "sp-test").Cert, authnRequestIDAttr); !ok {
+			t.Fatalf("xmlsec1 refuses the signed fixture:\n%s", out)
+		}
 	}
 }
 
@@ -161,7 +163,7 @@ func TestFromPost(t *testing.T) {
 			} else {
 				doc := c.doc(t)
 				form = postForm(doc, relayStateValue)
-				if c.xmlsecN {
+				if c.xmlsecN && xmlsectest.Have(t, "xmlsec1") {
 					out, ok := xmlsectest.Verify(t, doc, loadKey(t, "sp-test").Cert, authnRequestIDAttr)
 					if ok != (c.kind == 0) {
 						t.Errorf("xmlsec1 says %v, we say %v:\n%s", ok, c.kind == 0, out)

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/partneridp/partneridp/metadata/xmlsectest"
 )
 
 func TestHuaweiProfile(t *testing.T) {
@@ -48,8 +50,10 @@ func TestProfileWith(t *testing.T) {
 			t.Errorf("%s = %q, want [%q]", name, values[name], want)
 		}
 	}
-	if out, ok := verifyXMLSec(t, r.XML, b.Key.Cert, idAttrAssertion, r.AssertionID); !ok {
-		t.Fatalf("xmlsec1: %s", out)
+	if xmlsectest.Have(t, "xmlsec1") {
+		if out, ok := verifyXMLSec(t, r.XML, b.Key.Cert, idAttrAssertion, r.AssertionID); !ok {
+			t.Fatalf("xmlsec1: %s", out)
+		}
 	}
 
 	t.Run("a used claim is checked like any user field", func(t *testing.T) {

@@ -1,6 +1,8 @@
 // Package xmlsectest lets tests check signed XML and schemas with
-// implementations we did not write: xmlsec1 and xmllint. Outside CI a test
-// skips when the tool is missing; with CI=true a missing tool fails the test.
+// implementations we did not write: xmlsec1 and xmllint. Outside CI a
+// missing tool skips the cross-check (guard it with Have or
+// HaveSchemaTools so that the test's own assertions still run); with
+// CI=true a missing tool fails the test.
 package xmlsectest
 
 import (
@@ -11,21 +13,33 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/partneridp/partneridp/internal/testtools"
 )
 
 // Require returns the path of tool, skipping the test when it is missing
-// outside CI and failing it in CI.
+// outside CI and failing it in CI. Use it only in a test that is nothing but
+// the cross-check; elsewhere guard the cross-check with Have.
 func Require(t testing.TB, tool string) string {
 	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is required in CI but not installed (see .ci/run)", tool)
-	}
-	t.Skipf("%s not installed; skipping (it is required when CI=true)", tool)
-	return ""
+	return testtools.Require(t, tool)
+}
+
+// Have reports whether tool is installed; when it is not, the caller skips
+// only its cross-check (in CI, the test fails). See internal/testtools.
+func Have(t testing.TB, tool string) bool {
+	t.Helper()
+	_, ok := testtools.Have(t, tool)
+	return ok
+}
+
+// HaveSchemaTools reports whether xmllint and the SAML metadata XSD are
+// both installed, recording what is missing like Have.
+func HaveSchemaTools(t testing.TB) bool {
+	t.Helper()
+	okLint := Have(t, "xmllint")
+	_, okXSD := testtools.HaveFile(t, "saml-schemas", metadataXSDs...)
+	return okLint && okXSD
 }
 
 // Verify runs xmlsec1 --verify on doc with cert as the trusted key. idAttr
@@ -101,23 +115,19 @@ func schemaCatalog(t testing.TB) string {
 	}
 }
 
+var metadataXSDs = []string{
+	"/usr/share/xml/opensaml/saml-schema-metadata-2.0.xsd",
+	"/usr/lib/python3/dist-packages/onelogin/saml2/schemas/saml-schema-metadata-2.0.xsd",
+}
+
 // MetadataXSD returns the path of the OASIS SAML 2.0 metadata schema shipped
 // by Debian's opensaml-schemas (or python3-onelogin-saml2), skipping or
 // failing like Require when neither is installed.
 func MetadataXSD(t testing.TB) string {
 	t.Helper()
-	candidates := []string{
-		"/usr/share/xml/opensaml/saml-schema-metadata-2.0.xsd",
-		"/usr/lib/python3/dist-packages/onelogin/saml2/schemas/saml-schema-metadata-2.0.xsd",
+	p, ok := testtools.HaveFile(t, "saml-schemas", metadataXSDs...)
+	if !ok {
+		t.SkipNow()
 	}
-	for _, c := range candidates {
-		if _, err := os.Stat(c); err == nil {
-			return c
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("SAML metadata XSD not found; .ci/run must install opensaml-schemas")
-	}
-	t.Skip("SAML metadata XSD not installed (apt-get install opensaml-schemas)")
-	return ""
+	return p
 }
