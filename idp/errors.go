@@ -158,7 +158,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, ev *AuditEvent, er
 			"request_id", ev.RequestID, "sp", ev.SP, "err", err)
 	} else {
 		s.log.Warn("request refused", "event", ev.Event, "reason", a.reason, "status", a.status,
-			"request_id", ev.RequestID, "sp", ev.SP, "msg", a.msg)
+			"request_id", ev.RequestID, "sp", ev.SP, "detail", a.msg)
 	}
 	if a.sigFailure {
 		s.metrics.signatureFailure(ev.Event, a.reason)
