@@ -152,6 +152,10 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, ev *AuditEvent, er
 	a := classify(err)
 	ev.Verdict, ev.Reason = a.verdict, a.reason
 	view := errorView{Title: titleFor(a.status), Message: a.msg, Reason: a.reason}
+	switch a.reason {
+	case ReasonForeignOrigin, ReasonOriginUnknown, ReasonSwitchExpired, ReasonSwitchNotOurs:
+		view.BackURL = s.cfg.LandingURL
+	}
 	if a.internal {
 		view.Reference = newReference()
 		s.log.Error("request failed", "event", ev.Event, "reason", a.reason, "reference", view.Reference,
@@ -173,6 +177,8 @@ func titleFor(status int) string {
 		return "Sign-in refused"
 	case status == http.StatusConflict:
 		return "Already used"
+	case status == http.StatusForbidden:
+		return "Sign-in link not used"
 	case status == http.StatusNotFound:
 		return "Not found"
 	case status >= 500:

@@ -13,6 +13,7 @@ var errorPage = template.Must(template.New("error").Parse(`<!doctype html>
 <body>
 <h1>{{.Title}}</h1>
 <p id="message">{{.Message}}</p>
+{{if .BackURL}}<p><a id="back" href="{{.BackURL}}">Back to the partner platform</a></p>{{end}}
 {{if .Reason}}<p>Reason: <code id="reason">{{.Reason}}</code></p>{{end}}
 {{if .Reference}}<p>Reference: <code id="reference">{{.Reference}}</code></p>{{end}}
 </body></html>
@@ -23,6 +24,7 @@ type errorView struct {
 	Message   string // what was wrong and what to do; never secret
 	Reason    string // the machine reason, as in the audit event
 	Reference string // for 5xx: ties the page to the log line
+	BackURL   string // optional: a link back to the partner platform
 }
 
 // setPageHeaders marks a bridge page as uncacheable and locks it down.

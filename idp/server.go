@@ -68,6 +68,15 @@ type Config struct {
 
 	FlowTTL time.Duration // optional: DefaultFlowTTL when 0
 
+	// HandoffOrigins (optional) are the origins (https://shop.example) a
+	// handoff may come from, besides the origins of PlatformLoginURL and
+	// PublicURL, which are always allowed (see handoffguard.go).
+	HandoffOrigins []string
+	// HandoffWithoutOrigin (optional) lists platform issuers whose handoffs
+	// are accepted when a browser sends neither Origin nor Referer. It
+	// weakens the login-CSRF defence for those platforms: the caller warns.
+	HandoffWithoutOrigin []string
+
 	// FormActionAlso (optional) lists extra CSP form-action sources for the
 	// POST form: the origins the SP's ACS redirects to after the POST. When
 	// nil, the https origins of Services.AllowedHosts are used: that is
@@ -98,16 +107,18 @@ func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
 
 // Server serves the bridge's endpoints. It is safe for concurrent use.
 type Server struct {
-	cfg            Config
-	publicURL      string
-	handoffURL     string
-	flowTTL        time.Duration
-	formActionAlso []string
-	log            *slog.Logger
-	audit          Auditor
-	clock          func() time.Time
-	metrics        *Metrics
-	clientIP       func(*http.Request) string
+	cfg               Config
+	publicURL         string
+	handoffURL        string
+	flowTTL           time.Duration
+	formActionAlso    []string
+	handoffOrigins    map[string]bool // normalized origins a handoff may come from
+	handoffHeaderless map[string]bool // issuers accepted without origin evidence
+	log               *slog.Logger
+	audit             Auditor
+	clock             func() time.Time
+	metrics           *Metrics
+	clientIP          func(*http.Request) string
 
 	randMu sync.Mutex // an injected Rand need not be safe for concurrent use
 	rand   io.Reader
@@ -198,22 +209,37 @@ func New(cfg Config) (*Server, error) {
 			p.add("FormActionAlso %q must be \"https:\" or an origin such as https://console.huaweicloud.com", src)
 		}
 	}
+	handoffOrigins := map[string]bool{originOf(publicURL): true, originOf(cfg.PlatformLoginURL): true}
+	for _, o := range cfg.HandoffOrigins {
+		if norm := originOf(o); norm == "" {
+			p.add("HandoffOrigins %q must be an origin such as https://shop.example", o)
+		} else {
+			handoffOrigins[norm] = true
+		}
+	}
+	delete(handoffOrigins, "")
+	headerless := map[string]bool{}
+	for _, iss := range cfg.HandoffWithoutOrigin {
+		headerless[iss] = true
+	}
 	if len(p) > 0 {
 		return nil, &ConfigError{Problems: p}
 	}
 
 	s := &Server{
-		cfg:            cfg,
-		publicURL:      publicURL,
-		handoffURL:     publicURL + PathHandoff,
-		flowTTL:        cfg.FlowTTL,
-		formActionAlso: formAction,
-		log:            cfg.Logger,
-		audit:          cfg.Audit,
-		clock:          cfg.Clock,
-		metrics:        cfg.Metrics,
-		clientIP:       cfg.ClientIP,
-		rand:           cfg.Rand,
+		cfg:               cfg,
+		publicURL:         publicURL,
+		handoffURL:        publicURL + PathHandoff,
+		flowTTL:           cfg.FlowTTL,
+		formActionAlso:    formAction,
+		handoffOrigins:    handoffOrigins,
+		handoffHeaderless: headerless,
+		log:               cfg.Logger,
+		audit:             cfg.Audit,
+		clock:             cfg.Clock,
+		metrics:           cfg.Metrics,
+		clientIP:          cfg.ClientIP,
+		rand:              cfg.Rand,
 	}
 	if s.flowTTL == 0 {
 		s.flowTTL = DefaultFlowTTL

@@ -123,6 +123,14 @@ type PlatformConfig struct {
 	SecretFile    string   `yaml:"secret_file"`
 	MaxLifetime   Duration `yaml:"max_token_lifetime"`
 	LoginURL      string   `yaml:"login_url"`
+	// Origins are more origins (https://shop.example) the platform's pages
+	// send handoffs from, besides login_url's origin (login-CSRF check).
+	Origins []string `yaml:"origins"`
+	// HandoffWithoutOrigin accepts this platform's handoffs when the browser
+	// sends neither Origin nor Referer (a platform page with
+	// Referrer-Policy: no-referrer). It weakens the login-CSRF check; serve
+	// warns at start.
+	HandoffWithoutOrigin bool `yaml:"handoff_without_origin"`
 	// SigningKeyFile is a private key used only by `partneridp token` to mint
 	// test tokens; production platforms keep theirs.
 	SigningKeyFile string `yaml:"test_signing_key_file"`
@@ -415,6 +423,11 @@ func (c *Config) Validate() []string {
 		}
 		p.positive(at+".max_token_lifetime", pl.MaxLifetime.Duration, 15*time.Minute)
 		p.url(at+".login_url", pl.LoginURL, false, c.Development)
+		for j, o := range pl.Origins {
+			if u, err := url.Parse(o); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+				p.add("%s.origins[%d]: %q must be an origin such as https://shop.example", at, j, o)
+			}
+		}
 	}
 	p.positive("session.lifetime", c.Session.Lifetime.Duration, 7*24*time.Hour)
 	p.positive("store.open_timeout", c.Store.OpenTimeout.Duration, time.Minute)
