@@ -33,6 +33,11 @@ func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ev, err)
 		return
 	}
+	if values[fieldBindRequest] != "" && values[fieldSignature] == "" {
+		s.fail(w, r, ev, &RequestError{Status: http.StatusBadRequest, Reason: ReasonSignatureMissing,
+			Msg: "the bind notification carries no Signature: Huawei signs every notification; check the Notification URL in Partner Center"})
+		return
+	}
 	sp := s.cfg.DefaultSP()
 	if sp == nil {
 		s.fail(w, r, ev, ErrNoDefaultSP)
@@ -49,7 +54,7 @@ func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ev, err)
 		return
 	}
-	ev.Verdict, ev.Reason = VerdictUnchanged, string(n.Action)
+	ev.Verdict, ev.Reason = VerdictUnchanged, string(n.Action) // ReasonBind or ReasonUnbind
 	switch {
 	case changed && n.Action == binding.ActionBind:
 		ev.Verdict = VerdictStored

@@ -56,7 +56,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 			s.log.Error("panic while serving a request", "path", r.URL.Path, "method", r.Method,
 				"reference", ref, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			if ev, ok := eventForPath(r.URL.Path); ok {
-				s.finish(AuditEvent{Event: ev, ClientIP: s.clientIP(r), Verdict: VerdictError, Reason: "panic"})
+				s.finish(AuditEvent{Event: ev, ClientIP: s.clientIP(r), Verdict: VerdictError, Reason: ReasonPanic})
 			}
 			writeErrorPage(w, http.StatusInternalServerError, errorView{
 				Title:     titleFor(http.StatusInternalServerError),

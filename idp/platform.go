@@ -110,9 +110,9 @@ func (s *Server) continueHandoff(w http.ResponseWriter, r *http.Request, ev *Aud
 		return
 	}
 	ev.DomainID = b.DomainID
-	ev.Verdict, ev.Reason = VerdictRedirected, "bound"
+	ev.Verdict, ev.Reason = VerdictRedirected, ReasonBound
 	if firstLogin {
-		ev.Reason = "first_login"
+		ev.Reason = ReasonFirstLogin
 	}
 	http.Redirect(w, r, s.cfg.LoginLink.URL(firstLogin, service), http.StatusFound)
 	s.finish(*ev)
