@@ -1,8 +1,13 @@
 package main
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/partneridp/partneridp/binding"
 )
 
 // TestConfigPlatformOrigins: platforms[].origins must be origins.
@@ -15,5 +20,47 @@ func TestConfigPlatformOrigins(t *testing.T) {
 	_, err := ParseConfig([]byte(bad), t.TempDir(), nil)
 	if err == nil || !strings.Contains(err.Error(), "platforms[0].origins[0]") || !strings.Contains(err.Error(), "platforms[0].origins[1]") {
 		t.Fatalf("bad origins: %v", err)
+	}
+}
+
+// TestBindingsPrintHiddenCharacters: an odd entry stored before the one
+// alphabet (issue 11 item 3) is visible in list, get and history, can be
+// named as list prints it, and deleted; put refuses such an ID.
+func TestBindingsPrintHiddenCharacters(t *testing.T) {
+	dir, cfg := storeConfig(t)
+	odd := "cust\u200b-1"
+	db, err := binding.Open(filepath.Join(dir, "bindings.db"), binding.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Put(context.Background(), binding.Binding{Key: binding.Key{XAccountType: "t_IDP", XAccountID: odd},
+		DomainID: "d\u202e1", DomainName: "名字\u200b", Source: binding.SourceImport}, "legacy", nil); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	mustRun := func(args ...string) string {
+		t.Helper()
+		out, errOut, err := run(t, append(args, "--config", cfg)...)
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, errOut)
+		}
+		return out
+	}
+	list := mustRun("bindings", "list")
+	if !strings.Contains(list, `"cust\u200b-1"`) || !strings.Contains(list, `"d\u202e1"`) || strings.ContainsRune(list, '\u200b') || strings.ContainsRune(list, '\u202e') {
+		t.Errorf("list does not show the hidden characters escaped:\n%s", list)
+	}
+	for _, cmd := range []string{"get", "history"} {
+		out := mustRun("bindings", cmd, `"cust\u200b-1"`)
+		if !strings.Contains(out, `cust\u200b-1`) || strings.ContainsRune(out, '\u200b') || strings.ContainsRune(out, '\u202e') || !strings.Contains(out, "名字") {
+			t.Errorf("%s:\n%s", cmd, out)
+		}
+	}
+	if out := mustRun("bindings", "delete", `"cust\u200b-1"`); !strings.HasPrefix(out, "deleted") {
+		t.Errorf("delete: %s", out)
+	}
+	_, _, err = run(t, "bindings", "put", "cust\u200b-2", "--domain-id", "d2", "--config", cfg)
+	if err == nil || !strings.Contains(err.Error(), "U+200B") || !strings.Contains(err.Error(), "position 5") {
+		t.Errorf("put of an odd ID: %v", err)
 	}
 }
