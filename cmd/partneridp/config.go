@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -38,6 +39,7 @@ type Config struct {
 	TLS       TLSConfig        `yaml:"tls"`
 	Log       LogConfig        `yaml:"log"`
 	Limits    LimitsConfig     `yaml:"limits"`
+	Admin     AdminConfig      `yaml:"admin"`
 
 	// LandingURL is where the browser goes after a bind notification or a
 	// logout when there is no better place: the platform's home page.
@@ -160,6 +162,19 @@ type LogConfig struct {
 	AuditLog string `yaml:"audit_log"`
 }
 
+// AdminConfig is the listener for endpoints that are not for browsers:
+// /metrics (and any future debug endpoint), plus /healthz and /readyz. The
+// public listener answers 404 on /metrics.
+type AdminConfig struct {
+	// Listen is the admin address; loopback by default. "off" serves no
+	// admin listener (no metrics).
+	Listen string `yaml:"listen"`
+}
+
+// defaultAdminListen keeps metrics off the network unless the operator
+// chooses otherwise (9464 is the Prometheus exporter port convention).
+const defaultAdminListen = "127.0.0.1:9464"
+
 type LimitsConfig struct {
 	PerIPPerMinute int `yaml:"per_ip_per_minute"`
 	Burst          int `yaml:"burst"`
@@ -193,6 +208,7 @@ var envOverrides = []struct {
 }{
 	{"PARTNERIDP_PUBLIC_URL", func(c *Config) *string { return &c.PublicURL }},
 	{"PARTNERIDP_LISTEN", func(c *Config) *string { return &c.Listen }},
+	{"PARTNERIDP_ADMIN_LISTEN", func(c *Config) *string { return &c.Admin.Listen }},
 	{"PARTNERIDP_DATA_DIR", func(c *Config) *string { return &c.DataDir }},
 	{"PARTNERIDP_SIGNING_KEY_FILE", func(c *Config) *string { return &c.IdP.Signing.KeyFile }},
 	{"PARTNERIDP_SIGNING_CERT_FILE", func(c *Config) *string { return &c.IdP.Signing.CertFile }},
@@ -281,6 +297,7 @@ func ParseConfig(data []byte, dir string, getenv func(string) string) (*Config, 
 
 func (c *Config) applyDefaults() {
 	setDefault(&c.Listen, ":8443")
+	setDefault(&c.Admin.Listen, defaultAdminListen)
 	setDefault(&c.DataDir, "partneridp-data")
 	setDefault(&c.Huawei.Site, "cn")
 	setDefault(&c.IdP.Attributes.Profile, "huawei")
@@ -443,6 +460,13 @@ func (c *Config) Validate() []string {
 	case "debug", "info", "warn", "error":
 	default:
 		p.add("log.level: %q is unknown (debug, info, warn, error)", c.Log.Level)
+	}
+	if c.Admin.Listen != "off" {
+		if _, port, err := net.SplitHostPort(c.Admin.Listen); err != nil || port == "" {
+			p.add("admin.listen: %q must be host:port (e.g. 127.0.0.1:9464) or off", c.Admin.Listen)
+		} else if c.Admin.Listen == c.Listen && port != "0" {
+			p.add("admin.listen: must differ from listen: metrics are not served on the public listener")
+		}
 	}
 	if c.Limits.PerIPPerMinute < 0 || c.Limits.Burst < 0 || c.Limits.MaxClients < 0 {
 		p.add("limits: values must not be negative")

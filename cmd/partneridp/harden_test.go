@@ -64,3 +64,29 @@ func TestBindingsPrintHiddenCharacters(t *testing.T) {
 		t.Errorf("put of an odd ID: %v", err)
 	}
 }
+
+// TestConfigAdminListen: metrics go to a loopback admin listener by
+// default (issue 11 item 5); a bad or clashing address is a problem.
+func TestConfigAdminListen(t *testing.T) {
+	cfg, err := ParseConfig([]byte(minimalConfig), t.TempDir(), nil)
+	if err != nil || cfg.Admin.Listen != "127.0.0.1:9464" {
+		t.Fatalf("default admin.listen: %v %v", cfg, err)
+	}
+	for yaml, want := range map[string]string{
+		"admin: {listen: nope}\n":                        "admin.listen",
+		"listen: \":9000\"\nadmin: {listen: \":9000\"}\n": "must differ from listen",
+	} {
+		_, err := ParseConfig([]byte(minimalConfig+yaml), t.TempDir(), nil)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: %v", yaml, err)
+		}
+	}
+	if _, err := ParseConfig([]byte(minimalConfig+"admin: {listen: \"off\"}\n"), t.TempDir(), func(k string) string {
+		if k == "PARTNERIDP_ADMIN_LISTEN" {
+			return "0.0.0.0:9464"
+		}
+		return ""
+	}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -45,9 +45,10 @@ func newServeCmd() *cobra.Command {
 over plain HTTP only behind a TLS-terminating proxy (tls.behind_proxy: true, with
 the proxy addresses in tls.trusted_proxies) or in development mode.
 
-Endpoints: /saml/sso, /saml/slo, /saml/metadata, /sso/huawei, /huawei/bind,
-/healthz (process up), /readyz (store open, signing key and SP metadata valid),
-/metrics (Prometheus). SIGTERM or SIGINT stops it gracefully: in-flight requests
+Endpoints on listen: /saml/sso, /saml/slo, /saml/metadata, /sso/huawei,
+/huawei/bind, /healthz (process up), /readyz (store open, signing key and SP
+metadata valid). On admin.listen (default 127.0.0.1:9464): /metrics
+(Prometheus), /healthz and /readyz. The public listener answers 404 on /metrics. SIGTERM or SIGINT stops it gracefully: in-flight requests
 finish and the store is closed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -109,9 +110,12 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 
 	b.startBackground(logger)
 
+	// The public listener serves the bridge only: /metrics there is the
+	// bridge's 404. Metrics (and any future debug endpoint) are on the
+	// admin listener, with /healthz and /readyz on both.
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.Handle("/", limitAbusable(limiter, trusted, b.server.Handler()))
+	admin := newAdminServer(cfg, reg, b, logger)
 
 	srv := &http.Server{
 		Handler:           mux,
@@ -140,7 +144,23 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 		ready <- ln.Addr().String()
 	}
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	if admin != nil {
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin.listen %s: %w (set admin.listen to a free address, or off)", cfg.Admin.Listen, err)
+		}
+		logger.Info("admin endpoints (metrics, health) serving", "addr", aln.Addr().String())
+		if adminReadyHook != nil {
+			adminReadyHook(aln.Addr().String())
+		}
+		go func() {
+			if err := admin.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("admin listener: %w", err)
+			}
+		}()
+	}
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
@@ -153,11 +173,41 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 	if err := srv.Shutdown(shutCtx); err != nil {
 		logger.Warn("shutdown did not finish in time", "err", err)
 	}
+	if admin != nil {
+		_ = admin.Shutdown(shutCtx)
+	}
 	if err := b.Close(); err != nil {
 		return fmt.Errorf("closing the store: %w", err)
 	}
 	logger.Info("stopped cleanly")
 	return nil
+}
+
+// adminReadyHook, when set (tests), receives the admin listener's address.
+var adminReadyHook func(addr string)
+
+// newAdminServer serves /metrics, /healthz and /readyz for operators and
+// probes; nil when admin.listen is off.
+func newAdminServer(cfg *Config, reg *prometheus.Registry, b *bridge, logger *slog.Logger) *http.Server {
+	if cfg.Admin.Listen == "off" {
+		logger.Warn("admin.listen is off: no /metrics")
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	bridgeHandler := b.server.Handler()
+	mux.Handle(idp.PathHealthz, bridgeHandler)
+	mux.Handle(idp.PathReadyz, bridgeHandler)
+	mux.Handle("/", http.NotFoundHandler())
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
 }
 
 // limitAbusable applies the per-IP limit to the endpoints a browser or bot
