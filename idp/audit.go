@@ -78,6 +78,7 @@ const (
 	EventResume           = "resume"            // a platform handoff completing a deferred flow
 	EventBindNotification = "bind_notification" // Huawei's bind notification
 	EventLogout           = "logout"            // the SLO URL
+	EventHTTP             = "http"              // any other path, and refusals before a handler (size caps, rate limit)
 )
 
 // Verdicts (AuditEvent.Verdict).

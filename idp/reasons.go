@@ -92,7 +92,7 @@ var reasonRegistry = []ReasonInfo{
 	{ReasonBadForm, KindRefusal, http.StatusBadRequest, "POST endpoints", "POST as application/x-www-form-urlencoded, within the body cap (415 for another type, 413 over the cap)"},
 	{ReasonDuplicateParam, KindRefusal, http.StatusBadRequest, "every SSO endpoint", "each parameter may appear once; a proxy or the sender duplicated it"},
 	{ReasonNotFound, KindRefusal, http.StatusNotFound, "any other path (also /metrics on the public listener)", "use the documented paths; /metrics is on admin.listen"},
-	{ReasonRequestTooLarge, KindRefusal, http.StatusRequestHeaderFieldsTooLarge, "before any handler", fixRequestTooLarge},
+	{ReasonRequestTooLarge, KindRefusal, http.StatusRequestHeaderFieldsTooLarge, "before any handler (414 for a URL over 16 KiB)", fixRequestTooLarge},
 	{ReasonRateLimited, KindRefusal, http.StatusTooManyRequests, "/sso/huawei, /saml/sso, /saml/slo, /huawei/bind", "the client IP went over limits.per_ip_per_minute; behind a proxy set tls.trusted_proxies so the real client IP is used"},
 	// AuthnRequest / LogoutRequest intake (samlreq).
 	{samlreq.ReasonNoMessage, KindRefusal, http.StatusBadRequest, "/saml/sso", "no SAMLRequest: the user opened the SSO URL directly; start from the platform"},

@@ -329,7 +329,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(PathHealthz, limitBody(maxOtherBody, http.HandlerFunc(s.handleHealthz)))
 	mux.Handle(PathReadyz, limitBody(maxOtherBody, http.HandlerFunc(s.handleReadyz)))
 	mux.Handle("/", limitBody(maxOtherBody, http.HandlerFunc(s.handleNotFound)))
-	return s.recoverPanics(mux)
+	return s.recoverPanics(s.capRequest(mux))
 }
 
 func (s *Server) now() time.Time { return s.clock() }

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,7 +76,7 @@ func TestConfigAdminListen(t *testing.T) {
 		t.Fatalf("default admin.listen: %v %v", cfg, err)
 	}
 	for yaml, want := range map[string]string{
-		"admin: {listen: nope}\n":                        "admin.listen",
+		"admin: {listen: nope}\n":                         "admin.listen",
 		"listen: \":9000\"\nadmin: {listen: \":9000\"}\n": "must differ from listen",
 	} {
 		_, err := ParseConfig([]byte(minimalConfig+yaml), t.TempDir(), nil)
@@ -88,5 +91,68 @@ func TestConfigAdminListen(t *testing.T) {
 		return ""
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestServeAuditsEveryRefusal: the rate limiter's 429, the bridge's own
+// header cap and the HTTP server's hard cap (plain 431 before any handler)
+// each leave an audit event (issue 11 item 7).
+func TestServeAuditsEveryRefusal(t *testing.T) {
+	cfg, dir := serveConfig(t, "store: {path: bridge.db}\nlimits: {per_ip_per_minute: 60, burst: 2}\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, io.Discard, ready) }()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("serve ended: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	base := "http://" + addr
+	send := func(path string, header string, size int) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		if size > 0 {
+			req.Header.Set(header, strings.Repeat("h", size))
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := send("/nope", "X-Big", 40<<10); got != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("soft cap: %d", got)
+	}
+	if got := send("/nope", "X-Big", 400<<10); got != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("hard cap: %d", got)
+	}
+	limited := false
+	for i := 0; i < 6 && !limited; i++ {
+		limited = send("/saml/sso", "", 0) == http.StatusTooManyRequests
+	}
+	if !limited {
+		t.Fatal("never rate limited")
+	}
+	cancel()
+	<-done
+	audit, err := os.ReadFile(filepath.Join(dir, "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"event":"http","client_ip":"127.0.0.1","verdict":"refused","reason":"request_too_large"`,
+		`"event":"sso","client_ip":"127.0.0.1","verdict":"refused","reason":"rate_limited"`,
+	} {
+		if !strings.Contains(string(audit), want) {
+			t.Errorf("audit log lacks %s:\n%s", want, audit)
+		}
+	}
+	if n := strings.Count(string(audit), `"reason":"request_too_large"`); n != 2 {
+		t.Errorf("%d request_too_large events, want 2 (soft and hard cap):\n%s", n, audit)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -31,9 +32,13 @@ const (
 	readTimeout       = 15 * time.Second
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 32 << 10
-	shutdownGrace     = 30 * time.Second
-	expiryWarning     = 30 * 24 * time.Hour
+	// maxHeaderBytes is the HTTP server's hard cap. The bridge refuses
+	// headers over idp.MaxHeaderBytes (32 KiB) itself, with a page and an
+	// audit event; only beyond this hard cap does Go answer a plain 431 (on
+	// a plain-HTTP listener that answer is audited too, see auditHard431).
+	maxHeaderBytes = 256 << 10
+	shutdownGrace  = 30 * time.Second
+	expiryWarning  = 30 * 24 * time.Hour
 )
 
 func newServeCmd() *cobra.Command {
@@ -114,7 +119,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 	// bridge's 404. Metrics (and any future debug endpoint) are on the
 	// admin listener, with /healthz and /readyz on both.
 	mux := http.NewServeMux()
-	mux.Handle("/", limitAbusable(limiter, trusted, b.server.Handler()))
+	mux.Handle("/", limitAbusable(limiter, trusted, b.server, b.server.Handler()))
 	admin := newAdminServer(cfg, reg, b, logger)
 
 	srv := &http.Server{
@@ -138,6 +143,10 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 		}
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 		ln = tls.NewListener(ln, srv.TLSConfig)
+	} else {
+		ln = auditHard431{Listener: ln, record: func(ip string) {
+			b.server.RecordRefusal("", ip, idp.ReasonRequestTooLarge)
+		}}
 	}
 	logger.Info("partneridp serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "tls", !plainHTTP, "behind_proxy", cfg.TLS.BehindProxy, "version", version)
 	if ready != nil {
@@ -212,8 +221,16 @@ func newAdminServer(cfg *Config, reg *prometheus.Registry, b *bridge, logger *sl
 
 // limitAbusable applies the per-IP limit to the endpoints a browser or bot
 // can hammer; metadata, health and metrics stay unlimited.
-func limitAbusable(l *ratelimit.Limiter, trusted []netip.Prefix, next http.Handler) http.Handler {
-	limited := ratelimit.Middleware(l, trusted, next)
+// A request the limiter refuses is audited (reason rate_limited).
+func limitAbusable(l *ratelimit.Limiter, trusted []netip.Prefix, srv *idp.Server, next http.Handler) http.Handler {
+	inner := ratelimit.Middleware(l, trusted, next)
+	limited := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &statusRecorder{ResponseWriter: w}
+		inner.ServeHTTP(rw, r)
+		if rw.status == http.StatusTooManyRequests {
+			srv.RecordRefusal(r.URL.Path, ratelimit.ClientIP(r, trusted).String(), idp.ReasonRateLimited)
+		}
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case idp.PathSSO, idp.PathHandoff, idp.PathBind, idp.PathSLO:
@@ -222,6 +239,55 @@ func limitAbusable(l *ratelimit.Limiter, trusted []netip.Prefix, next http.Handl
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// auditHard431 wraps a plain-HTTP listener: when the HTTP server answers a
+// connection with its own plain 431 (headers over the hard cap, before any
+// handler runs), the refusal is audited with the peer address. A TLS
+// listener is not wrapped (net/http must see the *tls.Conn); there the hard
+// cap's 431 is not audited.
+type auditHard431 struct {
+	net.Listener
+	record func(clientIP string)
+}
+
+func (l auditHard431) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return c, err
+	}
+	return &sniffConn{Conn: c, record: l.record}, nil
+}
+
+type sniffConn struct {
+	net.Conn
+	record func(clientIP string)
+	seen   bool
+}
+
+func (c *sniffConn) Write(p []byte) (int, error) {
+	// net/http writes its own 431 in one Write: status line, two headers
+	// and the body "431 Request Header Fields Too Large". The bridge's own
+	// 431 page ends in HTML, so it is not counted twice.
+	if !c.seen && bytes.HasPrefix(p, []byte("HTTP/1.1 431 ")) && bytes.HasSuffix(p, []byte("\r\n\r\n431 Request Header Fields Too Large")) {
+		c.seen = true
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		c.record(host)
+	}
+	return c.Conn.Write(p)
 }
 
 // openAudit opens the audit log: a JSON Lines file (append, 0600) or, when
