@@ -202,3 +202,40 @@ func between(s, from, to string) string {
 	}
 	return s[:j]
 }
+
+// FuzzJudgeOrigin: the origin judgement reads three attacker-controlled
+// headers. It never panics; an allowed verdict needs an allowed origin in
+// Origin or Referer, same-origin fetch metadata, or no browser headers.
+func FuzzJudgeOrigin(f *testing.F) {
+	e := newEnv(f, envOptions{noTLS: true})
+	f.Add("cross-site", "", "https://platform.example/x")
+	f.Add("cross-site", "https://evil.example", "https://platform.example/")
+	f.Add("", "null", "")
+	f.Add("none", "", "http://[::1")
+	f.Add("same-site", "HTTPS://PLATFORM.EXAMPLE:443", "")
+	f.Fuzz(func(t *testing.T, site, origin, referer string) {
+		r, _ := http.NewRequest(http.MethodGet, publicURL+PathHandoff, nil)
+		for k, v := range map[string]string{"Sec-Fetch-Site": site, "Origin": origin, "Referer": referer} {
+			if v != "" {
+				r.Header.Set(k, v)
+			}
+		}
+		verdict, _ := e.srv.judgeOrigin(r)
+		if verdict != originVerdictOK {
+			return
+		}
+		switch {
+		case site == "same-origin":
+		case origin != "" && origin != "null":
+			if !e.srv.handoffOrigins[originOf(origin)] {
+				t.Fatalf("foreign Origin %q allowed", origin)
+			}
+		case referer != "":
+			if !e.srv.handoffOrigins[originOf(referer)] {
+				t.Fatalf("foreign Referer %q allowed", referer)
+			}
+		case site != "" || origin == "null":
+			t.Fatalf("browser without origin evidence allowed: %q %q %q", site, origin, referer)
+		}
+	})
+}
