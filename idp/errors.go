@@ -168,6 +168,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, ev *AuditEvent, er
 	case ReasonForeignOrigin, ReasonOriginUnknown, ReasonSwitchExpired, ReasonSwitchNotOurs:
 		view.BackURL = s.cfg.LandingURL
 	}
+	s.localize(r, &view, a.status, a.internal)
 	if a.internal {
 		view.Reference = newReference()
 		s.log.Error("request failed", "event", ev.Event, "reason", a.reason, "reference", view.Reference,
@@ -183,18 +184,4 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, ev *AuditEvent, er
 	writeErrorPage(w, a.status, view)
 }
 
-func titleFor(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return "Sign-in refused"
-	case status == http.StatusConflict:
-		return "Already used"
-	case status == http.StatusForbidden:
-		return "Sign-in link not used"
-	case status == http.StatusNotFound:
-		return "Not found"
-	case status >= 500:
-		return "Something went wrong"
-	}
-	return "Request refused"
-}
+func titleFor(status int) string { return builtinTexts[LangEN][titleKey(status)] }

@@ -149,9 +149,14 @@ func (s *Server) askSwitch(w http.ResponseWriter, r *http.Request, ev *AuditEven
 	setPageHeaders(w.Header(), "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
+	lang := s.pageLang(r)
+	t := func(key string) string { return s.text(lang, key) }
 	_ = switchPage.Execute(w, switchView{
 		Current: current.Subject, New: p.Claims.Subject,
 		Action: s.handoffURL + "?" + fieldConfirm + "=" + id, BackURL: s.cfg.LandingURL, Reason: ReasonAccountSwitch,
+		Lang: lang, Title: t("switch.title"), TextCurrent: t("switch.current"), TextNew: t("switch.new"),
+		Warning: t("switch.warning"), Continue: t("switch.continue"), Stay: t("switch.stay"), StayTail: t("switch.stay_tail"),
+		LabelReason: t("label.reason"),
 	})
 	s.finish(*ev)
 }
@@ -196,20 +201,23 @@ func (s *Server) confirmSwitch(w http.ResponseWriter, r *http.Request, ev *Audit
 
 type switchView struct {
 	Current, New, Action, BackURL, Reason string
+	Lang, Title, TextCurrent, TextNew     string
+	Warning, Continue, Stay, StayTail     string
+	LabelReason                           string
 }
 
 // switchPage asks before the bridge session changes customer. No script;
 // the form posts to our own handoff URL only.
 var switchPage = template.Must(template.New("switch").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Switch account?</title>
+<html lang="{{.Lang}}"><head><meta charset="utf-8"><title>{{.Title}}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body>
-<h1>Switch account?</h1>
-<p id="message">This browser is signed in to the Huawei Cloud console as partner customer <code id="current">{{.Current}}</code>.
-The link you followed signs in as <code id="new">{{.New}}</code>. If you did not just choose to switch accounts, do not continue.</p>
-<form method="post" action="{{.Action}}"><button type="submit" id="confirm">Continue as {{.New}}</button></form>
-<p><a id="back" href="{{.BackURL}}">Stay signed in as {{.Current}} and go back to the partner platform</a></p>
-<p>Reason: <code id="reason">{{.Reason}}</code></p>
+<h1>{{.Title}}</h1>
+<p id="message">{{.TextCurrent}} <code id="current">{{.Current}}</code>.
+{{.TextNew}} <code id="new">{{.New}}</code>. {{.Warning}}</p>
+<form method="post" action="{{.Action}}"><button type="submit" id="confirm">{{.Continue}} {{.New}}</button></form>
+<p><a id="back" href="{{.BackURL}}">{{.Stay}} {{.Current}} {{.StayTail}}</a></p>
+<p>{{.LabelReason}}: <code id="reason">{{.Reason}}</code></p>
 </body></html>
 `))
 

@@ -120,11 +120,14 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 			if ev, ok := eventForPath(r.URL.Path); ok {
 				s.finish(AuditEvent{Event: ev, ClientIP: s.clientIP(r), Verdict: VerdictError, Reason: ReasonPanic})
 			}
-			writeErrorPage(w, http.StatusInternalServerError, errorView{
+			view := errorView{
 				Title:     titleFor(http.StatusInternalServerError),
 				Message:   "The bridge failed while handling this request. Try again; if it repeats, give the operator this reference.",
 				Reference: ref,
-			})
+				Reason:    ReasonPanic,
+			}
+			s.localize(r, &view, http.StatusInternalServerError, true)
+			writeErrorPage(w, http.StatusInternalServerError, view)
 		}()
 		next.ServeHTTP(w, r)
 	})

@@ -77,6 +77,12 @@ type Config struct {
 	// weakens the login-CSRF defence for those platforms: the caller warns.
 	HandoffWithoutOrigin []string
 
+	// PageLanguage (optional) is the language of the bridge's pages when
+	// the browser's Accept-Language names neither en nor zh: LangEN (the
+	// default) or LangZH. PageTexts (optional) overrides page texts.
+	PageLanguage string
+	PageTexts    PageTexts
+
 	// FormActionAlso (optional) lists extra CSP form-action sources for the
 	// POST form: the origins the SP's ACS redirects to after the POST. When
 	// nil, the https origins of Services.AllowedHosts are used: that is
@@ -114,6 +120,7 @@ type Server struct {
 	formActionAlso    []string
 	handoffOrigins    map[string]bool // normalized origins a handoff may come from
 	handoffHeaderless map[string]bool // issuers accepted without origin evidence
+	pageDefault       string          // page language when Accept-Language does not choose
 	log               *slog.Logger
 	audit             Auditor
 	clock             func() time.Time
@@ -222,6 +229,7 @@ func New(cfg Config) (*Server, error) {
 	for _, iss := range cfg.HandoffWithoutOrigin {
 		headerless[iss] = true
 	}
+	checkPageConfig(cfg.PageLanguage, cfg.PageTexts, &p)
 	if len(p) > 0 {
 		return nil, &ConfigError{Problems: p}
 	}
@@ -234,12 +242,16 @@ func New(cfg Config) (*Server, error) {
 		formActionAlso:    formAction,
 		handoffOrigins:    handoffOrigins,
 		handoffHeaderless: headerless,
+		pageDefault:       cfg.PageLanguage,
 		log:               cfg.Logger,
 		audit:             cfg.Audit,
 		clock:             cfg.Clock,
 		metrics:           cfg.Metrics,
 		clientIP:          cfg.ClientIP,
 		rand:              cfg.Rand,
+	}
+	if s.pageDefault == "" {
+		s.pageDefault = LangEN
 	}
 	if s.flowTTL == 0 {
 		s.flowTTL = DefaultFlowTTL

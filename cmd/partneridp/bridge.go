@@ -232,6 +232,8 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 		FlowTTL:              cfg.IdP.FlowTTL.Duration,
 		HandoffOrigins:       handoffOrigins,
 		HandoffWithoutOrigin: withoutOrigin,
+		PageLanguage:         cfg.Pages.DefaultLanguage,
+		PageTexts:            idp.PageTexts(cfg.Pages.Texts),
 		Audit:                opts.Auditor, // nil: audit events go to the process log
 		Logger:               opts.Logger,
 		Clock:                opts.Clock,

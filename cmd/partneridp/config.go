@@ -40,6 +40,7 @@ type Config struct {
 	Log       LogConfig        `yaml:"log"`
 	Limits    LimitsConfig     `yaml:"limits"`
 	Admin     AdminConfig      `yaml:"admin"`
+	Pages     PagesConfig      `yaml:"pages"`
 
 	// LandingURL is where the browser goes after a bind notification or a
 	// logout when there is no better place: the platform's home page.
@@ -169,6 +170,15 @@ type AdminConfig struct {
 	// Listen is the admin address; loopback by default. "off" serves no
 	// admin listener (no metrics).
 	Listen string `yaml:"listen"`
+}
+
+// PagesConfig sets the language of the pages customers see from the
+// bridge: en or zh-CN by Accept-Language, else DefaultLanguage; Texts
+// overrides texts per language (keys: idp.PageTextKeys, e.g.
+// "msg.foreign_origin", "label.back").
+type PagesConfig struct {
+	DefaultLanguage string                       `yaml:"default_language"`
+	Texts           map[string]map[string]string `yaml:"texts"`
 }
 
 // defaultAdminListen keeps metrics off the network unless the operator
@@ -460,6 +470,11 @@ func (c *Config) Validate() []string {
 	case "debug", "info", "warn", "error":
 	default:
 		p.add("log.level: %q is unknown (debug, info, warn, error)", c.Log.Level)
+	}
+	switch c.Pages.DefaultLanguage {
+	case "", "en", "zh-CN":
+	default:
+		p.add("pages.default_language: %q is not supported (en or zh-CN)", c.Pages.DefaultLanguage)
 	}
 	if c.Admin.Listen != "off" {
 		if _, port, err := net.SplitHostPort(c.Admin.Listen); err != nil || port == "" {

@@ -156,3 +156,14 @@ func TestServeAuditsEveryRefusal(t *testing.T) {
 		t.Errorf("%d request_too_large events, want 2 (soft and hard cap):\n%s", n, audit)
 	}
 }
+
+// TestConfigPages: the page language is en or zh-CN.
+func TestConfigPages(t *testing.T) {
+	if _, err := ParseConfig([]byte(minimalConfig+"pages: {default_language: zh-CN, texts: {en: {label.back: Back to shop}}}\n"), t.TempDir(), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ParseConfig([]byte(minimalConfig+"pages: {default_language: fr}\n"), t.TempDir(), nil)
+	if err == nil || !strings.Contains(err.Error(), "pages.default_language") {
+		t.Fatalf("fr: %v", err)
+	}
+}
