@@ -91,6 +91,7 @@ const (
 	VerdictRemoved       = "removed"        // an unbind notification removed a binding
 	VerdictUnchanged     = "unchanged"      // a repeated notification changed nothing
 	VerdictLoggedOut     = "logged_out"     // the bridge session ended
+	VerdictConfirmAsked  = "confirm_asked"  // the handoff asked the user to confirm an account switch
 	VerdictRefused       = "refused"        // the request was refused (4xx)
 	VerdictError         = "error"          // our side failed (5xx)
 )

@@ -40,20 +40,26 @@ import (
 
 // Reasons of the handoff guard.
 const (
-	ReasonForeignOrigin  = "foreign_origin"
-	ReasonOriginUnknown  = "origin_unknown"
-	ReasonAccountSwitch  = "account_switch"
-	ReasonSwitchExpired  = "switch_expired"
-	ReasonSwitchNotOurs  = "switch_not_confirmed_here"
-	VerdictConfirmAsked  = "confirm_asked" // the user was asked to confirm an account switch
-	bucketSwitch         = "switch"
-	switchTTL            = 5 * time.Minute
-	fieldConfirm         = "confirm"
-	switchCookieSecure   = "__Host-partneridp_switch"
-	switchCookiePlain    = "partneridp_switch"
-	originVerdictOK      = 0
-	originVerdictForeign = 1
-	originVerdictNone    = 2
+	ReasonForeignOrigin = "foreign_origin"
+	ReasonOriginUnknown = "origin_unknown"
+	ReasonAccountSwitch = "account_switch"
+	ReasonSwitchExpired = "switch_expired"
+	ReasonSwitchNotOurs = "switch_not_confirmed_here"
+)
+
+const (
+	bucketSwitch       = "switch" // Ephemeral bucket of pending account switches
+	switchTTL          = 5 * time.Minute
+	fieldConfirm       = "confirm" // query parameter of the confirmation POST
+	switchCookieSecure = "__Host-partneridp_switch"
+	switchCookiePlain  = "partneridp_switch"
+)
+
+// Verdicts of judgeOrigin.
+const (
+	originVerdictOK      = iota // an allowed origin, our own page, or not a browser
+	originVerdictForeign        // Origin or Referer names another site
+	originVerdictNone           // a browser that does not say where it comes from
 )
 
 // originOf returns scheme://host[:port] in lower case with the default port
