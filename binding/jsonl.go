@@ -269,6 +269,11 @@ func parseImportLine(line []byte, defaultType string) (Binding, error) {
 	case b.DomainID == "":
 		return Binding{}, fmt.Errorf("%w: domain_id is missing", ErrImportLine)
 	}
+	// The one account-ID alphabet of tokens and notifications, so that an
+	// imported binding is one a login can reach.
+	if err := ValidXAccountID(b.XAccountID); err != nil {
+		return Binding{}, fmt.Errorf("%w: %w: %v", ErrImportLine, ErrInvalid, err)
+	}
 	return b, nil
 }
 

@@ -179,10 +179,19 @@ func notificationFromFields(fields []jsonField) (Notification, error) {
 
 // checkNotificationText applies the binding field rules (non-empty, length,
 // no control characters) and reports them as notification field errors.
+//
+// xUserId is held to the one alphabet of account IDs (ValidXAccountID), as
+// a token's sub: a zero-width space, a right-to-left override, surrounding
+// spaces or fullwidth letters would make a binding no login can reach.
 func checkNotificationText(field, s string, max int) error {
 	if err := checkText(field, s, max, true); err != nil {
 		msg := strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": ")
 		return fmt.Errorf("%w: %s", ErrNotificationFields, msg)
+	}
+	if field == fieldXUserID {
+		if err := ValidXAccountID(s); err != nil {
+			return fmt.Errorf("%w: %s: %v", ErrNotificationFields, fieldXUserID, err)
+		}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package binding
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -32,6 +33,11 @@ func (k Key) Validate() error {
 
 // Validate checks what a Store accepts in Put: the key, the domain and the
 // source. The timestamps are the store's to set and are not checked.
+//
+// The stricter alphabet of account IDs (ValidXAccountID) is applied where a
+// new account ID enters (notification, import line, `bindings put`), not
+// here: Validate also checks stored records (verify, backup), and an odd
+// entry stored before that rule must stay readable, listable and deletable.
 func (b Binding) Validate() error {
 	if err := b.Key.Validate(); err != nil {
 		return err
@@ -72,6 +78,65 @@ func ValidateChangeInfo(actor string, extra json.RawMessage) error {
 		return fmt.Errorf("%w: extra is not valid JSON", ErrInvalid)
 	}
 	return nil
+}
+
+// XAccountIDCharset documents the characters an xaccount_id may use: the
+// one alphabet of account IDs (token sub, notification xUserId, import
+// lines, `bindings put`). Huawei only documents the length (128); this set
+// survives URLs, XML attributes, logs and CSV exports unchanged and has no
+// look-alikes: no spaces, no invisible or bidi characters, no fullwidth
+// letters.
+const XAccountIDCharset = "A-Z a-z 0-9 - _ . @ : + ="
+
+// ValidXAccountID checks an xaccount_id against the one alphabet and
+// Huawei's length limit. The error names the first bad character and its
+// position (1-based, in characters), never the whole value.
+func ValidXAccountID(s string) error {
+	if s == "" {
+		return errors.New("xaccount_id is empty")
+	}
+	if len(s) > MaxXAccountIDLen {
+		return fmt.Errorf("xaccount_id is longer than %d characters", MaxXAccountIDLen)
+	}
+	pos := 0
+	for i := 0; i < len(s); {
+		pos++
+		c := s[i]
+		if xAccountIDByte(c) {
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return fmt.Errorf("xaccount_id has the invalid UTF-8 byte 0x%02x at position %d (allowed: %s)", c, pos, XAccountIDCharset)
+		}
+		return fmt.Errorf("xaccount_id has the character %s at position %d (allowed: %s)", describeRune(r), pos, XAccountIDCharset)
+	}
+	return nil
+}
+
+func xAccountIDByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	switch c {
+	case '-', '_', '.', '@', ':', '+', '=':
+		return true
+	}
+	return false
+}
+
+// describeRune names a character so that an invisible one is visible in
+// an error: U+200B, or U+0041 'A' for a printable one.
+func describeRune(r rune) string {
+	if r == ' ' {
+		return "U+0020 (space)"
+	}
+	if unicode.IsPrint(r) && !unicode.Is(unicode.Cf, r) {
+		return fmt.Sprintf("%U %q", r, r)
+	}
+	return fmt.Sprintf("%U (invisible or control)", r)
 }
 
 // checkText is the one rule set for every identifier: non-empty when

@@ -78,6 +78,7 @@ const (
 	EventResume           = "resume"            // a platform handoff completing a deferred flow
 	EventBindNotification = "bind_notification" // Huawei's bind notification
 	EventLogout           = "logout"            // the SLO URL
+	EventHTTP             = "http"              // any other path, and refusals before a handler (size caps, rate limit)
 )
 
 // Verdicts (AuditEvent.Verdict).
@@ -91,6 +92,7 @@ const (
 	VerdictUnchanged     = "unchanged"      // a notification found its change already in place
 	VerdictReplayed      = "replayed"       // an exact copy of an applied notification; nothing changed
 	VerdictLoggedOut     = "logged_out"     // the bridge session ended
+	VerdictConfirmAsked  = "confirm_asked"  // the handoff asked the user to confirm an account switch
 	VerdictRefused       = "refused"        // the request was refused (4xx)
 	VerdictError         = "error"          // our side failed (5xx)
 )

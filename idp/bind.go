@@ -34,6 +34,11 @@ func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ev, err)
 		return
 	}
+	if values[fieldBindRequest] != "" && values[fieldSignature] == "" {
+		s.fail(w, r, ev, &RequestError{Status: http.StatusBadRequest, Reason: ReasonSignatureMissing,
+			Msg: "the bind notification carries no Signature: Huawei signs every notification; check the Notification URL in Partner Center"})
+		return
+	}
 	sp := s.cfg.DefaultSP()
 	if sp == nil {
 		s.fail(w, r, ev, ErrNoDefaultSP)
@@ -54,7 +59,7 @@ func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ev, err)
 		return
 	}
-	ev.Verdict, ev.Reason = VerdictUnchanged, string(n.Action)
+	ev.Verdict, ev.Reason = VerdictUnchanged, string(n.Action) // ReasonBind or ReasonUnbind
 	switch {
 	case res.Changed && n.Action == binding.ActionBind:
 		ev.Verdict = VerdictStored
@@ -74,12 +79,14 @@ func (s *Server) replayedNotification(w http.ResponseWriter, r *http.Request, ev
 	s.finish(*ev)
 	next := s.afterBind(r, n.XUserID)
 	w.Header().Set("Refresh", "5; url="+next)
-	writeErrorPage(w, http.StatusConflict, errorView{
-		Title:    "Already recorded",
+	view := errorView{
 		Message:  "Huawei Cloud sent this account-binding notice before, and the bridge has already recorded it, so nothing was changed. You can continue.",
 		Reason:   ReasonNotificationReplay,
 		Continue: next,
-	})
+	}
+	s.localize(r, &view, http.StatusConflict, false)
+	view.Title = s.text(view.Lang, "title.already_recorded")
+	writeErrorPage(w, http.StatusConflict, view)
 }
 
 // readBindValues returns bindRequest, SigAlg and Signature after URL

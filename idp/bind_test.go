@@ -197,8 +197,13 @@ func TestBindNotificationRefused(t *testing.T) {
 		{"bindRequest changed after signing", func() page {
 			return e.post(publicURL+PathBind, with(fieldBindRequest, base64.StdEncoding.EncodeToString([]byte(`{"domainName":"x","domainId":"evil","xUserId":"cust-0001","bindAction":0}`))))
 		}, http.StatusBadRequest, "bad_signature", true},
-		{"no signature", func() page { return e.post(publicURL+PathBind, with(fieldSignature, "")) }, http.StatusBadRequest, "bad_signature", true},
-		{"rsa-sha1", func() page { return e.post(publicURL+PathBind, with(fieldSigAlg, metadata.SigAlgRSASHA1)) }, http.StatusBadRequest, "bad_signature", true},
+		{"no signature", func() page { return e.post(publicURL+PathBind, with(fieldSignature, "")) }, http.StatusBadRequest, ReasonSignatureMissing, true},
+		{"no signature and no SigAlg", func() page {
+			v := with(fieldSignature, "")
+			v.Del(fieldSigAlg)
+			return e.post(publicURL+PathBind, v)
+		}, http.StatusBadRequest, ReasonSignatureMissing, true},
+		{"rsa-sha1", func() page { return e.post(publicURL+PathBind, with(fieldSigAlg, metadata.SigAlgRSASHA1)) }, http.StatusBadRequest, ReasonSigAlgNotAllowed, true},
 		{"signed, but not JSON", func() page { return e.post(publicURL+PathBind, signedRaw([]byte("not json"))) }, http.StatusBadRequest, "bad_encoding", false},
 		{"signed, no xUserId", func() page {
 			return e.post(publicURL+PathBind, signedRaw([]byte(`{"domainName":"x","domainId":"d1","bindAction":0}`)))
@@ -222,7 +227,8 @@ func TestBindNotificationRefused(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := counterValue(t, e.reg, "partneridp_signature_failures_total", map[string]string{"endpoint": EventBindNotification})
+			sigLabels := map[string]string{"endpoint": EventBindNotification, "reason": tc.reason}
+			before := counterValue(t, e.reg, "partneridp_signature_failures_total", sigLabels)
 			p := tc.send()
 			if p.Status != tc.status || pageReason(p) != tc.reason {
 				t.Fatalf("got %d %q, want %d %q:\n%s", p.Status, pageReason(p), tc.status, tc.reason, p.Body)
@@ -231,7 +237,7 @@ func TestBindNotificationRefused(t *testing.T) {
 				t.Fatalf("%d bindings stored (%v), want none", n, err)
 			}
 			checkEvent(t, e.oneEvent(), AuditEvent{Event: EventBindNotification, Verdict: VerdictRefused, Reason: tc.reason})
-			after := counterValue(t, e.reg, "partneridp_signature_failures_total", map[string]string{"endpoint": EventBindNotification})
+			after := counterValue(t, e.reg, "partneridp_signature_failures_total", sigLabels)
 			if (after-before == 1) != tc.sig {
 				t.Errorf("signature-failure counter moved by %v; want a move: %t", after-before, tc.sig)
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/samlreq"
 	"github.com/partneridp/partneridp/idp/samlresp"
+	"github.com/partneridp/partneridp/metadata"
 )
 
 // Errors of this package's own edge.
@@ -29,11 +30,6 @@ const (
 	ReasonFlowNotFound     = "flow_not_found"
 	ReasonSPNotTrusted     = "sp_not_trusted"
 	ReasonNotFound         = "not_found"
-	// ReasonNotificationReplay: an exact copy of a bind notification that
-	// was applied before; nothing changes.
-	ReasonNotificationReplay = "notification_replay"
-	// ReasonStoreUnavailable: the binding store cannot be reached now.
-	ReasonStoreUnavailable = "store_unavailable"
 )
 
 // RequestError is a request this package refuses before handing it to a
@@ -84,7 +80,8 @@ func classify(err error) answer {
 	)
 	switch {
 	case errors.As(err, &ours):
-		return answer{status: ours.Status, verdict: VerdictRefused, reason: ours.Reason, msg: ours.Msg}
+		return answer{status: ours.Status, verdict: VerdictRefused, reason: ours.Reason, msg: ours.Msg,
+			sigFailure: isSAMLSignatureReason(ours.Reason)}
 	case errors.As(err, &reqErr):
 		switch reqErr.Kind {
 		case samlreq.Untrusted, samlreq.Unsatisfiable:
@@ -93,7 +90,7 @@ func classify(err error) answer {
 		}
 		return internalAnswer(reqErr.Reason)
 	case errors.As(err, &tokenErr):
-		a := answer{status: http.StatusUnauthorized, verdict: VerdictRefused, reason: "token_" + tokenErr.Reason, msg: tokenErr.Msg}
+		a := answer{status: http.StatusUnauthorized, verdict: VerdictRefused, reason: reasonTokenPrefix + tokenErr.Reason, msg: tokenErr.Msg}
 		switch tokenErr.Reason {
 		case handoff.ReasonReplay:
 			a.status = http.StatusConflict
@@ -104,40 +101,47 @@ func classify(err error) answer {
 		}
 		return a
 	case errors.As(err, &serviceErr):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: "service_" + serviceErr.Reason, msg: serviceErr.Msg}
+		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: reasonServicePrefix + serviceErr.Reason, msg: serviceErr.Msg}
 	case errors.As(err, &handoffReq):
-		return answer{status: handoffReq.Status, verdict: VerdictRefused, reason: "bad_handoff_request", msg: handoffReq.Msg}
+		return answer{status: handoffReq.Status, verdict: VerdictRefused, reason: ReasonBadHandoffRequest, msg: handoffReq.Msg}
 	case errors.Is(err, handoff.ErrSessionTooLarge):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: "session_too_large", msg: err.Error()}
+		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonSessionTooLarge, msg: err.Error()}
 	case errors.Is(err, ErrFlowNotFound):
 		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonFlowNotFound,
 			msg: "This sign-in has already been completed or has expired. Open the Huawei Cloud console link on the partner platform again."}
 	case errors.Is(err, binding.ErrNotificationSignature):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: "bad_signature", msg: err.Error(), sigFailure: true}
+		reason := ReasonBadSignature
+		switch {
+		case errors.Is(err, metadata.ErrSignatureMissing):
+			reason = ReasonSignatureMissing
+		case errors.Is(err, metadata.ErrSigAlgNotAllowed):
+			reason = ReasonSigAlgNotAllowed
+		}
+		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: reason, msg: err.Error(), sigFailure: true}
 	case errors.Is(err, binding.ErrNotificationEncoding):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: "bad_encoding", msg: err.Error()}
+		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonBadEncoding, msg: err.Error()}
 	case errors.Is(err, binding.ErrNotificationFields):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: "bad_fields", msg: err.Error()}
+		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonBadFields, msg: err.Error()}
 	case errors.Is(err, binding.ErrNotificationMismatch):
-		return answer{status: http.StatusConflict, verdict: VerdictRefused, reason: "unbind_mismatch", msg: err.Error()}
+		return answer{status: http.StatusConflict, verdict: VerdictRefused, reason: ReasonUnbindMismatch, msg: err.Error()}
 	case errors.Is(err, binding.ErrInvalid):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: "invalid_binding", msg: err.Error()}
+		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonInvalidBinding, msg: err.Error()}
 	case errors.Is(err, samlresp.ErrInvalidUser):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: "invalid_user",
+		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonInvalidUser,
 			msg: "The partner platform sent account data that cannot be put into a SAML assertion: " + err.Error()}
 	case errors.Is(err, samlresp.ErrInvalidRelayState):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: "bad_relay_state", msg: err.Error()}
+		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonBadRelayState, msg: err.Error()}
 	case errors.Is(err, binding.ErrUnavailable), errors.Is(err, binding.ErrConflict):
 		a := internalAnswer(ReasonStoreUnavailable)
 		a.status = http.StatusServiceUnavailable
 		a.msg = "The bridge cannot reach its store right now. Nothing was changed; try again in a minute."
 		return a
 	case errors.Is(err, ErrNoDefaultSP):
-		return internalAnswer("no_default_sp")
+		return internalAnswer(ReasonNoDefaultSP)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return internalAnswer("canceled")
+		return internalAnswer(ReasonCanceled)
 	}
-	return internalAnswer("internal")
+	return internalAnswer(ReasonInternal)
 }
 
 func internalAnswer(reason string) answer {
@@ -147,7 +151,7 @@ func internalAnswer(reason string) answer {
 
 func isSAMLSignatureReason(reason string) bool {
 	switch reason {
-	case samlreq.ReasonBadSignature, samlreq.ReasonSignatureMissing, samlreq.ReasonSigAlgNotAllowed:
+	case samlreq.ReasonBadSignature, samlreq.ReasonSignatureMissing, samlreq.ReasonSigAlgNotAllowed, samlreq.ReasonSignatureWrapping:
 		return true
 	}
 	return false
@@ -156,15 +160,23 @@ func isSAMLSignatureReason(reason string) bool {
 // fail answers err: one audit event, metrics, a log line and the page.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, ev *AuditEvent, err error) {
 	a := classify(err)
+	if _, ok := LookupReason(a.reason); !ok {
+		s.log.Error("refusal reason missing from the registry (idp/reasons.go): add it", "reason", a.reason)
+	}
 	ev.Verdict, ev.Reason = a.verdict, a.reason
 	view := errorView{Title: titleFor(a.status), Message: a.msg, Reason: a.reason}
+	switch a.reason {
+	case ReasonForeignOrigin, ReasonOriginUnknown, ReasonSwitchExpired, ReasonSwitchNotOurs:
+		view.BackURL = s.cfg.LandingURL
+	}
+	s.localize(r, &view, a.status, a.internal)
 	if a.internal {
 		view.Reference = newReference()
 		s.log.Error("request failed", "event", ev.Event, "reason", a.reason, "reference", view.Reference,
 			"request_id", ev.RequestID, "sp", ev.SP, "err", err)
 	} else {
 		s.log.Warn("request refused", "event", ev.Event, "reason", a.reason, "status", a.status,
-			"request_id", ev.RequestID, "sp", ev.SP, "msg", a.msg)
+			"request_id", ev.RequestID, "sp", ev.SP, "detail", a.msg)
 	}
 	if a.sigFailure {
 		s.metrics.signatureFailure(ev.Event, a.reason)
@@ -173,16 +185,4 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, ev *AuditEvent, er
 	writeErrorPage(w, a.status, view)
 }
 
-func titleFor(status int) string {
-	switch {
-	case status == http.StatusUnauthorized:
-		return "Sign-in refused"
-	case status == http.StatusConflict:
-		return "Already used"
-	case status == http.StatusNotFound:
-		return "Not found"
-	case status >= 500:
-		return "Something went wrong"
-	}
-	return "Request refused"
-}
+func titleFor(status int) string { return builtinTexts[LangEN][titleKey(status)] }

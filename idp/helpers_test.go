@@ -319,6 +319,7 @@ func newEnv(tb testing.TB, opts envOptions) *env {
 	if opts.tweak != nil {
 		opts.tweak(&e.cfg)
 	}
+	e.cfg.Audit = MultiAuditor{e.cfg.Audit, registeredReasonsOnly(tb)}
 	srv, err := New(e.cfg)
 	if err != nil {
 		tb.Fatal(err)

@@ -26,7 +26,7 @@ func (s *Server) handleSLO(w http.ResponseWriter, r *http.Request) {
 	s.cfg.Sessions.End(w)
 	s.forgetService(w)
 	if !hasQueryParam(r.URL.RawQuery, "SAMLRequest") {
-		ev.Verdict, ev.Reason = VerdictLoggedOut, "no_logout_request"
+		ev.Verdict, ev.Reason = VerdictLoggedOut, ReasonNoLogoutRequest
 		http.Redirect(w, r, s.cfg.LandingURL, http.StatusFound)
 		s.finish(*ev)
 		return
@@ -43,7 +43,7 @@ func (s *Server) handleSLO(w http.ResponseWriter, r *http.Request) {
 	}
 	target, err := s.cfg.Builder.LogoutResponseRedirectURL(lr.SP, lr.ID, lr.RelayState, "")
 	if errors.Is(err, samlresp.ErrNoSLOEndpoint) {
-		ev.Verdict, ev.Reason = VerdictLoggedOut, "sp_has_no_slo_endpoint"
+		ev.Verdict, ev.Reason = VerdictLoggedOut, ReasonSPHasNoSLO
 		http.Redirect(w, r, s.cfg.LandingURL, http.StatusFound)
 		s.finish(*ev)
 		return
@@ -52,7 +52,7 @@ func (s *Server) handleSLO(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ev, err)
 		return
 	}
-	ev.Verdict, ev.Reason = VerdictLoggedOut, "logout_response"
+	ev.Verdict, ev.Reason = VerdictLoggedOut, ReasonLogoutResponse
 	http.Redirect(w, r, target, http.StatusFound)
 	s.finish(*ev)
 }

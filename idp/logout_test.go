@@ -166,14 +166,17 @@ func TestMetadataEndpoint(t *testing.T) {
 			}
 		})
 	}
+	if evs := e.takeEvents(); len(evs) != 0 {
+		t.Errorf("metadata reads are not audit events: %+v", evs)
+	}
+	// Refusals are (issue 11 item 7).
 	p := e.post(publicURL+PathMetadata, url.Values{})
 	if p.Status != http.StatusMethodNotAllowed {
 		t.Errorf("POST metadata: %d", p.Status)
 	}
-	if evs := e.takeEvents(); len(evs) != 0 {
-		t.Errorf("metadata reads are not audit events: %+v", evs)
-	}
+	checkEvent(t, e.oneEvent(), AuditEvent{Event: EventHTTP, Verdict: VerdictRefused, Reason: ReasonMethodNotAllowed})
 	if p := e.get(publicURL + "/nope"); p.Status != http.StatusNotFound || pageReason(p) != ReasonNotFound {
 		t.Errorf("unknown path: %d %q", p.Status, pageReason(p))
 	}
+	checkEvent(t, e.oneEvent(), AuditEvent{Event: EventHTTP, Verdict: VerdictRefused, Reason: ReasonNotFound})
 }

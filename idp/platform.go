@@ -30,12 +30,23 @@ const (
 func (s *Server) handleHandoff(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ev := s.newEvent(r, EventHandoff)
+	if id, ok := confirmParam(r); ok {
+		s.confirmSwitch(w, r, ev, id, start)
+		return
+	}
 	flowID, hr, err := splitFlowParam(r)
 	if flowID != "" {
 		ev.Event = EventResume
 	}
 	if err != nil {
 		s.fail(w, r, ev, err)
+		return
+	}
+	// Where the request comes from is judged before the token is read: a
+	// handoff from a foreign page spends nothing.
+	originVerdict, foreign := s.judgeOrigin(r)
+	if originVerdict == originVerdictForeign {
+		s.fail(w, r, ev, s.foreignOriginError(foreign))
 		return
 	}
 	h, err := handoff.ReadRequest(hr)
@@ -49,11 +60,34 @@ func (s *Server) handleHandoff(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.XAccountID = claims.Subject
+	if originVerdict == originVerdictNone && !s.handoffHeaderless[claims.Issuer] {
+		s.fail(w, r, ev, s.originUnknownError())
+		return
+	}
 	service, err := s.cfg.Services.Resolve(h.Service)
 	if err != nil {
 		s.fail(w, r, ev, err)
 		return
 	}
+	if current, err := s.cfg.Sessions.Read(r); err == nil && !sameCustomer(current, claims) {
+		s.askSwitch(w, r, ev, current, pendingSwitch{Claims: claims, Service: service, FlowID: flowID})
+		return
+	}
+	s.continueHandoff(w, r, ev, claims, service, flowID, start)
+}
+
+// confirmParam returns the confirm ID of an account-switch confirmation.
+func confirmParam(r *http.Request) (string, bool) {
+	if !hasQueryParam(r.URL.RawQuery, fieldConfirm) {
+		return "", false
+	}
+	q, _ := url.ParseQuery(r.URL.RawQuery)
+	return q.Get(fieldConfirm), true
+}
+
+// continueHandoff starts the session for verified claims and goes on: the
+// deferred flow's answer, or Huawei's login link.
+func (s *Server) continueHandoff(w http.ResponseWriter, r *http.Request, ev *AuditEvent, claims handoff.Claims, service, flowID string, start time.Time) {
 	if err := s.cfg.Sessions.Start(w, claims); err != nil {
 		s.fail(w, r, ev, err)
 		return
@@ -76,9 +110,9 @@ func (s *Server) handleHandoff(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.DomainID = b.DomainID
-	ev.Verdict, ev.Reason = VerdictRedirected, "bound"
+	ev.Verdict, ev.Reason = VerdictRedirected, ReasonBound
 	if firstLogin {
-		ev.Reason = "first_login"
+		ev.Reason = ReasonFirstLogin
 	}
 	http.Redirect(w, r, s.cfg.LoginLink.URL(firstLogin, service), http.StatusFound)
 	s.finish(*ev)

@@ -17,8 +17,8 @@ const MetadataFilename = "IDP-Metadata.xml"
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
-		writeErrorPage(w, http.StatusMethodNotAllowed, errorView{Title: "Method not allowed",
-			Message: "The metadata is read with GET.", Reason: ReasonMethodNotAllowed})
+		s.fail(w, r, s.newEvent(r, EventHTTP), &RequestError{Status: http.StatusMethodNotAllowed, Reason: ReasonMethodNotAllowed,
+			Msg: "The metadata is read with GET."})
 		return
 	}
 	h := w.Header()
@@ -36,7 +36,9 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	s.metrics.request("metadata", "served")
 }
 
+// handleNotFound answers every other path (also /metrics, which is on the
+// admin listener); it is audited like every refusal.
 func (s *Server) handleNotFound(w http.ResponseWriter, r *http.Request) {
-	writeErrorPage(w, http.StatusNotFound, errorView{Title: titleFor(http.StatusNotFound),
-		Message: "There is nothing at this address.", Reason: ReasonNotFound})
+	s.fail(w, r, s.newEvent(r, EventHTTP), &RequestError{Status: http.StatusNotFound, Reason: ReasonNotFound,
+		Msg: "There is nothing at this address."})
 }

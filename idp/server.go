@@ -68,6 +68,21 @@ type Config struct {
 
 	FlowTTL time.Duration // optional: DefaultFlowTTL when 0
 
+	// HandoffOrigins (optional) are the origins (https://shop.example) a
+	// handoff may come from, besides the origins of PlatformLoginURL and
+	// PublicURL, which are always allowed (see handoffguard.go).
+	HandoffOrigins []string
+	// HandoffWithoutOrigin (optional) lists platform issuers whose handoffs
+	// are accepted when a browser sends neither Origin nor Referer. It
+	// weakens the login-CSRF defence for those platforms: the caller warns.
+	HandoffWithoutOrigin []string
+
+	// PageLanguage (optional) is the language of the bridge's pages when
+	// the browser's Accept-Language names neither en nor zh: LangEN (the
+	// default) or LangZH. PageTexts (optional) overrides page texts.
+	PageLanguage string
+	PageTexts    PageTexts
+
 	// FormActionAlso (optional) lists extra CSP form-action sources for the
 	// POST form: the origins the SP's ACS redirects to after the POST. When
 	// nil, the https origins of Services.AllowedHosts are used: that is
@@ -98,16 +113,19 @@ func (e *ConfigError) Is(target error) bool { return target == ErrConfig }
 
 // Server serves the bridge's endpoints. It is safe for concurrent use.
 type Server struct {
-	cfg            Config
-	publicURL      string
-	handoffURL     string
-	flowTTL        time.Duration
-	formActionAlso []string
-	log            *slog.Logger
-	audit          Auditor
-	clock          func() time.Time
-	metrics        *Metrics
-	clientIP       func(*http.Request) string
+	cfg               Config
+	publicURL         string
+	handoffURL        string
+	flowTTL           time.Duration
+	formActionAlso    []string
+	handoffOrigins    map[string]bool // normalized origins a handoff may come from
+	handoffHeaderless map[string]bool // issuers accepted without origin evidence
+	pageDefault       string          // page language when Accept-Language does not choose
+	log               *slog.Logger
+	audit             Auditor
+	clock             func() time.Time
+	metrics           *Metrics
+	clientIP          func(*http.Request) string
 
 	randMu sync.Mutex // an injected Rand need not be safe for concurrent use
 	rand   io.Reader
@@ -201,22 +219,42 @@ func New(cfg Config) (*Server, error) {
 			p.add("FormActionAlso %q must be \"https:\" or an origin such as https://console.huaweicloud.com", src)
 		}
 	}
+	handoffOrigins := map[string]bool{originOf(publicURL): true, originOf(cfg.PlatformLoginURL): true}
+	for _, o := range cfg.HandoffOrigins {
+		if norm := originOf(o); norm == "" {
+			p.add("HandoffOrigins %q must be an origin such as https://shop.example", o)
+		} else {
+			handoffOrigins[norm] = true
+		}
+	}
+	delete(handoffOrigins, "")
+	headerless := map[string]bool{}
+	for _, iss := range cfg.HandoffWithoutOrigin {
+		headerless[iss] = true
+	}
+	checkPageConfig(cfg.PageLanguage, cfg.PageTexts, &p)
 	if len(p) > 0 {
 		return nil, &ConfigError{Problems: p}
 	}
 
 	s := &Server{
-		cfg:            cfg,
-		publicURL:      publicURL,
-		handoffURL:     publicURL + PathHandoff,
-		flowTTL:        cfg.FlowTTL,
-		formActionAlso: formAction,
-		log:            cfg.Logger,
-		audit:          cfg.Audit,
-		clock:          cfg.Clock,
-		metrics:        cfg.Metrics,
-		clientIP:       cfg.ClientIP,
-		rand:           cfg.Rand,
+		cfg:               cfg,
+		publicURL:         publicURL,
+		handoffURL:        publicURL + PathHandoff,
+		flowTTL:           cfg.FlowTTL,
+		formActionAlso:    formAction,
+		handoffOrigins:    handoffOrigins,
+		handoffHeaderless: headerless,
+		pageDefault:       cfg.PageLanguage,
+		log:               cfg.Logger,
+		audit:             cfg.Audit,
+		clock:             cfg.Clock,
+		metrics:           cfg.Metrics,
+		clientIP:          cfg.ClientIP,
+		rand:              cfg.Rand,
+	}
+	if s.pageDefault == "" {
+		s.pageDefault = LangEN
 	}
 	if s.flowTTL == 0 {
 		s.flowTTL = DefaultFlowTTL
@@ -306,7 +344,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(PathHealthz, limitBody(maxOtherBody, http.HandlerFunc(s.handleHealthz)))
 	mux.Handle(PathReadyz, limitBody(maxOtherBody, http.HandlerFunc(s.handleReadyz)))
 	mux.Handle("/", limitBody(maxOtherBody, http.HandlerFunc(s.handleNotFound)))
-	return s.recoverPanics(mux)
+	return s.recoverPanics(s.capRequest(mux))
 }
 
 func (s *Server) now() time.Time { return s.clock() }

@@ -56,7 +56,7 @@ func (s *Server) handleSSO(w http.ResponseWriter, r *http.Request) {
 		s.completeFlow(w, r, ev, rec, req.SP, claims, start, pathDirect)
 	case req.IsPassive:
 		s.postErrorResponse(w, r, ev, rec, req.SP, samlresp.StatusNoPassive,
-			"IsPassive was requested and the user has no session at the IdP", "no_passive")
+			"IsPassive was requested and the user has no session at the IdP", ReasonNoPassive)
 	default:
 		flowID, err := s.saveFlow(r.Context(), rec)
 		if err != nil {
@@ -127,7 +127,7 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, ev *AuditE
 	// request arrived, not reused an older login.
 	if rec.ForceAuthn && claims.AuthTime.Before(rec.Created.Add(-time.Second)) {
 		s.postErrorResponse(w, r, ev, rec, sp, samlresp.StatusAuthnFailed,
-			"ForceAuthn was requested but the partner platform reported an earlier authentication", "force_authn_stale")
+			"ForceAuthn was requested but the partner platform reported an earlier authentication", ReasonForceAuthnStale)
 		return
 	}
 	resp, err := s.cfg.Builder.Build(samlRequest(rec, sp), userFrom(claims))
@@ -151,9 +151,9 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, ev *AuditE
 // deferToPlatform sends a user without a usable session to the platform's
 // login; the platform sends them back to the handoff URL with the flow ID.
 func (s *Server) deferToPlatform(w http.ResponseWriter, r *http.Request, ev *AuditEvent, flowID string, sessionRefused bool) {
-	ev.Verdict, ev.Reason = VerdictDeferred, "no_session"
+	ev.Verdict, ev.Reason = VerdictDeferred, ReasonNoSession
 	if sessionRefused {
-		ev.Reason = "force_authn" // a session exists, but ForceAuthn wants a fresh login
+		ev.Reason = ReasonForceAuthn // a session exists, but ForceAuthn wants a fresh login
 	}
 	http.Redirect(w, r, s.platformLoginURL(flowID), http.StatusFound)
 	s.finish(*ev)
@@ -185,7 +185,7 @@ func (s *Server) writePostForm(w http.ResponseWriter, r *http.Request, ev *Audit
 	case errors.Is(err, samlresp.ErrInvalidACS), errors.Is(err, samlresp.ErrInvalidRelayState), errors.Is(err, samlresp.ErrInvalidRequest):
 		s.fail(w, r, ev, err)
 	default:
-		ev.Verdict, ev.Reason = VerdictError, "write_failed"
+		ev.Verdict, ev.Reason = VerdictError, ReasonWriteFailed
 		s.log.Warn("the POST form could not be sent to the browser", "request_id", ev.RequestID, "err", err)
 		s.finish(*ev)
 	}

@@ -197,7 +197,7 @@ func TestSSODeferredThenResumed(t *testing.T) {
 
 	t.Run("unknown flow", func(t *testing.T) {
 		e := newSubEnv(t)
-		p := back(e, publicURL + PathHandoff + "?flow=00112233445566778899aabbccddeeff")
+		p := back(e, publicURL+PathHandoff+"?flow=00112233445566778899aabbccddeeff")
 		if p.Status != http.StatusBadRequest || pageReason(p) != ReasonFlowNotFound {
 			t.Fatalf("unknown flow: %d %q", p.Status, pageReason(p))
 		}

@@ -97,7 +97,7 @@ func bindingsList(f *storeFlags) *cobra.Command {
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "XACCOUNT_TYPE\tXACCOUNT_ID\tDOMAIN_ID\tDOMAIN_NAME\tSOURCE\tUPDATED")
 				err := db.List(ctx, binding.Key{}, func(b binding.Binding) error {
-					_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", b.XAccountType, b.XAccountID, b.DomainID, b.DomainName, b.Source, b.UpdatedAt.UTC().Format(time.RFC3339))
+					_, err := fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", visible(b.XAccountType), visible(b.XAccountID), visible(b.DomainID), visible(b.DomainName), b.Source, b.UpdatedAt.UTC().Format(time.RFC3339))
 					return err
 				})
 				if err != nil {
@@ -128,7 +128,7 @@ func bindingsGet(f *storeFlags) *cobra.Command {
 					}
 					out = bs
 				} else {
-					b, err := db.Get(ctx, binding.Key{XAccountType: cfg.Huawei.XAccountType, XAccountID: args[0]})
+					b, err := db.Get(ctx, binding.Key{XAccountType: cfg.Huawei.XAccountType, XAccountID: unquoteArg(args[0])})
 					if err != nil {
 						return fmt.Errorf("%s: %w", args[0], err)
 					}
@@ -184,7 +184,7 @@ func bindingsDelete(f *storeFlags) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withStore(f, func(ctx context.Context, cfg *Config, db binding.Store) error {
-				changed, err := binding.Delete(ctx, db, binding.Key{XAccountType: cfg.Huawei.XAccountType, XAccountID: args[0]}, binding.SourceOperator, f.actor, nil)
+				changed, err := binding.Delete(ctx, db, binding.Key{XAccountType: cfg.Huawei.XAccountType, XAccountID: unquoteArg(args[0])}, binding.SourceOperator, f.actor, nil)
 				if err != nil {
 					return err
 				}
@@ -202,11 +202,11 @@ func bindingsHistory(f *storeFlags) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withStore(f, func(ctx context.Context, cfg *Config, db binding.Store) error {
-				changes, err := db.History(ctx, binding.Key{XAccountType: cfg.Huawei.XAccountType, XAccountID: args[0]})
+				changes, err := db.History(ctx, binding.Key{XAccountType: cfg.Huawei.XAccountType, XAccountID: unquoteArg(args[0])})
 				if err != nil {
 					return err
 				}
-				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc := json.NewEncoder(visibleJSON{cmd.OutOrStdout()}) // hidden characters as \u escapes
 				for _, c := range changes {
 					if err := enc.Encode(c); err != nil {
 						return err
@@ -409,7 +409,7 @@ func changedWord(changed bool, yes, no string) string {
 }
 
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(visibleJSON{w}) // hidden characters as \u escapes
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

@@ -199,29 +199,45 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 		Clock:                opts.Clock,
 	}
 	secure := !cfg.Development || httpsURL(cfg.PublicURL)
+	var handoffOrigins, withoutOrigin []string
+	for _, pc := range cfg.Platforms {
+		if pc.LoginURL != "" {
+			handoffOrigins = append(handoffOrigins, pc.LoginURL)
+		}
+		handoffOrigins = append(handoffOrigins, pc.Origins...)
+		if pc.HandoffWithoutOrigin {
+			withoutOrigin = append(withoutOrigin, pc.Issuer)
+			opts.Logger.Warn("platform "+pc.Name+" has handoff_without_origin: true: its handoffs are accepted when the browser does not say which site sent them, which weakens the login-CSRF check; let the platform page send a Referer (Referrer-Policy: strict-origin-when-cross-origin) and remove the setting",
+				"platform", pc.Name)
+		}
+	}
 	b.server, err = idp.New(idp.Config{
-		PublicURL:        cfg.PublicURL,
-		IdPEntityID:      cfg.IdP.EntityID,
-		MetadataXML:      b.metadataXML,
-		SPs:              intake.SPs,
-		DefaultSP:        spFunc,
-		Intake:           intake,
-		Builder:          builder,
-		Verifier:         &handoff.Verifier{Platforms: platforms, Clock: opts.Clock},
-		Sessions:         &handoff.Sessions{Secret: sessionSecret, Lifetime: cfg.Session.Lifetime.Duration, Secure: secure, Clock: opts.Clock},
-		LoginLink:        handoff.LoginLink{LoginURL: b.site.LoginURL, XAccountType: cfg.Huawei.XAccountType},
-		Services:         handoff.ServicePolicy{AllowedHosts: serviceHosts, Default: b.site.ConsoleURL, AllowHTTP: cfg.Development},
-		XAccountType:     cfg.Huawei.XAccountType,
-		PlatformLoginURL: cfg.Platforms[0].LoginURL,
-		LandingURL:       cfg.LandingURL,
-		Bindings:         b.store,
-		BindPolicy:       metadata.SigAlgPolicy{AllowSHA1: cfg.IdP.AllowRSASHA1},
-		FlowTTL:          cfg.IdP.FlowTTL.Duration,
-		Audit:            opts.Auditor, // nil: audit events go to the process log
-		Logger:           opts.Logger,
-		Clock:            opts.Clock,
-		Metrics:          opts.Metrics,
-		ClientIP:         opts.ClientIP,
+		PublicURL:            cfg.PublicURL,
+		IdPEntityID:          cfg.IdP.EntityID,
+		MetadataXML:          b.metadataXML,
+		SPs:                  intake.SPs,
+		DefaultSP:            spFunc,
+		Intake:               intake,
+		Builder:              builder,
+		Verifier:             &handoff.Verifier{Platforms: platforms, Clock: opts.Clock},
+		Sessions:             &handoff.Sessions{Secret: sessionSecret, Lifetime: cfg.Session.Lifetime.Duration, Secure: secure, Clock: opts.Clock},
+		LoginLink:            handoff.LoginLink{LoginURL: b.site.LoginURL, XAccountType: cfg.Huawei.XAccountType},
+		Services:             handoff.ServicePolicy{AllowedHosts: serviceHosts, Default: b.site.ConsoleURL, AllowHTTP: cfg.Development},
+		XAccountType:         cfg.Huawei.XAccountType,
+		PlatformLoginURL:     cfg.Platforms[0].LoginURL,
+		LandingURL:           cfg.LandingURL,
+		Bindings:             b.store,
+		BindPolicy:           metadata.SigAlgPolicy{AllowSHA1: cfg.IdP.AllowRSASHA1},
+		FlowTTL:              cfg.IdP.FlowTTL.Duration,
+		HandoffOrigins:       handoffOrigins,
+		HandoffWithoutOrigin: withoutOrigin,
+		PageLanguage:         cfg.Pages.DefaultLanguage,
+		PageTexts:            idp.PageTexts(cfg.Pages.Texts),
+		Audit:                opts.Auditor, // nil: audit events go to the process log
+		Logger:               opts.Logger,
+		Clock:                opts.Clock,
+		Metrics:              opts.Metrics,
+		ClientIP:             opts.ClientIP,
 	})
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -39,6 +40,8 @@ type Config struct {
 	TLS       TLSConfig        `yaml:"tls"`
 	Log       LogConfig        `yaml:"log"`
 	Limits    LimitsConfig     `yaml:"limits"`
+	Admin     AdminConfig      `yaml:"admin"`
+	Pages     PagesConfig      `yaml:"pages"`
 
 	// LandingURL is where the browser goes after a bind notification or a
 	// logout when there is no better place: the platform's home page.
@@ -124,6 +127,14 @@ type PlatformConfig struct {
 	SecretFile    string   `yaml:"secret_file"`
 	MaxLifetime   Duration `yaml:"max_token_lifetime"`
 	LoginURL      string   `yaml:"login_url"`
+	// Origins are more origins (https://shop.example) the platform's pages
+	// send handoffs from, besides login_url's origin (login-CSRF check).
+	Origins []string `yaml:"origins"`
+	// HandoffWithoutOrigin accepts this platform's handoffs when the browser
+	// sends neither Origin nor Referer (a platform page with
+	// Referrer-Policy: no-referrer). It weakens the login-CSRF check; serve
+	// warns at start.
+	HandoffWithoutOrigin bool `yaml:"handoff_without_origin"`
 	// SigningKeyFile is a private key used only by `partneridp token` to mint
 	// test tokens; production platforms keep theirs.
 	SigningKeyFile string `yaml:"test_signing_key_file"`
@@ -174,6 +185,28 @@ type LogConfig struct {
 	AuditLog string `yaml:"audit_log"`
 }
 
+// AdminConfig is the listener for endpoints that are not for browsers:
+// /metrics (and any future debug endpoint), plus /healthz and /readyz. The
+// public listener answers 404 on /metrics.
+type AdminConfig struct {
+	// Listen is the admin address; loopback by default. "off" serves no
+	// admin listener (no metrics).
+	Listen string `yaml:"listen"`
+}
+
+// PagesConfig sets the language of the pages customers see from the
+// bridge: en or zh-CN by Accept-Language, else DefaultLanguage; Texts
+// overrides texts per language (keys: idp.PageTextKeys, e.g.
+// "msg.foreign_origin", "label.back").
+type PagesConfig struct {
+	DefaultLanguage string                       `yaml:"default_language"`
+	Texts           map[string]map[string]string `yaml:"texts"`
+}
+
+// defaultAdminListen keeps metrics off the network unless the operator
+// chooses otherwise (9464 is the Prometheus exporter port convention).
+const defaultAdminListen = "127.0.0.1:9464"
+
 type LimitsConfig struct {
 	PerIPPerMinute int `yaml:"per_ip_per_minute"`
 	Burst          int `yaml:"burst"`
@@ -207,6 +240,7 @@ var envOverrides = []struct {
 }{
 	{"PARTNERIDP_PUBLIC_URL", func(c *Config) *string { return &c.PublicURL }},
 	{"PARTNERIDP_LISTEN", func(c *Config) *string { return &c.Listen }},
+	{"PARTNERIDP_ADMIN_LISTEN", func(c *Config) *string { return &c.Admin.Listen }},
 	{"PARTNERIDP_DATA_DIR", func(c *Config) *string { return &c.DataDir }},
 	{"PARTNERIDP_SIGNING_KEY_FILE", func(c *Config) *string { return &c.IdP.Signing.KeyFile }},
 	{"PARTNERIDP_SIGNING_CERT_FILE", func(c *Config) *string { return &c.IdP.Signing.CertFile }},
@@ -320,6 +354,7 @@ func ParseConfig(data []byte, dir string, getenv func(string) string) (*Config, 
 
 func (c *Config) applyDefaults() {
 	setDefault(&c.Listen, ":8443")
+	setDefault(&c.Admin.Listen, defaultAdminListen)
 	setDefault(&c.DataDir, "partneridp-data")
 	setDefault(&c.Huawei.Site, "cn")
 	setDefault(&c.IdP.Attributes.Profile, "huawei")
@@ -466,6 +501,11 @@ func (c *Config) Validate() []string {
 		}
 		p.positive(at+".max_token_lifetime", pl.MaxLifetime.Duration, 15*time.Minute)
 		p.url(at+".login_url", pl.LoginURL, false, c.Development)
+		for j, o := range pl.Origins {
+			if u, err := url.Parse(o); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+				p.add("%s.origins[%d]: %q must be an origin such as https://shop.example", at, j, o)
+			}
+		}
 	}
 	p.positive("session.lifetime", c.Session.Lifetime.Duration, 7*24*time.Hour)
 	p.positive("store.open_timeout", c.Store.OpenTimeout.Duration, time.Minute)
@@ -482,6 +522,18 @@ func (c *Config) Validate() []string {
 	case "debug", "info", "warn", "error":
 	default:
 		p.add("log.level: %q is unknown (debug, info, warn, error)", c.Log.Level)
+	}
+	switch c.Pages.DefaultLanguage {
+	case "", "en", "zh-CN":
+	default:
+		p.add("pages.default_language: %q is not supported (en or zh-CN)", c.Pages.DefaultLanguage)
+	}
+	if c.Admin.Listen != "off" {
+		if _, port, err := net.SplitHostPort(c.Admin.Listen); err != nil || port == "" {
+			p.add("admin.listen: %q must be host:port (e.g. 127.0.0.1:9464) or off", c.Admin.Listen)
+		} else if c.Admin.Listen == c.Listen && port != "0" {
+			p.add("admin.listen: must differ from listen: metrics are not served on the public listener")
+		}
 	}
 	if c.Limits.PerIPPerMinute < 0 || c.Limits.Burst < 0 || c.Limits.MaxClients < 0 {
 		p.add("limits: values must not be negative")

@@ -515,6 +515,7 @@ func (r *loadRun) setup(ctx context.Context) (err error) {
 func loadBridgeConfig(dir, listen, bridgeURL, mockURL string) *Config {
 	cfg := demoBridgeConfig(dir, loadXAccountType, bridgeURL, mockURL, loadPlatformURL, nil)
 	cfg.Listen = listen
+	cfg.Admin.Listen = "127.0.0.1:0" // metrics are not read; any free port, so runs never collide
 	cfg.Log = LogConfig{Format: "json", Level: "info", AuditLog: filepath.Join(dir, "audit.jsonl")}
 	// Every flow comes from 127.0.0.1: the per-IP limit would measure the
 	// limiter, not the bridge.

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,9 +33,13 @@ const (
 	readTimeout       = 15 * time.Second
 	writeTimeout      = 30 * time.Second
 	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 32 << 10
-	shutdownGrace     = 30 * time.Second
-	expiryWarning     = 30 * 24 * time.Hour
+	// maxHeaderBytes is the HTTP server's hard cap. The bridge refuses
+	// headers over idp.MaxHeaderBytes (32 KiB) itself, with a page and an
+	// audit event; only beyond this hard cap does Go answer a plain 431 (on
+	// a plain-HTTP listener that answer is audited too, see auditHard431).
+	maxHeaderBytes = 256 << 10
+	shutdownGrace  = 30 * time.Second
+	expiryWarning  = 30 * 24 * time.Hour
 )
 
 func newServeCmd() *cobra.Command {
@@ -45,9 +51,10 @@ func newServeCmd() *cobra.Command {
 over plain HTTP only behind a TLS-terminating proxy (tls.behind_proxy: true, with
 the proxy addresses in tls.trusted_proxies) or in development mode.
 
-Endpoints: /saml/sso, /saml/slo, /saml/metadata, /sso/huawei, /huawei/bind,
-/healthz (process up), /readyz (store open, signing key and SP metadata valid),
-/metrics (Prometheus). SIGTERM or SIGINT stops it gracefully: in-flight requests
+Endpoints on listen: /saml/sso, /saml/slo, /saml/metadata, /sso/huawei,
+/huawei/bind, /healthz (process up), /readyz (store open, signing key and SP
+metadata valid). On admin.listen (default 127.0.0.1:9464): /metrics
+(Prometheus), /healthz and /readyz. The public listener answers 404 on /metrics. SIGTERM or SIGINT stops it gracefully: in-flight requests
 finish and the store is closed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -121,9 +128,12 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 
 	b.startBackground(logger)
 
+	// The public listener serves the bridge only: /metrics there is the
+	// bridge's 404. Metrics (and any future debug endpoint) are on the
+	// admin listener, with /healthz and /readyz on both.
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.Handle("/", limitAbusable(limiter, trusted, b.server.Handler()))
+	mux.Handle("/", limitAbusable(limiter, trusted, b.server, b.server.Handler()))
+	admin := newAdminServer(cfg, reg, b, logger)
 
 	srv := &http.Server{
 		Handler:           mux,
@@ -146,13 +156,33 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 		}
 		srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
 		ln = tls.NewListener(ln, srv.TLSConfig)
+	} else {
+		ln = auditHard431{Listener: ln, record: func(ip string) {
+			b.server.RecordRefusal("", ip, idp.ReasonRequestTooLarge)
+		}}
 	}
 	logger.Info("partneridp serving", "addr", ln.Addr().String(), "public_url", cfg.PublicURL, "tls", !plainHTTP, "behind_proxy", cfg.TLS.BehindProxy, "version", version)
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
+	if admin != nil {
+		aln, err := net.Listen("tcp", cfg.Admin.Listen)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("admin.listen %s: %w (set admin.listen to a free address, or off)", cfg.Admin.Listen, err)
+		}
+		logger.Info("admin endpoints (metrics, health) serving", "addr", aln.Addr().String())
+		if adminReadyHook != nil {
+			adminReadyHook(aln.Addr().String())
+		}
+		go func() {
+			if err := admin.Serve(aln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("admin listener: %w", err)
+			}
+		}()
+	}
 	go func() { errc <- srv.Serve(ln) }()
 	select {
 	case err := <-errc:
@@ -165,6 +195,9 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 	if err := srv.Shutdown(shutCtx); err != nil {
 		logger.Warn("shutdown did not finish in time", "err", err)
 	}
+	if admin != nil {
+		_ = admin.Shutdown(shutCtx)
+	}
 	if err := b.Close(); err != nil {
 		return fmt.Errorf("closing the store: %w", err)
 	}
@@ -172,10 +205,45 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 	return nil
 }
 
+// adminReadyHook, when set (tests), receives the admin listener's address.
+var adminReadyHook func(addr string)
+
+// newAdminServer serves /metrics, /healthz and /readyz for operators and
+// probes; nil when admin.listen is off.
+func newAdminServer(cfg *Config, reg *prometheus.Registry, b *bridge, logger *slog.Logger) *http.Server {
+	if cfg.Admin.Listen == "off" {
+		logger.Warn("admin.listen is off: no /metrics")
+		return nil
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	bridgeHandler := b.server.Handler()
+	mux.Handle(idp.PathHealthz, bridgeHandler)
+	mux.Handle(idp.PathReadyz, bridgeHandler)
+	mux.Handle("/", http.NotFoundHandler())
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}
+
 // limitAbusable applies the per-IP limit to the endpoints a browser or bot
 // can hammer; metadata, health and metrics stay unlimited.
-func limitAbusable(l *ratelimit.Limiter, trusted []netip.Prefix, next http.Handler) http.Handler {
-	limited := ratelimit.Middleware(l, trusted, next)
+// A request the limiter refuses is audited (reason rate_limited).
+func limitAbusable(l *ratelimit.Limiter, trusted []netip.Prefix, srv *idp.Server, next http.Handler) http.Handler {
+	inner := ratelimit.Middleware(l, trusted, next)
+	limited := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := &statusRecorder{ResponseWriter: w}
+		inner.ServeHTTP(rw, r)
+		if rw.status == http.StatusTooManyRequests {
+			srv.RecordRefusal(r.URL.Path, ratelimit.ClientIP(r, trusted).String(), idp.ReasonRateLimited)
+		}
+	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case idp.PathSSO, idp.PathHandoff, idp.PathBind, idp.PathSLO:
@@ -184,6 +252,55 @@ func limitAbusable(l *ratelimit.Limiter, trusted []netip.Prefix, next http.Handl
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// statusRecorder remembers the status a handler wrote.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// auditHard431 wraps a plain-HTTP listener: when the HTTP server answers a
+// connection with its own plain 431 (headers over the hard cap, before any
+// handler runs), the refusal is audited with the peer address. A TLS
+// listener is not wrapped (net/http must see the *tls.Conn); there the hard
+// cap's 431 is not audited.
+type auditHard431 struct {
+	net.Listener
+	record func(clientIP string)
+}
+
+func (l auditHard431) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return c, err
+	}
+	return &sniffConn{Conn: c, record: l.record}, nil
+}
+
+type sniffConn struct {
+	net.Conn
+	record func(clientIP string)
+	seen   bool
+}
+
+func (c *sniffConn) Write(p []byte) (int, error) {
+	// net/http writes its own 431 in one Write: status line, two headers
+	// and the body "431 Request Header Fields Too Large". The bridge's own
+	// 431 page ends in HTML, so it is not counted twice.
+	if !c.seen && bytes.HasPrefix(p, []byte("HTTP/1.1 431 ")) && bytes.HasSuffix(p, []byte("\r\n\r\n431 Request Header Fields Too Large")) {
+		c.seen = true
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		c.record(host)
+	}
+	return c.Conn.Write(p)
 }
 
 // openAudit opens the audit log: a JSON Lines file (append, 0600) or, when

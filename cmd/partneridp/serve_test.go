@@ -45,6 +45,7 @@ func serveConfig(t *testing.T, extra string) (*Config, string) {
 public_url: http://127.0.0.1:1
 development: true
 listen: 127.0.0.1:0
+admin: {listen: "127.0.0.1:0"}
 idp: {signing: {key_file: idp-current.key, cert_file: idp-current.crt}, logout: true}
 huawei:
   site: custom
@@ -76,6 +77,9 @@ func TestServeEndpointsLimitsAndGracefulStop(t *testing.T) {
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	var logs lockedBuffer
+	adminAddr := make(chan string, 1)
+	adminReadyHook = func(a string) { adminAddr <- a }
+	t.Cleanup(func() { adminReadyHook = nil })
 	go func() { done <- serve(ctx, cfg, &logs, ready) }()
 	var addr string
 	select {
@@ -104,14 +108,24 @@ func TestServeEndpointsLimitsAndGracefulStop(t *testing.T) {
 		{"/healthz", 200, "ok"},
 		{"/readyz", 200, ""},
 		{"/saml/metadata", 200, "IDPSSODescriptor"},
-		{"/metrics", 200, "partneridp_signing_cert_expiry_seconds"},
+		{"/metrics", 404, "not_found"}, // metrics are on admin.listen only
 	} {
 		resp, body := get(c.path)
 		if resp.StatusCode != c.code || !strings.Contains(body, c.want) {
 			t.Errorf("GET %s: %d %.200q", c.path, resp.StatusCode, body)
 		}
 	}
+	admin := "http://" + <-adminAddr
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := http.Get(admin + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("admin GET %s: %v %v", path, resp, err)
+		}
+		resp.Body.Close()
+	}
+	base, publicBase := admin, base
 	_, metrics := get("/metrics")
+	base = publicBase
 	if !strings.Contains(metrics, "partneridp_sp_cert_expiry_seconds") || !strings.Contains(metrics, "process_resident_memory_bytes") {
 		t.Error("metrics lack the SP expiry gauge or process metrics")
 	}

@@ -65,13 +65,13 @@ type page struct {
 }
 
 // setHeaders marks a platform page uncacheable and locked down. Referrer
-// policy same-origin keeps the platform's URLs from the bridge while still
-// letting the browser send Origin on the platform's own form posts.
+// policy strict-origin gives the bridge the platform's origin only (never
+// its URLs): the bridge's login-CSRF check needs it to accept the handoff.
 func setHeaders(h http.Header) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Referrer-Policy", "strict-origin")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Content-Security-Policy", pageCSP)
 }

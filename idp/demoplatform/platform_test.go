@@ -33,7 +33,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"minter without audience", func(c *Config) { m := *c.Minter; m.Audience = ""; c.Minter = &m }, "Minter needs Issuer and Audience"},
 		{"minter key does not fit alg", func(c *Config) { m := *c.Minter; m.Alg = handoff.AlgEdDSA; m.Key = es256; c.Minter = &m }, "Minter cannot sign"},
 		{"no customers", func(c *Config) { c.Customers = nil }, "Customers is empty"},
-		{"bad xaccount_id", func(c *Config) { c.Customers = []Customer{{XAccountID: "al ice"}} }, "Customers[0]: xaccount_id has a disallowed byte 0x20"},
+		{"bad xaccount_id", func(c *Config) { c.Customers = []Customer{{XAccountID: "al ice"}} }, "Customers[0]: xaccount_id has the character U+0020 (space) at position 3"},
 		{"duplicate customer", func(c *Config) { c.Customers = []Customer{{XAccountID: "a"}, {XAccountID: "a"}} }, "Customers[1]: xaccount_id \"a\" is used twice"},
 		{"bad service", func(c *Config) { c.Service = "console" }, "Service \"console\" is not an absolute"},
 	}

@@ -178,6 +178,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if err := checkTokenSize(token); err != nil {
 		return Claims{}, err
 	}
+	if err := checkTokenJSON(token); err != nil {
+		return Claims{}, err
+	}
 	header, unverified, err := parseUnverified(token)
 	if err != nil {
 		return Claims{}, err

@@ -93,7 +93,7 @@ func TestFromPost(t *testing.T) {
 			evil := strings.Replace(sampleXMLForTables, samplePolicyEl, `<saml2p:Extensions>`+inner+`</saml2p:Extensions>`, 1)
 			evil = strings.Replace(evil, sampleID, "_evil", 1)
 			return []byte(strings.Replace(evil, huaweiACS+`"`, huaweiAltACS+`"`, 1))
-		}, kind: Untrusted, reason: ReasonBadSignature},
+		}, kind: Untrusted, reason: ReasonSignatureWrapping},
 		{name: "valid signature nested below the root (XML-DSig accepts it, the SAML profile does not)", doc: func(tb testing.TB) []byte {
 			withExt := strings.Replace(sampleXMLForTables, sampleIssuerEl, sampleIssuerEl+"<saml2p:Extensions></saml2p:Extensions>", 1)
 			signed := string(signEnveloped(tb, withExt, testCert(tb), dsig.RSASHA256SignatureMethod))
@@ -102,22 +102,22 @@ func TestFromPost(t *testing.T) {
 			sig := signed[i:j]
 			moved := signed[:i] + signed[j:]
 			return []byte(strings.Replace(moved, "<saml2p:Extensions/>", "<saml2p:Extensions>"+sig+"</saml2p:Extensions>", 1))
-		}, kind: Untrusted, reason: ReasonBadSignature},
+		}, kind: Untrusted, reason: ReasonSignatureWrapping},
 		{name: "two signatures", doc: func(tb testing.TB) []byte {
 			signed := string(signedPostSample(tb))
 			i := strings.Index(signed, "<ds:Signature")
 			j := strings.Index(signed, "</ds:Signature>") + len("</ds:Signature>")
 			return []byte(signed[:j] + signed[i:j] + signed[j:])
-		}, kind: Untrusted, reason: ReasonBadSignature},
+		}, kind: Untrusted, reason: ReasonSignatureWrapping},
 		{name: "Reference to another ID", doc: func(tb testing.TB) []byte {
 			doc := strings.Replace(sampleXMLForTables, sampleID, "_other", 1)
 			signed := string(signEnveloped(tb, doc, testCert(tb), dsig.RSASHA256SignatureMethod))
 			return []byte(strings.Replace(signed, `ID="_other"`, `ID="`+sampleID+`"`, 1))
-		}, kind: Untrusted, reason: ReasonBadSignature},
+		}, kind: Untrusted, reason: ReasonSignatureWrapping},
 		{name: "Reference URI empty (whole document) instead of #ID", doc: func(tb testing.TB) []byte {
 			return signEnveloped(tb, sampleXMLForTables, testCert(tb), dsig.RSASHA256SignatureMethod,
 				func(c *dsig.SigningContext) { c.IdAttribute = "NoSuchAttribute" })
-		}, kind: Untrusted, reason: ReasonBadSignature},
+		}, kind: Untrusted, reason: ReasonSignatureWrapping},
 		{name: "missing Issuer", doc: func(tb testing.TB) []byte {
 			return signEnveloped(tb, strings.Replace(sampleXMLForTables, sampleIssuerEl, "<saml2p:Extensions/>", 1), testCert(tb), dsig.RSASHA256SignatureMethod)
 		}, kind: Untrusted, reason: ReasonMissingIssuer},

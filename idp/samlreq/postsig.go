@@ -40,7 +40,7 @@ func checkEmbeddedSignatureShape(root *etree.Element, h *header, policy metadata
 			"the POSTed AuthnRequest has no embedded ds:Signature: this IdP requires every request to be signed; turn on request signing at the SP")
 	}
 	if len(sigs) > 1 || sigs[0].Parent() != root {
-		return nil, untrusted(ReasonBadSignature, h,
+		return nil, untrusted(ReasonSignatureWrapping, h,
 			"the POSTed request must carry exactly one ds:Signature, as a child of the root element")
 	}
 	signedInfo := sigs[0].FindElement("./SignedInfo")
@@ -49,7 +49,7 @@ func checkEmbeddedSignatureShape(root *etree.Element, h *header, policy metadata
 	}
 	refs := signedInfo.SelectElements("Reference")
 	if h.ID == "" || len(refs) != 1 || refs[0].SelectAttrValue("URI", "") != "#"+h.ID {
-		return nil, untrusted(ReasonBadSignature, h,
+		return nil, untrusted(ReasonSignatureWrapping, h,
 			"the ds:Signature must have exactly one Reference, to #<ID of the request>")
 	}
 	s := &embeddedSignature{
