@@ -431,7 +431,7 @@ func (s *Store) updateOnce(ctx context.Context, k binding.Key, bk, sk, mark stri
 		if err != nil {
 			return binding.Result{}, false, err
 		}
-		if cur != nil {
+		if cur != nil && (st.Delete || st.Next.DomainID != cur.DomainID) {
 			ops = append(ops, clientv3.OpDelete(s.dkey(cur.DomainID, k)))
 		}
 		if st.Delete {
