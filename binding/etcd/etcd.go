@@ -35,6 +35,7 @@ import (
 	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -467,6 +468,11 @@ const pageSize = 256
 // rangePage pages through [from, end) calling fn for each key-value;
 // from is inclusive.
 func (s *Store) rangePage(ctx context.Context, op, from, end string, limit int, fn func(k, v []byte) error) error {
+	return s.rangeKVs(ctx, op, from, end, limit, func(kv *mvccpb.KeyValue) error { return fn(kv.Key, kv.Value) })
+}
+
+// rangeKVs is rangePage with the whole key-value (mod revision, lease).
+func (s *Store) rangeKVs(ctx context.Context, op, from, end string, limit int, fn func(kv *mvccpb.KeyValue) error) error {
 	for {
 		cctx, cancel, err := s.begin(ctx)
 		if err != nil {
@@ -478,7 +484,7 @@ func (s *Store) rangePage(ctx context.Context, op, from, end string, limit int, 
 			return s.fail(ctx, op, err)
 		}
 		for _, kv := range resp.Kvs {
-			if err := fn(kv.Key, kv.Value); err != nil {
+			if err := fn(kv); err != nil {
 				return err
 			}
 		}
@@ -959,7 +965,9 @@ func (e *ephemeral) Take(ctx context.Context, bucket, key string) ([]byte, error
 }
 
 // Sweep deletes, page by page, the records and marks whose stored expiry is
-// at or before now (what a lease has not removed yet).
+// at or before now (what a lease has not removed yet). Each delete is a
+// compare-and-swap on the mod revision read, so a key renewed meanwhile
+// stays.
 func (e *ephemeral) Sweep(ctx context.Context, now time.Time) (int, error) {
 	s := e.s
 	if err := ctx.Err(); err != nil {
@@ -968,71 +976,28 @@ func (e *ephemeral) Sweep(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	for _, kind := range []byte{kindRecord, kindSpent} {
 		pre := s.p + string(kind) + "/"
-		type victim struct {
-			key string
-			rev int64
-		}
-		var batch []victim
-		flush := func() error {
-			for len(batch) > 0 {
-				m := min(len(batch), 64)
-				cctx, cancel, err := s.begin(ctx)
-				if err != nil {
-					return err
-				}
-				// One Txn per key keeps a changed key from failing the others.
-				for _, v := range batch[:m] {
-					tr, err := s.c.Txn(cctx).
-						If(clientv3.Compare(clientv3.ModRevision(v.key), "=", v.rev)).
-						Then(clientv3.OpDelete(v.key)).Commit()
-					if err != nil {
-						cancel()
-						return s.fail(ctx, "sweep", err)
-					}
-					if tr.Succeeded && tr.Responses[0].GetResponseDeleteRange().Deleted > 0 {
-						n++
-					}
-				}
-				cancel()
-				batch = batch[m:]
+		err := s.rangeKVs(ctx, "sweep", pre, prefixEnd(pre), 500, func(kv *mvccpb.KeyValue) error {
+			exp, _, err := decodeEph(kv.Value)
+			if err == nil && exp.After(now) {
+				return nil
 			}
-			return nil
-		}
-		err := s.rangePage(ctx, "sweep", pre, prefixEnd(pre), 500, func(k, v []byte) error {
-			exp, _, err := decodeEph(v)
-			if err != nil || !exp.After(now) {
-				cctxKV := victim{string(k), 0}
-				batch = append(batch, cctxKV)
+			cctx, cancel, err := s.begin(ctx)
+			if err != nil {
+				return err
+			}
+			defer cancel()
+			tr, err := s.c.Txn(cctx).
+				If(clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision)).
+				Then(clientv3.OpDelete(string(kv.Key))).Commit()
+			if err != nil {
+				return s.fail(ctx, "sweep", err)
+			}
+			if tr.Succeeded && tr.Responses[0].GetResponseDeleteRange().Deleted > 0 {
+				n++
 			}
 			return nil
 		})
 		if err != nil {
-			return n, err
-		}
-		_ = flush
-		// The page callback has no mod revisions; read them now.
-		keys := batch
-		batch = nil
-		for _, v := range keys {
-			cctx, cancel, err := s.begin(ctx)
-			if err != nil {
-				return n, err
-			}
-			resp, err := s.c.Get(cctx, v.key)
-			cancel()
-			if err != nil {
-				return n, s.fail(ctx, "sweep", err)
-			}
-			if len(resp.Kvs) == 0 {
-				continue
-			}
-			exp, _, derr := decodeEph(resp.Kvs[0].Value)
-			if derr == nil && exp.After(now) {
-				continue
-			}
-			batch = append(batch, victim{v.key, resp.Kvs[0].ModRevision})
-		}
-		if err := flush(); err != nil {
 			return n, err
 		}
 	}
