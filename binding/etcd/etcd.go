@@ -70,7 +70,7 @@ type Options struct {
 	DialKeepAliveTime         time.Duration // default 10s
 	DialKeepAliveTimeout      time.Duration // default 3s
 	Clock                     func() time.Time
-	MaxRetries                int // CAS attempts of an Update; default 16
+	MaxRetries                int // compare-and-swap attempts of an Update or ephemeral write; default 32
 	// LeaseSlot is the width of a lease bucket of ephemeral keys; default 1m.
 	LeaseSlot time.Duration
 	// Logger for the etcd client; default: errors only.
@@ -88,6 +88,11 @@ type Store struct {
 
 	leaseMu sync.Mutex
 	leases  map[leaseSlot]clientv3.LeaseID
+
+	// writer serializes this process's Updates: they all compare-and-swap
+	// the one sequence key, so concurrent ones here would only make each
+	// other retry. Compare-and-swap still orders instances.
+	writer chan struct{}
 }
 
 type leaseSlot struct {
@@ -125,7 +130,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		o.DialKeepAliveTimeout = 3 * time.Second
 	}
 	if o.MaxRetries <= 0 {
-		o.MaxRetries = 16
+		o.MaxRetries = 32
 	}
 	if o.LeaseSlot <= 0 {
 		o.LeaseSlot = time.Minute
@@ -160,7 +165,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, openError(eps, err)
 	}
-	s := &Store{c: c, p: o.Prefix, opts: o, clock: o.Clock, leases: map[leaseSlot]clientv3.LeaseID{}}
+	s := &Store{c: c, p: o.Prefix, opts: o, clock: o.Clock, leases: map[leaseSlot]clientv3.LeaseID{}, writer: make(chan struct{}, 1)}
 	if err := s.checkSchema(ctx); err != nil {
 		c.Close()
 		if errors.Is(err, binding.ErrSchema) || ctx.Err() != nil {
@@ -357,6 +362,19 @@ func (s *Store) Update(ctx context.Context, k binding.Key, mark string, decide b
 		return binding.Result{}, err
 	}
 	bk, sk := s.bkey(k), s.p+"seq"
+	if err := ctx.Err(); err != nil {
+		return binding.Result{}, err
+	}
+	wait := time.NewTimer(2 * s.opts.RequestTimeout)
+	defer wait.Stop()
+	select {
+	case s.writer <- struct{}{}:
+		defer func() { <-s.writer }()
+	case <-ctx.Done():
+		return binding.Result{}, ctx.Err()
+	case <-wait.C:
+		return binding.Result{}, fmt.Errorf("%w: etcd updates of this instance queued longer than %s", binding.ErrUnavailable, 2*s.opts.RequestTimeout)
+	}
 	for attempt := 0; attempt < s.opts.MaxRetries; attempt++ {
 		if attempt > 0 {
 			d := time.Duration(1<<min(attempt, 6)) * time.Millisecond
