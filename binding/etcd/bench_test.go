@@ -3,6 +3,7 @@ package etcd_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,4 +53,25 @@ func BenchmarkSpend(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkUpdateParallel: updates of different accounts from parallel
+// goroutines of one instance (serialized on the sequence key).
+func BenchmarkUpdateParallel(b *testing.B) {
+	s := open(b, etcd.Options{})
+	defer s.Close()
+	ctx := context.Background()
+	var n atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		id := n.Add(1)
+		i := 0
+		for pb.Next() {
+			i++
+			k := binding.Key{XAccountType: "t", XAccountID: fmt.Sprint("bench-", id)}
+			if _, err := binding.Put(ctx, s, binding.Binding{Key: k, DomainID: fmt.Sprint("d", i), Source: binding.SourceImport}, "", nil); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }

@@ -293,6 +293,9 @@ func TestLeaderStopped(t *testing.T) {
 				if !errors.Is(err, binding.ErrUnavailable) {
 					t.Errorf("update %d in phase %s: %v, want only ErrUnavailable", i, phase, err)
 				}
+				if fails[phase] == 0 {
+					t.Logf("first failure in phase %q: %v", phase, err)
+				}
 				fails[phase]++
 			}
 			mu.Unlock()
@@ -330,14 +333,14 @@ func TestLeaderStopped(t *testing.T) {
 		t.Fatal("no leader found")
 	}
 	t0 := time.Now()
-	ms[leader].stop()
 	n := setPhase("leader stopped")
+	ms[leader].stop()
 	waitOK(n, 15*time.Second)
 	t.Logf("leader %s stopped: updates succeed again after %s", ms[leader].name, time.Since(t0).Round(10*time.Millisecond))
 
 	second := (leader + 1) % 3
-	ms[second].stop()
 	setPhase("no quorum")
+	ms[second].stop()
 	time.Sleep(2 * time.Second)
 	if err := s.Ping(ctx); !errors.Is(err, binding.ErrUnavailable) {
 		t.Errorf("Ping without quorum: %v, want ErrUnavailable", err)
