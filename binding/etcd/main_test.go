@@ -117,7 +117,24 @@ func startCluster(root string, n int) ([]*member, error) {
 	return ms, nil
 }
 
+// memberEnv, when set, makes this test binary run one etcd member (its
+// fields separated by spaces) until killed: a separate process the
+// frozen-leader test can SIGSTOP.
+const memberEnv = "PARTNERIDP_TEST_ETCD_MEMBER"
+
 func TestMain(m *testing.M) {
+	if v := os.Getenv(memberEnv); v != "" {
+		f := strings.Fields(v)
+		mb := &member{name: f[0], dir: f[1], client: f[2], peer: f[3], cluster: f[4], state: "new", tickMs: 50, elecMs: 500}
+		if err := mb.start(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := <-mb.e.Err(); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+		}
+		os.Exit(1)
+	}
 	dir, err := os.MkdirTemp("", "partneridp-etcd-")
 	if err != nil {
 		panic(err)
