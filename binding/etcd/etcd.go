@@ -67,10 +67,14 @@ type Options struct {
 	Username, Password        string
 	DialTimeout               time.Duration // default 5s
 	RequestTimeout            time.Duration // deadline of every call; default 5s
-	DialKeepAliveTime         time.Duration // default 10s
-	DialKeepAliveTimeout      time.Duration // default 3s
-	Clock                     func() time.Time
-	MaxRetries                int // compare-and-swap attempts of an Update or ephemeral write; default 32
+	// DialKeepAliveTime and DialKeepAliveTimeout drop the connection to a
+	// frozen member (SIGSTOP, GC pause, half-open network); gRPC raises a
+	// ping interval below 10s to 10s, so until then RequestTimeout is what
+	// bounds a call sent to a frozen member. Defaults 10s and 3s.
+	DialKeepAliveTime    time.Duration
+	DialKeepAliveTimeout time.Duration
+	Clock                func() time.Time
+	MaxRetries           int // compare-and-swap attempts of an Update or ephemeral write; default 32
 	// LeaseSlot is the width of a lease bucket of ephemeral keys; default 1m.
 	LeaseSlot time.Duration
 	// Logger for the etcd client; default: errors only.
@@ -354,6 +358,9 @@ func (s *Store) GetByDomainID(ctx context.Context, domainID string) ([]binding.B
 // by-domain index, the history entry, the sequence number and the mark, if
 // the binding key, the sequence key and the mark are as read; a lost race is
 // retried with jittered backoff up to MaxRetries times, then ErrConflict.
+// Updates of one Store run one at a time. A commit that fails with
+// ErrUnavailable (a deadline without a leader) may still be applied by the
+// cluster later: its outcome is unknown, never half-written.
 func (s *Store) Update(ctx context.Context, k binding.Key, mark string, decide binding.Decide) (binding.Result, error) {
 	if err := k.Validate(); err != nil {
 		return binding.Result{}, err
