@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beevik/etree"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -66,8 +65,13 @@ type Request struct {
 // time.Now, Rand crypto/rand.Reader. A Builder is not changed by use: it is
 // safe for concurrent use when its Rand is (crypto/rand is).
 type Builder struct {
-	IssuerEntityID       string
-	Key                  metadata.SigningKey
+	IssuerEntityID string
+	// Signer, when set, signs every document: a metadata.SignerSlot (whose
+	// Swap rotates or reloads the key while requests are answered) or any
+	// other source of a crypto.Signer and its certificate (an HSM, a KMS).
+	// Each document asks it once. When nil, Key signs.
+	Signer               metadata.SignerSource
+	Key                  metadata.SigningKey // the key pair that signs when Signer is nil
 	Profile              Profile
 	Lifetime             time.Duration
 	Skew                 time.Duration
@@ -97,6 +101,7 @@ type settings struct {
 	authnContext string
 	rand         io.Reader
 	now          time.Time
+	signer       metadata.Signer // this document's
 }
 
 func (b *Builder) settings() (*settings, error) {
@@ -105,8 +110,16 @@ func (b *Builder) settings() (*settings, error) {
 	if strings.TrimSpace(b.IssuerEntityID) == "" || checkText(b.IssuerEntityID) != nil {
 		return nil, fmt.Errorf("%w: IssuerEntityID must be our entityID as published in the IdP metadata", ErrInvalidConfig)
 	}
-	if err := checkSigningKey(b.Key); err != nil {
-		return nil, err
+	if b.Signer != nil {
+		s.signer = b.Signer.Current()
+		if err := metadata.CheckSigner(s.signer); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	} else {
+		if err := checkSigningKey(b.Key); err != nil {
+			return nil, err
+		}
+		s.signer = keyPairSigner{b.Key}
 	}
 	if b.Lifetime < 0 || b.Skew < 0 {
 		return nil, fmt.Errorf("%w: Lifetime and Skew must not be negative", ErrInvalidConfig)
@@ -298,99 +311,98 @@ func (b *Builder) Build(req Request, u User) (*Response, error) {
 	}
 
 	resp := s.statusResponse("saml2p:Response", out.ResponseID, req.ACS, req.InResponseTo)
-	status := resp.CreateElement("saml2p:Status")
-	status.CreateElement("saml2p:StatusCode").CreateAttr("Value", StatusSuccess)
+	resp.add(el("saml2p:Status").add(el("saml2p:StatusCode", xattr{"Value", StatusSuccess})))
 
 	assertion := s.assertion(out, req, u, nameIDFormat)
-	if err := s.signEnveloped(assertion); err != nil {
+	if err := signEnveloped(assertion, out.AssertionID, s.signer); err != nil {
 		return nil, err
 	}
-	resp.AddChild(assertion)
+	resp.add(assertion)
 	if b.SignResponse {
-		if err := s.signEnveloped(resp); err != nil {
+		if err := signEnveloped(resp, out.ResponseID, s.signer); err != nil {
 			return nil, err
 		}
 	}
-	if out.XML, err = serialize(resp); err != nil {
-		return nil, err
-	}
+	out.XML = resp.document()
 	return out, nil
 }
 
 // statusResponse is a StatusResponseType element (saml2p:Response or
 // saml2p:LogoutResponse) up to its Issuer; the caller adds the Status.
-func (s *settings) statusResponse(tag, id, destination, inResponseTo string) *etree.Element {
-	resp := etree.NewElement(tag)
-	resp.CreateAttr("xmlns:saml2p", nsProtocol)
-	resp.CreateAttr("xmlns:saml2", nsAssertion)
-	resp.CreateAttr("ID", id)
-	resp.CreateAttr("Version", "2.0")
-	resp.CreateAttr("IssueInstant", samlTime(s.now))
-	resp.CreateAttr("Destination", destination)
+func (s *settings) statusResponse(tag, id, destination, inResponseTo string) *node {
+	attrs := make([]xattr, 0, 7)
+	attrs = append(attrs,
+		xattr{"xmlns:saml2p", nsProtocol},
+		xattr{"xmlns:saml2", nsAssertion},
+		xattr{"ID", id},
+		xattr{"Version", "2.0"},
+		xattr{"IssueInstant", samlTime(s.now)},
+		xattr{"Destination", destination})
 	if inResponseTo != "" {
-		resp.CreateAttr("InResponseTo", inResponseTo)
+		attrs = append(attrs, xattr{"InResponseTo", inResponseTo})
 	}
-	resp.CreateElement("saml2:Issuer").SetText(s.IssuerEntityID)
-	return resp
+	resp := &node{name: tag, attrs: attrs, kids: make([]*node, 0, 4)}
+	return resp.add(el("saml2:Issuer").withText(s.IssuerEntityID))
 }
 
 // assertion builds the unsigned saml:Assertion in schema order. It declares
 // every namespace it uses so that it canonicalises the same alone or inside
 // the Response.
-func (s *settings) assertion(out *Response, req Request, u User, nameIDFormat string) *etree.Element {
-	a := etree.NewElement("saml2:Assertion")
-	a.CreateAttr("xmlns:saml2", nsAssertion)
-	a.CreateAttr("xmlns:xs", nsXS)
-	a.CreateAttr("xmlns:xsi", nsXSI)
-	a.CreateAttr("ID", out.AssertionID)
-	a.CreateAttr("Version", "2.0")
-	a.CreateAttr("IssueInstant", samlTime(s.now))
-	a.CreateElement("saml2:Issuer").SetText(s.IssuerEntityID)
+func (s *settings) assertion(out *Response, req Request, u User, nameIDFormat string) *node {
+	now := samlTime(s.now)
+	notOnOrAfter := samlTime(out.NotOnOrAfter)
+	a := &node{name: "saml2:Assertion", attrs: []xattr{
+		{"xmlns:saml2", nsAssertion},
+		{"xmlns:xs", nsXS},
+		{"xmlns:xsi", nsXSI},
+		{"ID", out.AssertionID},
+		{"Version", "2.0"},
+		{"IssueInstant", now},
+	}, kids: make([]*node, 0, 7)}
+	a.add(el("saml2:Issuer").withText(s.IssuerEntityID))
 
-	subject := a.CreateElement("saml2:Subject")
-	nameID := subject.CreateElement("saml2:NameID")
-	nameID.CreateAttr("Format", nameIDFormat)
+	nameID := el("saml2:NameID", xattr{"Format", nameIDFormat})
 	if req.SPNameQualifier != "" {
-		nameID.CreateAttr("SPNameQualifier", req.SPNameQualifier)
+		nameID.attrs = append(nameID.attrs, xattr{"SPNameQualifier", req.SPNameQualifier})
 	}
-	nameID.SetText(out.NameID)
-	confirmation := subject.CreateElement("saml2:SubjectConfirmation")
-	confirmation.CreateAttr("Method", cmBearer)
-	data := confirmation.CreateElement("saml2:SubjectConfirmationData")
+	nameID.text = out.NameID
+	data := &node{name: "saml2:SubjectConfirmationData", attrs: make([]xattr, 0, 3)}
 	if req.InResponseTo != "" {
-		data.CreateAttr("InResponseTo", req.InResponseTo)
+		data.attrs = append(data.attrs, xattr{"InResponseTo", req.InResponseTo})
 	}
-	data.CreateAttr("NotOnOrAfter", samlTime(out.NotOnOrAfter))
-	data.CreateAttr("Recipient", req.ACS)
+	data.attrs = append(data.attrs, xattr{"NotOnOrAfter", notOnOrAfter}, xattr{"Recipient", req.ACS})
+	a.add(el("saml2:Subject").add(
+		nameID,
+		el("saml2:SubjectConfirmation", xattr{"Method", cmBearer}).add(data),
+	))
 
 	// Validity runs from issuance, not from the request's arrival: a slow
 	// login must not produce an assertion that is already expiring.
-	conditions := a.CreateElement("saml2:Conditions")
-	conditions.CreateAttr("NotBefore", samlTime(s.now.Add(-s.skew)))
-	conditions.CreateAttr("NotOnOrAfter", samlTime(out.NotOnOrAfter))
-	conditions.CreateElement("saml2:AudienceRestriction").CreateElement("saml2:Audience").SetText(req.SP.EntityID)
+	a.add(el("saml2:Conditions",
+		xattr{"NotBefore", samlTime(s.now.Add(-s.skew))},
+		xattr{"NotOnOrAfter", notOnOrAfter},
+	).add(el("saml2:AudienceRestriction").add(el("saml2:Audience").withText(req.SP.EntityID))))
 
-	authn := a.CreateElement("saml2:AuthnStatement")
-	authn.CreateAttr("AuthnInstant", samlTime(u.AuthnInstant))
-	authn.CreateAttr("SessionIndex", out.SessionIndex)
-	authn.CreateElement("saml2:AuthnContext").CreateElement("saml2:AuthnContextClassRef").SetText(s.authnContext)
+	a.add(el("saml2:AuthnStatement",
+		xattr{"AuthnInstant", samlTime(u.AuthnInstant)},
+		xattr{"SessionIndex", out.SessionIndex},
+	).add(el("saml2:AuthnContext").add(el("saml2:AuthnContextClassRef").withText(s.authnContext))))
 
-	var statement *etree.Element
+	var statement *node
 	for _, rule := range s.profile.Attributes {
 		value := rule.attributeValue(&u)
 		if value == "" {
 			continue
 		}
 		if statement == nil {
-			statement = a.CreateElement("saml2:AttributeStatement")
+			statement = &node{name: "saml2:AttributeStatement", kids: make([]*node, 0, len(s.profile.Attributes))}
+			a.add(statement)
 		}
-		attr := statement.CreateElement("saml2:Attribute")
-		attr.CreateAttr("Name", rule.Name)
-		attr.CreateAttr("NameFormat", AttrNameFormatURI)
-		attr.CreateAttr("FriendlyName", rule.Name) // as the Yunion evidence has it (§6.2); informational only
-		v := attr.CreateElement("saml2:AttributeValue")
-		v.CreateAttr("xsi:type", "xs:string")
-		v.SetText(value)
+		statement.add(el("saml2:Attribute",
+			xattr{"Name", rule.Name},
+			xattr{"NameFormat", AttrNameFormatURI},
+			xattr{"FriendlyName", rule.Name}, // as the Yunion evidence has it (§6.2); informational only
+		).add(el("saml2:AttributeValue", xattr{"xsi:type", "xs:string"}).withText(value)))
 	}
 	return a
 }
@@ -424,34 +436,21 @@ func (b *Builder) BuildError(req Request, status, msg string) (*Response, error)
 	}
 	resp := s.statusResponse("saml2p:Response", out.ResponseID, req.ACS, req.InResponseTo)
 	addStatus(resp, top, second, msg)
-	if err := s.signEnveloped(resp); err != nil {
+	if err := signEnveloped(resp, out.ResponseID, s.signer); err != nil {
 		return nil, err
 	}
-	if out.XML, err = serialize(resp); err != nil {
-		return nil, err
-	}
+	out.XML = resp.document()
 	return out, nil
 }
 
-func addStatus(parent *etree.Element, top, second, msg string) {
-	status := parent.CreateElement("saml2p:Status")
-	code := status.CreateElement("saml2p:StatusCode")
-	code.CreateAttr("Value", top)
+func addStatus(parent *node, top, second, msg string) {
+	code := el("saml2p:StatusCode", xattr{"Value", top})
 	if second != "" {
-		code.CreateElement("saml2p:StatusCode").CreateAttr("Value", second)
+		code.add(el("saml2p:StatusCode", xattr{"Value", second}))
 	}
+	status := el("saml2p:Status").add(code)
 	if msg != "" {
-		status.CreateElement("saml2p:StatusMessage").SetText(msg)
+		status.add(el("saml2p:StatusMessage").withText(msg))
 	}
-}
-
-func serialize(root *etree.Element) ([]byte, error) {
-	doc := etree.NewDocument()
-	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
-	doc.SetRoot(root)
-	b, err := doc.WriteToBytes()
-	if err != nil {
-		return nil, fmt.Errorf("samlresp: writing the response: %w", err)
-	}
-	return b, nil
+	parent.add(status)
 }
