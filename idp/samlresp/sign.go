@@ -14,7 +14,7 @@ import (
 )
 
 const (
-	nsXMLDSig          = "http://www.w3.org/2000/09/xmldsig#"
+	nsXMLDSig       = "http://www.w3.org/2000/09/xmldsig#"
 	algExcC14N      = "http://www.w3.org/2001/10/xml-exc-c14n#"
 	algRSASHA256    = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 	algEnveloped    = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
