@@ -51,10 +51,13 @@ func verifyPKCS1v15(pub *rsa.PublicKey, h crypto.Hash, digest, sig []byte) error
 	return nil
 }
 
-// plainPublicKey is what the fast path handles; anything else (a tiny or
-// even modulus, an odd exponent) goes to crypto/rsa and its errors.
+// plainPublicKey is what the fast path handles: moduli above 2048 bits
+// (at 2048 bits crypto/rsa's set-up is cheap and it is the faster one, ~43
+// against ~52 µs here; at 3072 bits it takes ~240 against ~90 µs), an odd
+// modulus and a small odd exponent. Anything else goes to crypto/rsa and its
+// errors.
 func plainPublicKey(pub *rsa.PublicKey) bool {
-	return pub != nil && pub.N != nil && pub.N.BitLen() >= 1024 && pub.N.Bit(0) == 1 &&
+	return pub != nil && pub.N != nil && pub.N.BitLen() > 2048 && pub.N.Bit(0) == 1 &&
 		pub.E >= 3 && pub.E&1 == 1 && pub.E <= 1<<31-1
 }
 
