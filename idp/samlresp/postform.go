@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"html"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -54,16 +53,21 @@ func WritePostForm(w http.ResponseWriter, acs string, samlResponse []byte, relay
 		return err
 	}
 
-	var page strings.Builder
-	page.Grow(base64.StdEncoding.EncodedLen(len(samlResponse)) + len(relayState)*2 + 1024)
-	page.WriteString("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Signing in</title></head>\n<body>\n")
-	page.WriteString(`<form id="saml-post" method="post" action="` + html.EscapeString(acs) + "\">\n")
-	page.WriteString(`<input type="hidden" name="SAMLResponse" value="` + base64.StdEncoding.EncodeToString(samlResponse) + "\">\n")
+	page := make([]byte, 0, base64.StdEncoding.EncodedLen(len(samlResponse))+len(relayState)*6+len(acs)*6+640)
+	page = append(page, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Signing in</title></head>\n<body>\n"...)
+	page = append(page, `<form id="saml-post" method="post" action="`...)
+	page = append(page, html.EscapeString(acs)...)
+	page = append(page, "\">\n"...)
+	page = append(page, `<input type="hidden" name="SAMLResponse" value="`...)
+	page = base64.StdEncoding.AppendEncode(page, samlResponse)
+	page = append(page, "\">\n"...)
 	if relayState != "" {
-		page.WriteString(`<input type="hidden" name="RelayState" value="` + html.EscapeString(relayState) + "\">\n")
+		page = append(page, `<input type="hidden" name="RelayState" value="`...)
+		page = append(page, html.EscapeString(relayState)...)
+		page = append(page, "\">\n"...)
 	}
-	page.WriteString("<noscript><p>JavaScript is turned off. Press Continue to finish signing in.</p><button type=\"submit\">Continue</button></noscript>\n")
-	page.WriteString("</form>\n<script>" + postScript + "</script>\n</body></html>\n")
+	page = append(page, "<noscript><p>JavaScript is turned off. Press Continue to finish signing in.</p><button type=\"submit\">Continue</button></noscript>\n"...)
+	page = append(page, "</form>\n<script>"+postScript+"</script>\n</body></html>\n"...)
 
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -74,7 +78,7 @@ func WritePostForm(w http.ResponseWriter, acs string, samlResponse []byte, relay
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(http.StatusOK)
-	_, err = io.WriteString(w, page.String())
+	_, err = w.Write(page)
 	return err
 }
 
