@@ -51,7 +51,7 @@ func (b *Builder) LogoutResponseRedirectURL(sp *metadata.SP, inResponseTo, relay
 	}
 
 	lr := s.statusResponse("saml2p:LogoutResponse", id, destination, inResponseTo)
-	addStatus(lr, top, second, "")
+	s.addStatus(lr, top, second, "")
 	doc := lr.document()
 
 	var deflated bytes.Buffer

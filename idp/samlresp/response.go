@@ -102,11 +102,12 @@ type settings struct {
 	rand         io.Reader
 	now          time.Time
 	signer       metadata.Signer // this document's
+	tree         *tree           // this document's nodes
 }
 
 func (b *Builder) settings() (*settings, error) {
 	s := &settings{Builder: b, profile: b.Profile, lifetime: b.Lifetime, skew: b.Skew,
-		authnContext: b.AuthnContextClassRef, rand: b.Rand}
+		authnContext: b.AuthnContextClassRef, rand: b.Rand, tree: newTree()}
 	if strings.TrimSpace(b.IssuerEntityID) == "" || checkText(b.IssuerEntityID) != nil {
 		return nil, fmt.Errorf("%w: IssuerEntityID must be our entityID as published in the IdP metadata", ErrInvalidConfig)
 	}
@@ -311,15 +312,15 @@ func (b *Builder) Build(req Request, u User) (*Response, error) {
 	}
 
 	resp := s.statusResponse("saml2p:Response", out.ResponseID, req.ACS, req.InResponseTo)
-	resp.add(el("saml2p:Status").add(el("saml2p:StatusCode", xattr{"Value", StatusSuccess})))
+	resp.add(s.tree.el("saml2p:Status").add(s.tree.el("saml2p:StatusCode", xattr{"Value", StatusSuccess})))
 
 	assertion := s.assertion(out, req, u, nameIDFormat)
-	if err := signEnveloped(assertion, out.AssertionID, s.signer); err != nil {
+	if err := s.signEnveloped(assertion, out.AssertionID); err != nil {
 		return nil, err
 	}
 	resp.add(assertion)
 	if b.SignResponse {
-		if err := signEnveloped(resp, out.ResponseID, s.signer); err != nil {
+		if err := s.signEnveloped(resp, out.ResponseID); err != nil {
 			return nil, err
 		}
 	}
@@ -330,63 +331,68 @@ func (b *Builder) Build(req Request, u User) (*Response, error) {
 // statusResponse is a StatusResponseType element (saml2p:Response or
 // saml2p:LogoutResponse) up to its Issuer; the caller adds the Status.
 func (s *settings) statusResponse(tag, id, destination, inResponseTo string) *node {
-	attrs := make([]xattr, 0, 7)
-	attrs = append(attrs,
-		xattr{"xmlns:saml2p", nsProtocol},
-		xattr{"xmlns:saml2", nsAssertion},
-		xattr{"ID", id},
-		xattr{"Version", "2.0"},
-		xattr{"IssueInstant", samlTime(s.now)},
-		xattr{"Destination", destination})
-	if inResponseTo != "" {
-		attrs = append(attrs, xattr{"InResponseTo", inResponseTo})
+	attrs := [7]xattr{
+		{"xmlns:saml2p", nsProtocol},
+		{"xmlns:saml2", nsAssertion},
+		{"ID", id},
+		{"Version", "2.0"},
+		{"IssueInstant", samlTime(s.now)},
+		{"Destination", destination},
+		{"InResponseTo", inResponseTo},
 	}
-	resp := &node{name: tag, attrs: attrs, kids: make([]*node, 0, 4)}
-	return resp.add(el("saml2:Issuer").withText(s.IssuerEntityID))
+	n := len(attrs)
+	if inResponseTo == "" {
+		n--
+	}
+	t := s.tree
+	return t.el(tag, attrs[:n]...).add(t.el("saml2:Issuer").withText(s.IssuerEntityID))
 }
 
 // assertion builds the unsigned saml:Assertion in schema order. It declares
 // every namespace it uses so that it canonicalises the same alone or inside
 // the Response.
 func (s *settings) assertion(out *Response, req Request, u User, nameIDFormat string) *node {
+	t := s.tree
 	now := samlTime(s.now)
 	notOnOrAfter := samlTime(out.NotOnOrAfter)
-	a := &node{name: "saml2:Assertion", attrs: []xattr{
-		{"xmlns:saml2", nsAssertion},
-		{"xmlns:xs", nsXS},
-		{"xmlns:xsi", nsXSI},
-		{"ID", out.AssertionID},
-		{"Version", "2.0"},
-		{"IssueInstant", now},
-	}, kids: make([]*node, 0, 7)}
-	a.add(el("saml2:Issuer").withText(s.IssuerEntityID))
+	a := t.el("saml2:Assertion",
+		xattr{"xmlns:saml2", nsAssertion},
+		xattr{"xmlns:xs", nsXS},
+		xattr{"xmlns:xsi", nsXSI},
+		xattr{"ID", out.AssertionID},
+		xattr{"Version", "2.0"},
+		xattr{"IssueInstant", now},
+	)
+	a.add(t.el("saml2:Issuer").withText(s.IssuerEntityID))
 
-	nameID := el("saml2:NameID", xattr{"Format", nameIDFormat})
-	if req.SPNameQualifier != "" {
-		nameID.attrs = append(nameID.attrs, xattr{"SPNameQualifier", req.SPNameQualifier})
+	nameIDAttrs := [2]xattr{{"Format", nameIDFormat}, {"SPNameQualifier", req.SPNameQualifier}}
+	n := 2
+	if req.SPNameQualifier == "" {
+		n = 1
 	}
-	nameID.text = out.NameID
-	data := &node{name: "saml2:SubjectConfirmationData", attrs: make([]xattr, 0, 3)}
-	if req.InResponseTo != "" {
-		data.attrs = append(data.attrs, xattr{"InResponseTo", req.InResponseTo})
+	nameID := t.el("saml2:NameID", nameIDAttrs[:n]...).withText(out.NameID)
+	dataAttrs := [3]xattr{{"InResponseTo", req.InResponseTo}, {"NotOnOrAfter", notOnOrAfter}, {"Recipient", req.ACS}}
+	first := 0
+	if req.InResponseTo == "" {
+		first = 1
 	}
-	data.attrs = append(data.attrs, xattr{"NotOnOrAfter", notOnOrAfter}, xattr{"Recipient", req.ACS})
-	a.add(el("saml2:Subject").add(
+	a.add(t.el("saml2:Subject").add(
 		nameID,
-		el("saml2:SubjectConfirmation", xattr{"Method", cmBearer}).add(data),
+		t.el("saml2:SubjectConfirmation", xattr{"Method", cmBearer}).add(
+			t.el("saml2:SubjectConfirmationData", dataAttrs[first:]...)),
 	))
 
 	// Validity runs from issuance, not from the request's arrival: a slow
 	// login must not produce an assertion that is already expiring.
-	a.add(el("saml2:Conditions",
+	a.add(t.el("saml2:Conditions",
 		xattr{"NotBefore", samlTime(s.now.Add(-s.skew))},
 		xattr{"NotOnOrAfter", notOnOrAfter},
-	).add(el("saml2:AudienceRestriction").add(el("saml2:Audience").withText(req.SP.EntityID))))
+	).add(t.el("saml2:AudienceRestriction").add(t.el("saml2:Audience").withText(req.SP.EntityID))))
 
-	a.add(el("saml2:AuthnStatement",
+	a.add(t.el("saml2:AuthnStatement",
 		xattr{"AuthnInstant", samlTime(u.AuthnInstant)},
 		xattr{"SessionIndex", out.SessionIndex},
-	).add(el("saml2:AuthnContext").add(el("saml2:AuthnContextClassRef").withText(s.authnContext))))
+	).add(t.el("saml2:AuthnContext").add(t.el("saml2:AuthnContextClassRef").withText(s.authnContext))))
 
 	var statement *node
 	for _, rule := range s.profile.Attributes {
@@ -395,14 +401,14 @@ func (s *settings) assertion(out *Response, req Request, u User, nameIDFormat st
 			continue
 		}
 		if statement == nil {
-			statement = &node{name: "saml2:AttributeStatement", kids: make([]*node, 0, len(s.profile.Attributes))}
+			statement = t.el("saml2:AttributeStatement")
 			a.add(statement)
 		}
-		statement.add(el("saml2:Attribute",
+		statement.add(t.el("saml2:Attribute",
 			xattr{"Name", rule.Name},
 			xattr{"NameFormat", AttrNameFormatURI},
 			xattr{"FriendlyName", rule.Name}, // as the Yunion evidence has it (§6.2); informational only
-		).add(el("saml2:AttributeValue", xattr{"xsi:type", "xs:string"}).withText(value)))
+		).add(t.el("saml2:AttributeValue", xattr{"xsi:type", "xs:string"}).withText(value)))
 	}
 	return a
 }
@@ -435,22 +441,23 @@ func (b *Builder) BuildError(req Request, status, msg string) (*Response, error)
 		return nil, err
 	}
 	resp := s.statusResponse("saml2p:Response", out.ResponseID, req.ACS, req.InResponseTo)
-	addStatus(resp, top, second, msg)
-	if err := signEnveloped(resp, out.ResponseID, s.signer); err != nil {
+	s.addStatus(resp, top, second, msg)
+	if err := s.signEnveloped(resp, out.ResponseID); err != nil {
 		return nil, err
 	}
 	out.XML = resp.document()
 	return out, nil
 }
 
-func addStatus(parent *node, top, second, msg string) {
-	code := el("saml2p:StatusCode", xattr{"Value", top})
+func (s *settings) addStatus(parent *node, top, second, msg string) {
+	t := s.tree
+	code := t.el("saml2p:StatusCode", xattr{"Value", top})
 	if second != "" {
-		code.add(el("saml2p:StatusCode", xattr{"Value", second}))
+		code.add(t.el("saml2p:StatusCode", xattr{"Value", second}))
 	}
-	status := el("saml2p:Status").add(code)
+	status := t.el("saml2p:Status").add(code)
 	if msg != "" {
-		status.add(el("saml2p:StatusMessage").withText(msg))
+		status.add(t.el("saml2p:StatusMessage").withText(msg))
 	}
 	parent.add(status)
 }

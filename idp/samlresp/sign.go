@@ -37,20 +37,21 @@ func (s keyPairSigner) Certificate() *x509.Certificate { return s.k.Cert }
 // Signature yet, and every namespace it uses must be declared on it (both
 // hold for what we build), so its canonical form as an apex is the one a
 // verifier computes in place.
-func signEnveloped(e *node, id string, signer metadata.Signer) error {
+func (s *settings) signEnveloped(e *node, id string) error {
+	t, signer := s.tree, s.signer
 	buf := make([]byte, 0, 4<<10)
 	digest := sha256.Sum256(e.canonical(buf, nil))
 
-	signedInfo := el("ds:SignedInfo").add(
-		el("ds:CanonicalizationMethod", xattr{"Algorithm", algExcC14N}),
-		el("ds:SignatureMethod", xattr{"Algorithm", algRSASHA256}),
-		el("ds:Reference", xattr{"URI", "#" + id}).add(
-			el("ds:Transforms").add(
-				el("ds:Transform", xattr{"Algorithm", algEnveloped}),
-				el("ds:Transform", xattr{"Algorithm", algExcC14N}),
+	signedInfo := t.el("ds:SignedInfo").add(
+		t.el("ds:CanonicalizationMethod", xattr{"Algorithm", algExcC14N}),
+		t.el("ds:SignatureMethod", xattr{"Algorithm", algRSASHA256}),
+		t.el("ds:Reference", xattr{"URI", "#" + id}).add(
+			t.el("ds:Transforms").add(
+				t.el("ds:Transform", xattr{"Algorithm", algEnveloped}),
+				t.el("ds:Transform", xattr{"Algorithm", algExcC14N}),
 			),
-			el("ds:DigestMethod", xattr{"Algorithm", algSHA256Digest}),
-			el("ds:DigestValue").withText(base64.StdEncoding.EncodeToString(digest[:])),
+			t.el("ds:DigestMethod", xattr{"Algorithm", algSHA256Digest}),
+			t.el("ds:DigestValue").withText(base64.StdEncoding.EncodeToString(digest[:])),
 		),
 	)
 	siDigest := sha256.Sum256(signedInfo.canonical(buf[:0], dsScope))
@@ -58,11 +59,11 @@ func signEnveloped(e *node, id string, signer metadata.Signer) error {
 	if err != nil {
 		return fmt.Errorf("samlresp: signing: %w", err)
 	}
-	sig := el("ds:Signature", xattr{"xmlns:ds", nsXMLDSig}).add(
+	sig := t.el("ds:Signature", xattr{"xmlns:ds", nsXMLDSig}).add(
 		signedInfo,
-		el("ds:SignatureValue").withText(base64.StdEncoding.EncodeToString(value)),
-		el("ds:KeyInfo").add(el("ds:X509Data").add(
-			el("ds:X509Certificate").withText(certBase64(signer.Certificate())))),
+		t.el("ds:SignatureValue").withText(base64.StdEncoding.EncodeToString(value)),
+		t.el("ds:KeyInfo").add(t.el("ds:X509Data").add(
+			t.el("ds:X509Certificate").withText(certBase64(signer.Certificate())))),
 	)
 	if !e.insertAfter("saml2:Issuer", sig) {
 		return fmt.Errorf("samlresp: signing: %s has no Issuer to place the signature after", e.name)
