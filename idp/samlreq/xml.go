@@ -261,14 +261,28 @@ func readHeader(root *etree.Element) (header, error) {
 // name are refused: parsers differ on which one wins.
 func plainAttrs(el *etree.Element) (map[string]string, error) {
 	m := make(map[string]string, len(el.Attr))
-	seen := make(map[[2]string]bool, len(el.Attr))
-	for _, a := range el.Attr {
-		k := [2]string{a.Space, a.Key}
-		if seen[k] {
+	var seen map[[2]string]bool // for many attributes; a few are compared pairwise
+	if len(el.Attr) > 16 {
+		seen = make(map[[2]string]bool, len(el.Attr))
+	}
+	for i, a := range el.Attr {
+		dup := false
+		if seen != nil {
+			k := [2]string{a.Space, a.Key}
+			dup = seen[k]
+			seen[k] = true
+		} else {
+			for _, b := range el.Attr[:i] {
+				if b.Space == a.Space && b.Key == a.Key {
+					dup = true
+					break
+				}
+			}
+		}
+		if dup {
 			return nil, untrusted(ReasonMalformedXML, nil,
 				"element %.64q has attribute %.64q twice: send each attribute once", el.Tag, a.FullKey())
 		}
-		seen[k] = true
 		if a.Space == "" {
 			m[a.Key] = a.Value
 		}

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	"github.com/partneridp/partneridp/metadata"
@@ -39,8 +40,11 @@ func (s keyPairSigner) Certificate() *x509.Certificate { return s.k.Cert }
 // verifier computes in place.
 func (s *settings) signEnveloped(e *node, id string) error {
 	t, signer := s.tree, s.signer
-	buf := make([]byte, 0, 4<<10)
-	digest := sha256.Sum256(e.canonical(buf, nil))
+	bufp := scratch.Get().(*[]byte)
+	defer scratch.Put(bufp)
+	buf := e.canonical((*bufp)[:0], nil)
+	*bufp = buf
+	digest := sha256.Sum256(buf)
 
 	signedInfo := t.el("ds:SignedInfo").add(
 		t.el("ds:CanonicalizationMethod", xattr{"Algorithm", algExcC14N}),
@@ -54,7 +58,9 @@ func (s *settings) signEnveloped(e *node, id string) error {
 			t.el("ds:DigestValue").withText(base64.StdEncoding.EncodeToString(digest[:])),
 		),
 	)
-	siDigest := sha256.Sum256(signedInfo.canonical(buf[:0], dsScope))
+	buf = signedInfo.canonical(buf[:0], dsScope)
+	*bufp = buf
+	siDigest := sha256.Sum256(buf)
 	value, err := signer.Sign(rand.Reader, siDigest[:], crypto.SHA256)
 	if err != nil {
 		return fmt.Errorf("samlresp: signing: %w", err)
@@ -91,3 +97,10 @@ type certText struct {
 }
 
 var lastCert atomic.Pointer[certText]
+
+// scratch holds buffers for canonical forms and documents, which are hashed
+// or copied out and then dropped.
+var scratch = sync.Pool{New: func() any {
+	b := make([]byte, 0, 8<<10)
+	return &b
+}}

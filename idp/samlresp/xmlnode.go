@@ -1,6 +1,7 @@
 package samlresp
 
 import (
+	"bytes"
 	"unicode/utf8"
 )
 
@@ -40,7 +41,7 @@ type tree struct {
 }
 
 func newTree() *tree {
-	return &tree{nodes: make([]node, 0, 64), attrs: make([]xattr, 0, 80)}
+	return &tree{nodes: make([]node, 0, 56), attrs: make([]xattr, 0, 56)}
 }
 
 // el makes an element with attributes in document order (copied).
@@ -100,9 +101,12 @@ const xmlDecl = `<?xml version="1.0" encoding="UTF-8"?>`
 // document is n as a whole document, as etree wrote it: the XML declaration,
 // attributes in document order, empty elements self-closed.
 func (n *node) document() []byte {
-	b := make([]byte, 0, 8<<10)
-	b = append(b, xmlDecl...)
-	return n.write(b)
+	bufp := scratch.Get().(*[]byte)
+	defer scratch.Put(bufp)
+	b := append((*bufp)[:0], xmlDecl...)
+	b = n.write(b)
+	*bufp = b
+	return bytes.Clone(b)
 }
 
 func (n *node) write(b []byte) []byte {
