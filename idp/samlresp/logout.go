@@ -21,6 +21,7 @@ func (b *Builder) LogoutResponseRedirectURL(sp *metadata.SP, inResponseTo, relay
 	if err != nil {
 		return "", err
 	}
+	defer s.release()
 	if sp == nil || sp.EntityID == "" {
 		return "", fmt.Errorf("%w: no SP (with an entityID) to answer", ErrInvalidRequest)
 	}

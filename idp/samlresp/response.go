@@ -105,6 +105,13 @@ type settings struct {
 	tree         *tree           // this document's nodes
 }
 
+// release returns the document tree for reuse; nothing built from it may be
+// used afterwards (the output bytes are copies).
+func (s *settings) release() {
+	s.tree.release()
+	s.tree = nil
+}
+
 func (b *Builder) settings() (*settings, error) {
 	s := &settings{Builder: b, profile: b.Profile, lifetime: b.Lifetime, skew: b.Skew,
 		authnContext: b.AuthnContextClassRef, rand: b.Rand, tree: newTree()}
@@ -287,6 +294,7 @@ func (b *Builder) Build(req Request, u User) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer s.release()
 	if err := checkRequest(req); err != nil {
 		return nil, err
 	}
@@ -423,6 +431,7 @@ func (b *Builder) BuildError(req Request, status, msg string) (*Response, error)
 	if err != nil {
 		return nil, err
 	}
+	defer s.release()
 	if err := checkRequest(req); err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package samlresp
 
 import (
 	"bytes"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -40,8 +41,21 @@ type tree struct {
 	attrs []xattr
 }
 
-func newTree() *tree {
+// trees are reused: a tree is some 6 KB, and nothing refers to it once
+// its document is written out.
+var trees = sync.Pool{New: func() any {
 	return &tree{nodes: make([]node, 0, 56), attrs: make([]xattr, 0, 56)}
+}}
+
+func newTree() *tree { return trees.Get().(*tree) }
+
+// release clears t (so the pool holds no values of past documents) and
+// returns it to the pool.
+func (t *tree) release() {
+	clear(t.nodes)
+	clear(t.attrs)
+	t.nodes, t.attrs = t.nodes[:0], t.attrs[:0]
+	trees.Put(t)
 }
 
 // el makes an element with attributes in document order (copied).
