@@ -146,24 +146,32 @@ func (n *node) write(b []byte) []byte {
 	return append(b, '>')
 }
 
-// escapeDoc escapes as etree does outside canonical mode.
+// escapeDoc escapes as etree does outside canonical mode: the five
+// predefined entities, and U+FFFD for what XML cannot carry.
 func escapeDoc(b []byte, s string) []byte {
 	last := 0
 	for i := 0; i < len(s); {
-		r, width := utf8.DecodeRuneInString(s[i:])
+		c := s[i]
+		width := 1
 		var esc string
-		switch r {
-		case '&':
+		switch {
+		case c == '&':
 			esc = "&amp;"
-		case '<':
+		case c == '<':
 			esc = "&lt;"
-		case '>':
+		case c == '>':
 			esc = "&gt;"
-		case '\'':
+		case c == '\'':
 			esc = "&apos;"
-		case '"':
+		case c == '"':
 			esc = "&quot;"
-		default:
+		case c < 0x20:
+			if c != '\t' && c != '\n' && c != '\r' {
+				esc = "\uFFFD"
+			}
+		case c >= utf8.RuneSelf:
+			var r rune
+			r, width = utf8.DecodeRuneInString(s[i:])
 			if !inXMLCharRange(r) || (r == utf8.RuneError && width == 1) {
 				esc = "\uFFFD"
 			}
