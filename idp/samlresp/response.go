@@ -5,6 +5,13 @@
 // the user is: callers hand it a validated Request and an authenticated User.
 //
 // Encryption (EncryptedAssertion) is not supported: nothing is ever encrypted.
+//
+// Signing goes through metadata.Signer (a crypto.Signer and the certificate
+// published for it), asked once per document from Builder.Signer, so keys may
+// live in files, an HSM or a KMS and be swapped at run time; samlresp never
+// knows where. Documents are built as a small node tree and written twice:
+// as the bytes sent and in exclusive canonical form for the digest
+// (xmlnode.go), with no etree or goxmldsig round trip.
 package samlresp
 
 import (
