@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"crypto"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
@@ -88,7 +89,7 @@ func (p SigAlgPolicy) VerifyDetached(sigAlg string, signed []byte, signatureB64 
 		if !ok {
 			continue
 		}
-		if rsa.VerifyPKCS1v15(pub, h, digest, sig) == nil {
+		if verifyPKCS1v15(pub, h, digest, sig) == nil {
 			return c, nil
 		}
 	}
@@ -98,13 +99,19 @@ func (p SigAlgPolicy) VerifyDetached(sigAlg string, signed []byte, signatureB64 
 // SignDetached makes the signature VerifyDetached checks. The mock Huawei IAM
 // and tests use it to sign AuthnRequests and bind notifications.
 func SignDetached(key *rsa.PrivateKey, sigAlg string, signed []byte) (string, error) {
+	return SignDetachedWith(key, sigAlg, signed)
+}
+
+// SignDetachedWith is SignDetached through any crypto.Signer of an RSA key
+// (a Signer from a SignerSource, an HSM).
+func SignDetachedWith(signer crypto.Signer, sigAlg string, signed []byte) (string, error) {
 	h, err := SigAlgPolicy{AllowSHA1: true}.Hash(sigAlg)
 	if err != nil {
 		return "", err
 	}
 	hasher := h.New()
 	hasher.Write(signed)
-	sig, err := rsa.SignPKCS1v15(nil, key, h, hasher.Sum(nil))
+	sig, err := signer.Sign(rand.Reader, hasher.Sum(nil), h)
 	if err != nil {
 		return "", err
 	}

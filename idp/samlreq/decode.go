@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"strings"
+	"sync"
 )
 
 // DefaultMaxInflated caps a decoded message when Intake.MaxInflated is 0.
@@ -30,9 +31,7 @@ func DecodeRedirectMessage(v string, max int) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := flate.NewReader(bytes.NewReader(deflated))
-	defer r.Close()
-	out, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
+	out, err := inflate(deflated, max+1)
 	if err != nil {
 		return nil, untrusted(ReasonUndecodable, nil,
 			"SAMLRequest is not raw DEFLATE data (%v): the HTTP-Redirect binding deflates without a zlib header", deflateProblem(err))
@@ -60,7 +59,10 @@ func decodeBase64(v string, maxDecoded int) ([]byte, error) {
 		return nil, untrusted(ReasonTooLarge, nil,
 			"SAMLRequest is %d bytes of base64, more than %d decoded bytes allow: refused as too large", len(v), maxDecoded)
 	}
-	clean := strings.NewReplacer("\r", "", "\n", "").Replace(v)
+	clean := v
+	if strings.ContainsAny(v, "\r\n") {
+		clean = strings.NewReplacer("\r", "", "\n", "").Replace(v)
+	}
 	out, err := base64.StdEncoding.DecodeString(clean)
 	if err != nil {
 		return nil, untrusted(ReasonUndecodable, nil,
@@ -86,4 +88,28 @@ func deflateProblem(err error) string {
 		return "truncated stream"
 	}
 	return "read error"
+}
+
+// inflaters keeps DEFLATE readers for reuse: a new one allocates a 32 KiB
+// window and its tables, more than everything else a request needs.
+var inflaters sync.Pool
+
+// inflate reads at most limit bytes of the raw DEFLATE stream in deflated.
+func inflate(deflated []byte, limit int) ([]byte, error) {
+	src := bytes.NewReader(deflated)
+	r, _ := inflaters.Get().(io.ReadCloser)
+	if r == nil {
+		r = flate.NewReader(src)
+	} else if err := r.(flate.Resetter).Reset(src, nil); err != nil {
+		return nil, err
+	}
+	defer func() {
+		r.Close()
+		inflaters.Put(r)
+	}()
+	// SAML requests deflate 2-4 times; start there and let ReadFrom grow it.
+	var out bytes.Buffer
+	out.Grow(min(4*len(deflated)+512, limit))
+	_, err := out.ReadFrom(io.LimitReader(r, int64(limit)))
+	return out.Bytes(), err
 }

@@ -89,14 +89,13 @@ func (q *redirectQuery) requireMessageAndSignature() error {
 // parameters in this fixed order, each exactly as received, RelayState
 // left out when absent.
 func (q *redirectQuery) signedOctets() []byte {
-	var b strings.Builder
-	b.WriteString("SAMLRequest=")
-	b.WriteString(q.SAMLRequest.raw)
+	b := make([]byte, 0, len("SAMLRequest=&RelayState=&SigAlg=")+len(q.SAMLRequest.raw)+len(q.RelayState.raw)+len(q.SigAlg.raw))
+	b = append(b, "SAMLRequest="...)
+	b = append(b, q.SAMLRequest.raw...)
 	if q.RelayState.present {
-		b.WriteString("&RelayState=")
-		b.WriteString(q.RelayState.raw)
+		b = append(b, "&RelayState="...)
+		b = append(b, q.RelayState.raw...)
 	}
-	b.WriteString("&SigAlg=")
-	b.WriteString(q.SigAlg.raw)
-	return []byte(b.String())
+	b = append(b, "&SigAlg="...)
+	return append(b, q.SigAlg.raw...)
 }

@@ -73,14 +73,24 @@ func parseLogoutRequestXML(doc []byte) (*logoutRequestXML, error) {
 // readMessage refuses DTDs, then builds the element tree. (The
 // xml-roundtrip-validator pass is not used: on Go 1.26 encoding/xml already
 // refuses, or round-trips stably, every input of its advisories.)
+//
+// The document is tokenised once, by etree: the verdicts are those of a
+// refuseDirectives pass before the tree (which cost as much as the tree):
+// when etree fails, refuseDirectives says why as before; when it succeeds, a
+// directive anywhere in the tree is refused, and a declared encoding other
+// than UTF-8 has already failed (utf8Only).
 func readMessage(doc []byte) (*etree.Element, error) {
-	if err := refuseDirectives(doc); err != nil {
-		return nil, err
-	}
 	d := etree.NewDocument()
-	d.ReadSettings = etree.ReadSettings{PreserveDuplicateAttrs: true, MaxDepth: maxDepth}
+	d.ReadSettings = etree.ReadSettings{PreserveDuplicateAttrs: true, MaxDepth: maxDepth, CharsetReader: utf8Only}
 	if err := d.ReadFromBytes(doc); err != nil {
+		if err := refuseDirectives(doc); err != nil {
+			return nil, err
+		}
 		return nil, untrusted(ReasonMalformedXML, nil, "the SAML message is not well-formed XML: send a valid SAML message")
+	}
+	if hasDirective(d.Child) {
+		return nil, untrusted(ReasonDTD, nil,
+			"the SAML message contains a DTD or other <!...> declaration: SAML messages must not have one")
 	}
 	root := d.Root()
 	if root == nil {
@@ -107,6 +117,27 @@ func refuseDirectives(doc []byte) error {
 				"the SAML message contains a DTD or other <!...> declaration: SAML messages must not have one")
 		}
 	}
+}
+
+// utf8Only is the CharsetReader for documents that declare an encoding
+// other than UTF-8: encoding/xml without one refuses them, and so do we.
+func utf8Only(charset string, _ io.Reader) (io.Reader, error) {
+	return nil, errors.New("only UTF-8 is accepted")
+}
+
+// hasDirective reports a <!...> token anywhere in the tree.
+func hasDirective(tokens []etree.Token) bool {
+	for _, t := range tokens {
+		switch t := t.(type) {
+		case *etree.Directive:
+			return true
+		case *etree.Element:
+			if hasDirective(t.Child) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func authnRequestFromElement(root *etree.Element) (*authnRequestXML, error) {
@@ -230,14 +261,28 @@ func readHeader(root *etree.Element) (header, error) {
 // name are refused: parsers differ on which one wins.
 func plainAttrs(el *etree.Element) (map[string]string, error) {
 	m := make(map[string]string, len(el.Attr))
-	seen := make(map[[2]string]bool, len(el.Attr))
-	for _, a := range el.Attr {
-		k := [2]string{a.Space, a.Key}
-		if seen[k] {
+	var seen map[[2]string]bool // for many attributes; a few are compared pairwise
+	if len(el.Attr) > 16 {
+		seen = make(map[[2]string]bool, len(el.Attr))
+	}
+	for i, a := range el.Attr {
+		dup := false
+		if seen != nil {
+			k := [2]string{a.Space, a.Key}
+			dup = seen[k]
+			seen[k] = true
+		} else {
+			for _, b := range el.Attr[:i] {
+				if b.Space == a.Space && b.Key == a.Key {
+					dup = true
+					break
+				}
+			}
+		}
+		if dup {
 			return nil, untrusted(ReasonMalformedXML, nil,
 				"element %.64q has attribute %.64q twice: send each attribute once", el.Tag, a.FullKey())
 		}
-		seen[k] = true
 		if a.Space == "" {
 			m[a.Key] = a.Value
 		}

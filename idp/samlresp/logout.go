@@ -21,6 +21,7 @@ func (b *Builder) LogoutResponseRedirectURL(sp *metadata.SP, inResponseTo, relay
 	if err != nil {
 		return "", err
 	}
+	defer s.release()
 	if sp == nil || sp.EntityID == "" {
 		return "", fmt.Errorf("%w: no SP (with an entityID) to answer", ErrInvalidRequest)
 	}
@@ -51,11 +52,8 @@ func (b *Builder) LogoutResponseRedirectURL(sp *metadata.SP, inResponseTo, relay
 	}
 
 	lr := s.statusResponse("saml2p:LogoutResponse", id, destination, inResponseTo)
-	addStatus(lr, top, second, "")
-	doc, err := serialize(lr)
-	if err != nil {
-		return "", err
-	}
+	s.addStatus(lr, top, second, "")
+	doc := lr.document()
 
 	var deflated bytes.Buffer
 	fw, _ := flate.NewWriter(&deflated, flate.BestCompression) // only fails on a bad level
@@ -71,7 +69,7 @@ func (b *Builder) LogoutResponseRedirectURL(sp *metadata.SP, inResponseTo, relay
 		signed += "&RelayState=" + url.QueryEscape(relayState)
 	}
 	signed += "&SigAlg=" + url.QueryEscape(metadata.SigAlgRSASHA256)
-	signature, err := metadata.SignDetached(s.Key.Key, metadata.SigAlgRSASHA256, []byte(signed))
+	signature, err := metadata.SignDetachedWith(s.signer, metadata.SigAlgRSASHA256, []byte(signed))
 	if err != nil {
 		return "", fmt.Errorf("samlresp: signing the LogoutResponse: %w", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"html"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -54,16 +53,24 @@ func WritePostForm(w http.ResponseWriter, acs string, samlResponse []byte, relay
 		return err
 	}
 
-	var page strings.Builder
-	page.Grow(base64.StdEncoding.EncodedLen(len(samlResponse)) + len(relayState)*2 + 1024)
-	page.WriteString("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Signing in</title></head>\n<body>\n")
-	page.WriteString(`<form id="saml-post" method="post" action="` + html.EscapeString(acs) + "\">\n")
-	page.WriteString(`<input type="hidden" name="SAMLResponse" value="` + base64.StdEncoding.EncodeToString(samlResponse) + "\">\n")
+	// The page goes out in pieces: the SAMLResponse is base64-encoded
+	// straight into w (net/http buffers the connection), so the ~7 KB of
+	// base64 is never held in memory.
+	head := make([]byte, 0, 256+len(acs)*6)
+	head = append(head, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>Signing in</title></head>\n<body>\n"...)
+	head = append(head, `<form id="saml-post" method="post" action="`...)
+	head = append(head, html.EscapeString(acs)...)
+	head = append(head, "\">\n"...)
+	head = append(head, `<input type="hidden" name="SAMLResponse" value="`...)
+	tail := make([]byte, 0, 320+len(relayState)*6)
+	tail = append(tail, "\">\n"...)
 	if relayState != "" {
-		page.WriteString(`<input type="hidden" name="RelayState" value="` + html.EscapeString(relayState) + "\">\n")
+		tail = append(tail, `<input type="hidden" name="RelayState" value="`...)
+		tail = append(tail, html.EscapeString(relayState)...)
+		tail = append(tail, "\">\n"...)
 	}
-	page.WriteString("<noscript><p>JavaScript is turned off. Press Continue to finish signing in.</p><button type=\"submit\">Continue</button></noscript>\n")
-	page.WriteString("</form>\n<script>" + postScript + "</script>\n</body></html>\n")
+	tail = append(tail, "<noscript><p>JavaScript is turned off. Press Continue to finish signing in.</p><button type=\"submit\">Continue</button></noscript>\n"...)
+	tail = append(tail, "</form>\n<script>"+postScript+"</script>\n</body></html>\n"...)
 
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
@@ -74,7 +81,17 @@ func WritePostForm(w http.ResponseWriter, acs string, samlResponse []byte, relay
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")
 	w.WriteHeader(http.StatusOK)
-	_, err = io.WriteString(w, page.String())
+	if _, err := w.Write(head); err != nil {
+		return err
+	}
+	enc := base64.NewEncoder(base64.StdEncoding, w)
+	if _, err := enc.Write(samlResponse); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return err
+	}
+	_, err = w.Write(tail)
 	return err
 }
 

@@ -107,30 +107,31 @@ func (p Profile) Validate() error {
 	var errs []error
 	seen := map[string]bool{}
 	for i, a := range p.Attributes {
-		where := fmt.Sprintf("attribute %d (%q)", i+1, a.Name)
+		// Formatted only for an error: Build validates its profile every time.
+		where := func() string { return fmt.Sprintf("attribute %d (%q)", i+1, a.Name) }
 		switch {
 		case strings.TrimSpace(a.Name) == "":
-			errs = append(errs, fmt.Errorf("%w: %s: name is empty", ErrInvalidProfile, where))
+			errs = append(errs, fmt.Errorf("%w: %s: name is empty", ErrInvalidProfile, where()))
 		case len(a.Name) > maxAttrNameLen:
-			errs = append(errs, fmt.Errorf("%w: %s: name is longer than %d bytes", ErrInvalidProfile, where, maxAttrNameLen))
+			errs = append(errs, fmt.Errorf("%w: %s: name is longer than %d bytes", ErrInvalidProfile, where(), maxAttrNameLen))
 		case checkText(a.Name) != nil || a.Name != strings.TrimSpace(a.Name):
-			errs = append(errs, fmt.Errorf("%w: %s: name has control characters, invalid UTF-8 or surrounding spaces", ErrInvalidProfile, where))
+			errs = append(errs, fmt.Errorf("%w: %s: name has control characters, invalid UTF-8 or surrounding spaces", ErrInvalidProfile, where()))
 		case seen[a.Name]:
-			errs = append(errs, fmt.Errorf("%w: %s: duplicate name; attribute names must be unique", ErrInvalidProfile, where))
+			errs = append(errs, fmt.Errorf("%w: %s: duplicate name; attribute names must be unique", ErrInvalidProfile, where()))
 		}
 		seen[a.Name] = true
 
 		switch {
 		case a.From == "" && a.Value == "":
-			errs = append(errs, fmt.Errorf("%w: %s: set either from or a constant value", ErrInvalidProfile, where))
+			errs = append(errs, fmt.Errorf("%w: %s: set either from or a constant value", ErrInvalidProfile, where()))
 		case a.From == "":
 			if checkText(a.Value) != nil {
-				errs = append(errs, fmt.Errorf("%w: %s: constant value has control characters or invalid UTF-8", ErrInvalidProfile, where))
+				errs = append(errs, fmt.Errorf("%w: %s: constant value has control characters or invalid UTF-8", ErrInvalidProfile, where()))
 			}
 		case a.Value != "":
-			errs = append(errs, fmt.Errorf("%w: %s: set from or value, not both", ErrInvalidProfile, where))
+			errs = append(errs, fmt.Errorf("%w: %s: set from or value, not both", ErrInvalidProfile, where()))
 		case !knownSource(a.From):
-			errs = append(errs, fmt.Errorf("%w: %s: unknown from %q (use xaccount_id, name, mobile, email, bp_id or claim:<name>)", ErrInvalidProfile, where, a.From))
+			errs = append(errs, fmt.Errorf("%w: %s: unknown from %q (use xaccount_id, name, mobile, email, bp_id or claim:<name>)", ErrInvalidProfile, where(), a.From))
 		}
 	}
 	return errors.Join(errs...)

@@ -5,6 +5,13 @@
 // the user is: callers hand it a validated Request and an authenticated User.
 //
 // Encryption (EncryptedAssertion) is not supported: nothing is ever encrypted.
+//
+// Signing goes through metadata.Signer (a crypto.Signer and the certificate
+// published for it), asked once per document from Builder.Signer, so keys may
+// live in files, an HSM or a KMS and be swapped at run time; samlresp never
+// knows where. Documents are built as a small node tree and written twice:
+// as the bytes sent and in exclusive canonical form for the digest
+// (xmlnode.go), with no etree or goxmldsig round trip.
 package samlresp
 
 import (
@@ -16,7 +23,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/beevik/etree"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -66,8 +72,13 @@ type Request struct {
 // time.Now, Rand crypto/rand.Reader. A Builder is not changed by use: it is
 // safe for concurrent use when its Rand is (crypto/rand is).
 type Builder struct {
-	IssuerEntityID       string
-	Key                  metadata.SigningKey
+	IssuerEntityID string
+	// Signer, when set, signs every document: a metadata.SignerSlot (whose
+	// Swap rotates or reloads the key while requests are answered) or any
+	// other source of a crypto.Signer and its certificate (an HSM, a KMS).
+	// Each document asks it once. When nil, Key signs.
+	Signer               metadata.SignerSource
+	Key                  metadata.SigningKey // the key pair that signs when Signer is nil
 	Profile              Profile
 	Lifetime             time.Duration
 	Skew                 time.Duration
@@ -97,16 +108,33 @@ type settings struct {
 	authnContext string
 	rand         io.Reader
 	now          time.Time
+	signer       metadata.Signer // this document's
+	tree         *tree           // this document's nodes
+}
+
+// release returns the document tree for reuse; nothing built from it may be
+// used afterwards (the output bytes are copies).
+func (s *settings) release() {
+	s.tree.release()
+	s.tree = nil
 }
 
 func (b *Builder) settings() (*settings, error) {
 	s := &settings{Builder: b, profile: b.Profile, lifetime: b.Lifetime, skew: b.Skew,
-		authnContext: b.AuthnContextClassRef, rand: b.Rand}
+		authnContext: b.AuthnContextClassRef, rand: b.Rand, tree: newTree()}
 	if strings.TrimSpace(b.IssuerEntityID) == "" || checkText(b.IssuerEntityID) != nil {
 		return nil, fmt.Errorf("%w: IssuerEntityID must be our entityID as published in the IdP metadata", ErrInvalidConfig)
 	}
-	if err := checkSigningKey(b.Key); err != nil {
-		return nil, err
+	if b.Signer != nil {
+		s.signer = b.Signer.Current()
+		if err := metadata.CheckSigner(s.signer); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	} else {
+		if err := checkSigningKey(b.Key); err != nil {
+			return nil, err
+		}
+		s.signer = keyPairSigner{b.Key}
 	}
 	if b.Lifetime < 0 || b.Skew < 0 {
 		return nil, fmt.Errorf("%w: Lifetime and Skew must not be negative", ErrInvalidConfig)
@@ -273,6 +301,7 @@ func (b *Builder) Build(req Request, u User) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer s.release()
 	if err := checkRequest(req); err != nil {
 		return nil, err
 	}
@@ -298,99 +327,103 @@ func (b *Builder) Build(req Request, u User) (*Response, error) {
 	}
 
 	resp := s.statusResponse("saml2p:Response", out.ResponseID, req.ACS, req.InResponseTo)
-	status := resp.CreateElement("saml2p:Status")
-	status.CreateElement("saml2p:StatusCode").CreateAttr("Value", StatusSuccess)
+	resp.add(s.tree.el("saml2p:Status").add(s.tree.el("saml2p:StatusCode", xattr{"Value", StatusSuccess})))
 
 	assertion := s.assertion(out, req, u, nameIDFormat)
-	if err := s.signEnveloped(assertion); err != nil {
+	if err := s.signEnveloped(assertion, out.AssertionID); err != nil {
 		return nil, err
 	}
-	resp.AddChild(assertion)
+	resp.add(assertion)
 	if b.SignResponse {
-		if err := s.signEnveloped(resp); err != nil {
+		if err := s.signEnveloped(resp, out.ResponseID); err != nil {
 			return nil, err
 		}
 	}
-	if out.XML, err = serialize(resp); err != nil {
-		return nil, err
-	}
+	out.XML = resp.document()
 	return out, nil
 }
 
 // statusResponse is a StatusResponseType element (saml2p:Response or
 // saml2p:LogoutResponse) up to its Issuer; the caller adds the Status.
-func (s *settings) statusResponse(tag, id, destination, inResponseTo string) *etree.Element {
-	resp := etree.NewElement(tag)
-	resp.CreateAttr("xmlns:saml2p", nsProtocol)
-	resp.CreateAttr("xmlns:saml2", nsAssertion)
-	resp.CreateAttr("ID", id)
-	resp.CreateAttr("Version", "2.0")
-	resp.CreateAttr("IssueInstant", samlTime(s.now))
-	resp.CreateAttr("Destination", destination)
-	if inResponseTo != "" {
-		resp.CreateAttr("InResponseTo", inResponseTo)
+func (s *settings) statusResponse(tag, id, destination, inResponseTo string) *node {
+	attrs := [7]xattr{
+		{"xmlns:saml2p", nsProtocol},
+		{"xmlns:saml2", nsAssertion},
+		{"ID", id},
+		{"Version", "2.0"},
+		{"IssueInstant", samlTime(s.now)},
+		{"Destination", destination},
+		{"InResponseTo", inResponseTo},
 	}
-	resp.CreateElement("saml2:Issuer").SetText(s.IssuerEntityID)
-	return resp
+	n := len(attrs)
+	if inResponseTo == "" {
+		n--
+	}
+	t := s.tree
+	return t.el(tag, attrs[:n]...).add(t.el("saml2:Issuer").withText(s.IssuerEntityID))
 }
 
 // assertion builds the unsigned saml:Assertion in schema order. It declares
 // every namespace it uses so that it canonicalises the same alone or inside
 // the Response.
-func (s *settings) assertion(out *Response, req Request, u User, nameIDFormat string) *etree.Element {
-	a := etree.NewElement("saml2:Assertion")
-	a.CreateAttr("xmlns:saml2", nsAssertion)
-	a.CreateAttr("xmlns:xs", nsXS)
-	a.CreateAttr("xmlns:xsi", nsXSI)
-	a.CreateAttr("ID", out.AssertionID)
-	a.CreateAttr("Version", "2.0")
-	a.CreateAttr("IssueInstant", samlTime(s.now))
-	a.CreateElement("saml2:Issuer").SetText(s.IssuerEntityID)
+func (s *settings) assertion(out *Response, req Request, u User, nameIDFormat string) *node {
+	t := s.tree
+	now := samlTime(s.now)
+	notOnOrAfter := samlTime(out.NotOnOrAfter)
+	a := t.el("saml2:Assertion",
+		xattr{"xmlns:saml2", nsAssertion},
+		xattr{"xmlns:xs", nsXS},
+		xattr{"xmlns:xsi", nsXSI},
+		xattr{"ID", out.AssertionID},
+		xattr{"Version", "2.0"},
+		xattr{"IssueInstant", now},
+	)
+	a.add(t.el("saml2:Issuer").withText(s.IssuerEntityID))
 
-	subject := a.CreateElement("saml2:Subject")
-	nameID := subject.CreateElement("saml2:NameID")
-	nameID.CreateAttr("Format", nameIDFormat)
-	if req.SPNameQualifier != "" {
-		nameID.CreateAttr("SPNameQualifier", req.SPNameQualifier)
+	nameIDAttrs := [2]xattr{{"Format", nameIDFormat}, {"SPNameQualifier", req.SPNameQualifier}}
+	n := 2
+	if req.SPNameQualifier == "" {
+		n = 1
 	}
-	nameID.SetText(out.NameID)
-	confirmation := subject.CreateElement("saml2:SubjectConfirmation")
-	confirmation.CreateAttr("Method", cmBearer)
-	data := confirmation.CreateElement("saml2:SubjectConfirmationData")
-	if req.InResponseTo != "" {
-		data.CreateAttr("InResponseTo", req.InResponseTo)
+	nameID := t.el("saml2:NameID", nameIDAttrs[:n]...).withText(out.NameID)
+	dataAttrs := [3]xattr{{"InResponseTo", req.InResponseTo}, {"NotOnOrAfter", notOnOrAfter}, {"Recipient", req.ACS}}
+	first := 0
+	if req.InResponseTo == "" {
+		first = 1
 	}
-	data.CreateAttr("NotOnOrAfter", samlTime(out.NotOnOrAfter))
-	data.CreateAttr("Recipient", req.ACS)
+	a.add(t.el("saml2:Subject").add(
+		nameID,
+		t.el("saml2:SubjectConfirmation", xattr{"Method", cmBearer}).add(
+			t.el("saml2:SubjectConfirmationData", dataAttrs[first:]...)),
+	))
 
 	// Validity runs from issuance, not from the request's arrival: a slow
 	// login must not produce an assertion that is already expiring.
-	conditions := a.CreateElement("saml2:Conditions")
-	conditions.CreateAttr("NotBefore", samlTime(s.now.Add(-s.skew)))
-	conditions.CreateAttr("NotOnOrAfter", samlTime(out.NotOnOrAfter))
-	conditions.CreateElement("saml2:AudienceRestriction").CreateElement("saml2:Audience").SetText(req.SP.EntityID)
+	a.add(t.el("saml2:Conditions",
+		xattr{"NotBefore", samlTime(s.now.Add(-s.skew))},
+		xattr{"NotOnOrAfter", notOnOrAfter},
+	).add(t.el("saml2:AudienceRestriction").add(t.el("saml2:Audience").withText(req.SP.EntityID))))
 
-	authn := a.CreateElement("saml2:AuthnStatement")
-	authn.CreateAttr("AuthnInstant", samlTime(u.AuthnInstant))
-	authn.CreateAttr("SessionIndex", out.SessionIndex)
-	authn.CreateElement("saml2:AuthnContext").CreateElement("saml2:AuthnContextClassRef").SetText(s.authnContext)
+	a.add(t.el("saml2:AuthnStatement",
+		xattr{"AuthnInstant", samlTime(u.AuthnInstant)},
+		xattr{"SessionIndex", out.SessionIndex},
+	).add(t.el("saml2:AuthnContext").add(t.el("saml2:AuthnContextClassRef").withText(s.authnContext))))
 
-	var statement *etree.Element
+	var statement *node
 	for _, rule := range s.profile.Attributes {
 		value := rule.attributeValue(&u)
 		if value == "" {
 			continue
 		}
 		if statement == nil {
-			statement = a.CreateElement("saml2:AttributeStatement")
+			statement = t.el("saml2:AttributeStatement")
+			a.add(statement)
 		}
-		attr := statement.CreateElement("saml2:Attribute")
-		attr.CreateAttr("Name", rule.Name)
-		attr.CreateAttr("NameFormat", AttrNameFormatURI)
-		attr.CreateAttr("FriendlyName", rule.Name) // as the Yunion evidence has it (§6.2); informational only
-		v := attr.CreateElement("saml2:AttributeValue")
-		v.CreateAttr("xsi:type", "xs:string")
-		v.SetText(value)
+		statement.add(t.el("saml2:Attribute",
+			xattr{"Name", rule.Name},
+			xattr{"NameFormat", AttrNameFormatURI},
+			xattr{"FriendlyName", rule.Name}, // as the Yunion evidence has it (§6.2); informational only
+		).add(t.el("saml2:AttributeValue", xattr{"xsi:type", "xs:string"}).withText(value)))
 	}
 	return a
 }
@@ -405,6 +438,7 @@ func (b *Builder) BuildError(req Request, status, msg string) (*Response, error)
 	if err != nil {
 		return nil, err
 	}
+	defer s.release()
 	if err := checkRequest(req); err != nil {
 		return nil, err
 	}
@@ -423,35 +457,23 @@ func (b *Builder) BuildError(req Request, status, msg string) (*Response, error)
 		return nil, err
 	}
 	resp := s.statusResponse("saml2p:Response", out.ResponseID, req.ACS, req.InResponseTo)
-	addStatus(resp, top, second, msg)
-	if err := s.signEnveloped(resp); err != nil {
+	s.addStatus(resp, top, second, msg)
+	if err := s.signEnveloped(resp, out.ResponseID); err != nil {
 		return nil, err
 	}
-	if out.XML, err = serialize(resp); err != nil {
-		return nil, err
-	}
+	out.XML = resp.document()
 	return out, nil
 }
 
-func addStatus(parent *etree.Element, top, second, msg string) {
-	status := parent.CreateElement("saml2p:Status")
-	code := status.CreateElement("saml2p:StatusCode")
-	code.CreateAttr("Value", top)
+func (s *settings) addStatus(parent *node, top, second, msg string) {
+	t := s.tree
+	code := t.el("saml2p:StatusCode", xattr{"Value", top})
 	if second != "" {
-		code.CreateElement("saml2p:StatusCode").CreateAttr("Value", second)
+		code.add(t.el("saml2p:StatusCode", xattr{"Value", second}))
 	}
+	status := t.el("saml2p:Status").add(code)
 	if msg != "" {
-		status.CreateElement("saml2p:StatusMessage").SetText(msg)
+		status.add(t.el("saml2p:StatusMessage").withText(msg))
 	}
-}
-
-func serialize(root *etree.Element) ([]byte, error) {
-	doc := etree.NewDocument()
-	doc.CreateProcInst("xml", `version="1.0" encoding="UTF-8"`)
-	doc.SetRoot(root)
-	b, err := doc.WriteToBytes()
-	if err != nil {
-		return nil, fmt.Errorf("samlresp: writing the response: %w", err)
-	}
-	return b, nil
+	parent.add(status)
 }
