@@ -56,7 +56,7 @@ func TestImportCreateCustomerResults(t *testing.T) {
 	want := map[binding.Key]binding.Binding{
 		{XAccountType: "partner_IDP", XAccountID: "cust-0001"}: {DomainID: "0d2f8a6c1e7b4a3c9f5e6d7c8b9a0f1e", DomainName: "partner_cust1"},
 		{XAccountType: "other_IDP", XAccountID: "cust-0002"}:   {DomainID: "5b1e0c9d2a7f4e3b8c6d1a0f9e8d7c6b", DomainName: "partner_cust2"},
-		{XAccountType: "partner_IDP", XAccountID: "cust-0003"}:   {DomainID: "8c3a1f0e9d2b4c5a7e6f1d0c9b8a7f6e", DomainName: "hw_张三"},
+		{XAccountType: "partner_IDP", XAccountID: "cust-0003"}: {DomainID: "8c3a1f0e9d2b4c5a7e6f1d0c9b8a7f6e", DomainName: "hw_张三"},
 		{XAccountType: "partner_IDP", XAccountID: "cust-0004"}: {DomainID: "1f2e3d4c5b6a79880a9b8c7d6e5f4a3b"},
 	}
 	for k, w := range want {
