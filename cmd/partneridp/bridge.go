@@ -211,7 +211,12 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 				"platform", pc.Name)
 		}
 	}
+	api, err := buildPlatformAPI(cfg, platforms, b.store, nil, opts.Auditor, opts.Logger, opts.Clock)
+	if err != nil {
+		return nil, err
+	}
 	b.server, err = idp.New(idp.Config{
+		API:                  api,
 		PublicURL:            cfg.PublicURL,
 		IdPEntityID:          cfg.IdP.EntityID,
 		MetadataXML:          b.metadataXML,

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/idp"
+	"github.com/partneridp/partneridp/idp/handoff"
+	"github.com/partneridp/partneridp/idp/platformapi"
+)
+
+// PlatformAPIConfig is platforms[].api: the platform's backend may call
+// /api/v1 with tokens signed by the platform's registered key (the same key
+// as its handoff tokens) and aud <public_url>/api/v1.
+type PlatformAPIConfig struct {
+	Enabled bool `yaml:"enabled"`
+	// XAccountType is the xAccountType whose bindings the platform sees;
+	// default huawei.x_account_type.
+	XAccountType string `yaml:"x_account_type"`
+}
+
+// WebhookConfig is platforms[].webhook: binding-change events POSTed to URL,
+// signed per Standard Webhooks with the whsec_ secret in SecretFile.
+type WebhookConfig struct {
+	URL        string   `yaml:"url"`
+	SecretFile string   `yaml:"secret_file"`
+	MaxAge     Duration `yaml:"give_up_after"` // default 24h of retries
+}
+
+// PartnerAPIConfig is huawei.partner_api: the AK/SK of the partner account
+// for Huawei's partner API (create customer, check registration), from
+// files or environment variables; never logged.
+type PartnerAPIConfig struct {
+	AKFile   string   `yaml:"ak_file"`
+	SKFile   string   `yaml:"sk_file"`
+	AKEnv    string   `yaml:"ak_env"` // e.g. PARTNERIDP_HUAWEI_AK
+	SKEnv    string   `yaml:"sk_env"`
+	Endpoint string   `yaml:"endpoint"` // default: the site's bss endpoint
+	Timeout  Duration `yaml:"timeout"`
+}
+
+// buildPlatformAPI returns the /api/v1 handler, or nil when no platform
+// enables the API. platforms are loadPlatforms' answer, in config order.
+func buildPlatformAPI(cfg *Config, platforms []handoff.Platform, store binding.Store, partner platformapi.Partner, audit idp.Auditor, logger *slog.Logger, clock func() time.Time) (http.Handler, error) {
+	var ps []platformapi.Platform
+	for i, pc := range cfg.Platforms {
+		if pc.API == nil || !pc.API.Enabled || i >= len(platforms) {
+			continue
+		}
+		typ := pc.API.XAccountType
+		if typ == "" {
+			typ = cfg.Huawei.XAccountType
+		}
+		ps = append(ps, platformapi.Platform{Name: pc.Name, Issuer: pc.Issuer, XAccountType: typ, Keys: platforms[i].Keys})
+	}
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	api, err := platformapi.New(platformapi.Config{
+		PublicURL: cfg.PublicURL,
+		Platforms: ps,
+		Store:     store,
+		Replay:    idp.TokenReplay{Store: store.Ephemeral()},
+		Partner:   partner,
+		Clock:     clock,
+		Log:       logger,
+		Audit: func(ev platformapi.Event) {
+			verdict := idp.VerdictAnswered
+			switch {
+			case ev.Status >= 500:
+				verdict = idp.VerdictError
+			case ev.Status >= 400:
+				verdict = idp.VerdictRefused
+			case ev.Reason == platformapi.ReasonCreated:
+				verdict = idp.VerdictStored
+			}
+			e := idp.AuditEvent{Time: ev.Time, Event: idp.EventAPI, SP: ev.Platform, XAccountID: ev.XAccountID, DomainID: ev.DomainID, Verdict: verdict, Reason: ev.Reason}
+			if audit != nil {
+				audit.Record(e)
+				return
+			}
+			logger.Info("audit", "event", e.Event, "platform", e.SP, "xaccount_id", e.XAccountID, "domain_id", e.DomainID, "verdict", e.Verdict, "reason", e.Reason, "path", ev.Path, "status", ev.Status)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("platform API: %w", err)
+	}
+	return api, nil
+}
