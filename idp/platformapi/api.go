@@ -93,7 +93,7 @@ type CreatedCustomer struct {
 // CheckCustomerRequest asks Huawei whether a name, email or mobile is taken.
 type CheckCustomerRequest struct {
 	SearchType  string `json:"search_type"` // name | email | mobile
-	SearchKey   string `json:"search_key"`
+	SearchValue string `json:"search_value"`
 	CountryCode string `json:"country_code,omitempty"`
 }
 
@@ -580,8 +580,8 @@ func (a *API) checkCustomer(_ http.ResponseWriter, r *http.Request, c *call) (in
 	default:
 		return fail(http.StatusBadRequest, ReasonBadRequest, "search_type: one of name, email, mobile")
 	}
-	if req.SearchKey == "" || len(req.SearchKey) > 256 {
-		return fail(http.StatusBadRequest, ReasonBadRequest, "search_key: 1 to 256 characters")
+	if req.SearchValue == "" || len(req.SearchValue) > 256 {
+		return fail(http.StatusBadRequest, ReasonBadRequest, "search_value: 1 to 256 characters")
 	}
 	if a.cfg.Partner == nil {
 		return fail(http.StatusNotImplemented, ReasonPartnerDisabled, "huawei.partner_api is not configured on this bridge")

@@ -51,7 +51,7 @@ func (f *fakePartner) CheckCustomer(_ context.Context, req CheckCustomerRequest)
 	if f.err != nil {
 		return CheckCustomerResult{}, f.err
 	}
-	if req.SearchKey == "taken" {
+	if req.SearchValue == "taken" {
 		return CheckCustomerResult{Status: "used_by_user", UniqueCount: 1}, nil
 	}
 	return CheckCustomerResult{Status: "available"}, nil
@@ -230,9 +230,9 @@ func TestAPI(t *testing.T) {
 			check: func(m map[string]any) error { return prefix(m["message"], "xaccount_id:") }},
 		{name: "bad id in body", method: "POST", path: "/api/v1/customers", body: `{"xaccount_id":"a\u0000b"}`, tok: func() string { return e.token(e.mintA) }, status: 400, reason: ReasonBadRequest,
 			check: func(m map[string]any) error { return prefix(m["message"], "xaccount_id:") }},
-		{name: "check available", method: "POST", path: "/api/v1/customers/check", body: `{"search_type":"name","search_key":"free"}`, tok: func() string { return e.token(e.mintA) }, status: 200,
+		{name: "check available", method: "POST", path: "/api/v1/customers/check", body: `{"search_type":"name","search_value":"free"}`, tok: func() string { return e.token(e.mintA) }, status: 200,
 			check: func(m map[string]any) error { return want(m["status"], "available") }},
-		{name: "check bad type", method: "POST", path: "/api/v1/customers/check", body: `{"search_type":"x","search_key":"free"}`, tok: func() string { return e.token(e.mintA) }, status: 400, reason: ReasonBadRequest, invalidReq: true,
+		{name: "check bad type", method: "POST", path: "/api/v1/customers/check", body: `{"search_type":"x","search_value":"free"}`, tok: func() string { return e.token(e.mintA) }, status: 400, reason: ReasonBadRequest, invalidReq: true,
 			check: func(m map[string]any) error { return prefix(m["message"], "search_type:") }},
 	}
 	for _, tc := range tests {
