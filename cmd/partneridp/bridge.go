@@ -16,9 +16,9 @@ import (
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/idp"
 	"github.com/partneridp/partneridp/idp/handoff"
-	"github.com/partneridp/partneridp/idp/webhook"
 	"github.com/partneridp/partneridp/idp/samlreq"
 	"github.com/partneridp/partneridp/idp/samlresp"
+	"github.com/partneridp/partneridp/idp/webhook"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -218,7 +218,11 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 	if b.webhooks, b.webhookMetrics, err = buildWebhooks(cfg, b.store, opts.Logger); err != nil {
 		return nil, err
 	}
-	api, err := buildPlatformAPI(cfg, platforms, b.store, nil, opts.Auditor, opts.Logger, opts.Clock)
+	partner, err := buildPartner(cfg, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	api, err := buildPlatformAPI(cfg, platforms, b.store, partner, opts.Auditor, opts.Logger, opts.Clock)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/partneridp/partneridp/binding"
@@ -34,12 +36,64 @@ type WebhookConfig struct {
 // for Huawei's partner API (create customer, check registration), from
 // files or environment variables; never logged.
 type PartnerAPIConfig struct {
-	AKFile   string   `yaml:"ak_file"`
-	SKFile   string   `yaml:"sk_file"`
-	AKEnv    string   `yaml:"ak_env"` // e.g. PARTNERIDP_HUAWEI_AK
-	SKEnv    string   `yaml:"sk_env"`
-	Endpoint string   `yaml:"endpoint"` // default: the site's bss endpoint
+	AKFile string `yaml:"ak_file"`
+	SKFile string `yaml:"sk_file"`
+	AKEnv  string `yaml:"ak_env"` // e.g. PARTNERIDP_HUAWEI_AK
+	SKEnv  string `yaml:"sk_env"`
+	// DomainID is the partner's own Huawei account ID (required: the SDK
+	// would otherwise look it up through IAM).
+	DomainID string   `yaml:"domain_id"`
+	Endpoint string   `yaml:"endpoint"` // default: bss (site cn) or bss-intl (other sites)
 	Timeout  Duration `yaml:"timeout"`
+}
+
+// buildPartner returns the SDK-backed partner API client, or nil when
+// huawei.partner_api is absent. AK/SK come from files (not world-readable)
+// or from the named environment variables; they are never logged.
+func buildPartner(cfg *Config, getenv func(string) string) (platformapi.Partner, error) {
+	pc := cfg.Huawei.PartnerAPI
+	if pc == nil {
+		return nil, nil
+	}
+	read := func(field, file, env string) (string, error) {
+		switch {
+		case file != "" && env != "":
+			return "", fmt.Errorf("huawei.partner_api: set %s_file or %s_env, not both", field, field)
+		case file != "":
+			path := cfg.Path(file)
+			fi, err := os.Stat(path)
+			if err != nil {
+				return "", fmt.Errorf("huawei.partner_api.%s_file: %w", field, err)
+			}
+			if fi.Mode().Perm()&0o004 != 0 {
+				return "", fmt.Errorf("huawei.partner_api.%s_file: %s is world-readable; chmod 600 it", field, path)
+			}
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return "", fmt.Errorf("huawei.partner_api.%s_file: %w", field, err)
+			}
+			return strings.TrimSpace(string(b)), nil
+		case env != "":
+			v := strings.TrimSpace(getenv(env))
+			if v == "" {
+				return "", fmt.Errorf("huawei.partner_api.%s_env: %s is empty or unset", field, env)
+			}
+			return v, nil
+		}
+		return "", fmt.Errorf("huawei.partner_api: set %s_file or %s_env", field, field)
+	}
+	ak, err := read("ak", pc.AKFile, pc.AKEnv)
+	if err != nil {
+		return nil, err
+	}
+	sk, err := read("sk", pc.SKFile, pc.SKEnv)
+	if err != nil {
+		return nil, err
+	}
+	return platformapi.NewSDKPartner(platformapi.HuaweiConfig{
+		Intl: cfg.Huawei.Site != "" && cfg.Huawei.Site != "cn", Endpoint: pc.Endpoint,
+		AK: ak, SK: sk, DomainID: pc.DomainID, Timeout: pc.Timeout.Duration,
+	})
 }
 
 // buildPlatformAPI returns the /api/v1 handler, or nil when no platform
