@@ -101,3 +101,41 @@ func TestPlatformAPIWiring(t *testing.T) {
 		t.Errorf("missing env: %v", err)
 	}
 }
+
+// TestCustomersCommands: `customers create|check` against the mock Huawei.
+func TestCustomersCommands(t *testing.T) {
+	now := time.Now()
+	spKey, _ := metadata.GenerateKeyPair(2048, pkix.Name{CommonName: "mock"}, now.Add(-time.Hour), now.Add(time.Hour), rand.Reader)
+	const ak, sk = "AKCLI000000000000001", "skCliSecret00000000000000000000000000001"
+	var h http.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
+	defer srv.Close()
+	iam, err := mockiam.New(mockiam.Config{BaseURL: srv.URL, Key: spKey, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), PartnerAK: ak, PartnerSK: sk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h = iam.Handler()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "ak"), []byte(ak+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "sk"), []byte(sk+"\n"), 0o600)
+	yaml := strings.Replace(minimalConfig, "huawei: {x_account_type: t_IDP}\n",
+		"huawei: {x_account_type: t_IDP, partner_api: {ak_file: ak, sk_file: sk, domain_id: 0123456789abcdef0123456789abcdef, endpoint: \""+srv.URL+"\"}}\n", 1) + "store: {path: bindings.db}\n"
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte(yaml), 0o644)
+	out, errOut, err := run(t, "customers", "create", "cli-1", "--domain-name", "clico1", "--config", cfg)
+	if err != nil || !strings.HasPrefix(out, "created cli-1 domain_id ") {
+		t.Fatalf("create: %v %s %s", err, out, errOut)
+	}
+	out, _, err = run(t, "customers", "create", "cli-1", "--config", cfg)
+	if err != nil || !strings.HasPrefix(out, "existing cli-1") {
+		t.Fatalf("second create: %v %s", err, out)
+	}
+	out, _, err = run(t, "customers", "check", "name", "clico1", "--config", cfg)
+	if err != nil || !strings.Contains(out, "used_by_user") {
+		t.Fatalf("check: %v %s", err, out)
+	}
+	out, _, _ = run(t, "bindings", "history", "cli-1", "--config", cfg)
+	if !strings.Contains(out, "create_customer") {
+		t.Errorf("history: %s", out)
+	}
+}

@@ -538,36 +538,58 @@ func (a *API) createCustomer(_ http.ResponseWriter, r *http.Request, c *call) (i
 		return fail(http.StatusBadRequest, ReasonBadRequest, "xaccount_id: "+err.Error())
 	}
 	c.ev.XAccountID = req.XAccountID
-	key := binding.Key{XAccountType: c.p.XAccountType, XAccountID: req.XAccountID}
-	cur, err := a.cfg.Store.Get(r.Context(), key)
-	if err == nil {
-		c.ev.DomainID = cur.DomainID
-		return http.StatusOK, viewOf(cur), ReasonExisting
-	} else if !errors.Is(err, binding.ErrNotFound) {
-		return storeFail(err)
-	}
 	if a.cfg.Partner == nil {
+		if cur, err := a.cfg.Store.Get(r.Context(), binding.Key{XAccountType: c.p.XAccountType, XAccountID: req.XAccountID}); err == nil {
+			c.ev.DomainID = cur.DomainID
+			return http.StatusOK, viewOf(cur), ReasonExisting
+		}
 		return fail(http.StatusNotImplemented, ReasonPartnerDisabled, "huawei.partner_api is not configured on this bridge")
 	}
 	req.XAccountType = c.p.XAccountType
-	got, err := a.cfg.Partner.CreateCustomer(r.Context(), req)
-	if err != nil {
+	b, created, err := CreateCustomer(r.Context(), a.cfg.Store, a.cfg.Partner, req, "api:"+c.p.Name)
+	switch {
+	case errors.Is(err, errStore):
+		return storeFail(err)
+	case err != nil:
 		return partnerFail(err)
 	}
-	c.ev.DomainID = got.DomainID
-	res, err := a.cfg.Store.Update(r.Context(), key, "", func(cur *binding.Binding) (binding.Edit, error) {
+	c.ev.DomainID = b.DomainID
+	if !created {
+		return http.StatusOK, viewOf(b), ReasonExisting
+	}
+	return http.StatusCreated, viewOf(b), ReasonCreated
+}
+
+var errStore = errors.New("store")
+
+// CreateCustomer creates a Huawei customer for req's account through p and
+// stores the binding (source create_customer) with its history entry in one
+// update. A bound account is returned as it is, without calling Huawei
+// (created false). Store failures wrap binding's errors; Huawei's are
+// *HuaweiError or wrap ErrHuaweiUnreachable / ErrHuaweiTimeout, and then
+// nothing is stored.
+func CreateCustomer(ctx context.Context, st binding.Store, p Partner, req CreateCustomerRequest, actor string) (binding.Binding, bool, error) {
+	key := binding.Key{XAccountType: req.XAccountType, XAccountID: req.XAccountID}
+	cur, err := st.Get(ctx, key)
+	if err == nil {
+		return cur, false, nil
+	} else if !errors.Is(err, binding.ErrNotFound) {
+		return binding.Binding{}, false, fmt.Errorf("%w: %w", errStore, err)
+	}
+	got, err := p.CreateCustomer(ctx, req)
+	if err != nil {
+		return binding.Binding{}, false, err
+	}
+	res, err := st.Update(ctx, key, "", func(cur *binding.Binding) (binding.Edit, error) {
 		if cur != nil {
-			return binding.Edit{}, nil // bound meanwhile: keep it
+			return binding.Edit{}, nil // bound meanwhile (a notification): keep it
 		}
-		return binding.Edit{Action: binding.ActionBind, DomainID: got.DomainID, DomainName: got.DomainName, Source: binding.SourceCreateCustomer, Actor: "api:" + c.p.Name}, nil
+		return binding.Edit{Action: binding.ActionBind, DomainID: got.DomainID, DomainName: got.DomainName, Source: binding.SourceCreateCustomer, Actor: actor}, nil
 	})
 	if err != nil {
-		return storeFail(err)
+		return binding.Binding{}, false, fmt.Errorf("%w: %w", errStore, err)
 	}
-	if !res.Changed {
-		return http.StatusOK, viewOf(res.Binding), ReasonExisting
-	}
-	return http.StatusCreated, viewOf(res.Binding), ReasonCreated
+	return res.Binding, res.Changed, nil
 }
 
 func (a *API) checkCustomer(_ http.ResponseWriter, r *http.Request, c *call) (int, any, string) {
