@@ -5,7 +5,7 @@
 // platform's registered key (the handoff machinery, with the audience
 // <public_url>/api/v1, jti single use, at most 5 minutes of lifetime).
 // Errors are JSON {"reason", "message"}; the reasons are registered in
-// idp/reasons.go. The OpenAPI document (openapi.yaml) is embedded and
+// idp/reasons.go. The OpenAPI document (assets/openapi.yaml) is embedded and
 // served at /api/v1/openapi.yaml and /api/v1/openapi.json.
 package platformapi
 
@@ -60,7 +60,7 @@ const maxBody = 16 << 10
 // MaxTokenLifetime caps exp−iat of an API token.
 const MaxTokenLifetime = 5 * time.Minute
 
-//go:embed openapi.yaml
+//go:embed assets/openapi.yaml
 var openAPIYAML []byte
 
 // OpenAPIYAML returns the embedded OpenAPI 3 document.
