@@ -208,6 +208,13 @@ type (
 	AccountImporter interface {
 		ImportAccount(ctx context.Context, k Key, history []Change) error
 	}
+	// CursorStore keeps named positions in the Changes feed (the webhook
+	// deliverer's: the last sequence number delivered) durably beside the
+	// bindings. Cursor returns 0 for a name never set.
+	CursorStore interface {
+		Cursor(ctx context.Context, name string) (uint64, error)
+		SetCursor(ctx context.Context, name string, seq uint64) error
+	}
 )
 
 // CheckImportedHistory validates a history given to ImportAccount: every

@@ -79,6 +79,7 @@ const (
 	EventBindNotification = "bind_notification" // Huawei's bind notification
 	EventLogout           = "logout"            // the SLO URL
 	EventHTTP             = "http"              // any other path, and refusals before a handler (size caps, rate limit)
+	EventAPI              = "api"               // a platform API call (/api/v1)
 )
 
 // Verdicts (AuditEvent.Verdict).
@@ -95,6 +96,7 @@ const (
 	VerdictConfirmAsked  = "confirm_asked"  // the handoff asked the user to confirm an account switch
 	VerdictRefused       = "refused"        // the request was refused (4xx)
 	VerdictError         = "error"          // our side failed (5xx)
+	VerdictAnswered      = "answered"       // a platform API call was answered
 )
 
 // slogAuditor is the auditor when none is configured: events go to the log.

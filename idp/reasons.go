@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sort"
 
+	"github.com/partneridp/partneridp/idp/platformapi"
 	"github.com/partneridp/partneridp/idp/samlreq"
 )
 
@@ -183,6 +184,18 @@ var reasonRegistry = []ReasonInfo{
 	{ReasonNoLogoutRequest, KindOutcome, http.StatusFound, "/saml/slo", "Huawei's plain logout redirect: " + fixNone},
 	{ReasonSPHasNoSLO, KindOutcome, http.StatusFound, "/saml/slo", "a LogoutRequest from an SP without an SLO endpoint: " + fixNone},
 	{ReasonLogoutResponse, KindOutcome, http.StatusFound, "/saml/slo", "a LogoutRequest answered with a signed LogoutResponse: " + fixNone},
+	// The platform API (/api/v1, idp/platformapi).
+	{platformapi.ReasonUnauthenticated, KindRefusal, http.StatusUnauthorized, "/api/v1", "the platform's backend sent no Authorization: Bearer token: see \"Platform API\" in the README"},
+	{platformapi.ReasonBadToken, KindRefusal, http.StatusUnauthorized, "/api/v1", "the API token was refused (signature, iss, aud <public_url>/api/v1, lifetime over 5 minutes, expired, replayed jti): the message says which; mint a new token per call"},
+	{platformapi.ReasonBadRequest, KindRefusal, http.StatusBadRequest, "/api/v1", "the message names the field: malformed JSON, an unknown field, an ID outside the account-ID alphabet, a bad cursor or limit (413 over 16 KiB, 415 without application/json)"},
+	{platformapi.ReasonNotFound, KindRefusal, http.StatusNotFound, "/api/v1", "no binding for that xaccount_id in the platform's xAccountType, or an unknown API path (see /api/v1/openapi.yaml)"},
+	{platformapi.ReasonPartnerDisabled, KindRefusal, http.StatusNotImplemented, "/api/v1/customers", "configure huawei.partner_api (AK/SK files or env) to create customers through the bridge"},
+	{platformapi.ReasonHuaweiError, KindRefusal, http.StatusUnprocessableEntity, "/api/v1/customers", "Huawei's partner API refused the call (502 for a Huawei 5xx): huawei_code is Huawei's own error code; look it up in Huawei's partner API error codes"},
+	{platformapi.ReasonHuaweiUnreachable, KindInternal, http.StatusBadGateway, "/api/v1/customers", "Huawei's partner API could not be reached: check egress to the bss endpoint; nothing was stored, the platform may retry"},
+	{platformapi.ReasonHuaweiTimeout, KindInternal, http.StatusGatewayTimeout, "/api/v1/customers", "Huawei's partner API did not answer in time; nothing was stored, the platform may retry"},
+	{platformapi.ReasonOK, KindOutcome, http.StatusOK, "/api/v1", "an API call answered: " + fixNone},
+	{platformapi.ReasonCreated, KindOutcome, http.StatusCreated, "/api/v1/customers", "a Huawei customer was created and bound (source create_customer): " + fixNone},
+	{platformapi.ReasonExisting, KindOutcome, http.StatusOK, "/api/v1/customers", "create customer for an account already bound: the binding was returned, Huawei not called: " + fixNone},
 }
 
 var reasonIndex = func() map[string]ReasonInfo {

@@ -95,6 +95,9 @@ type Config struct {
 	Rand     io.Reader                    // optional: crypto/rand (flow IDs)
 	Metrics  *Metrics                     // optional: no metrics when nil
 	ClientIP func(r *http.Request) string // optional: the host of r.RemoteAddr (set it behind a trusted proxy)
+
+	// API (optional) serves the platform API below /api/v1/ (idp/platformapi).
+	API http.Handler
 }
 
 // ErrConfig is matched (errors.Is) by the *ConfigError New returns.
@@ -343,6 +346,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(PathMetadata, limitBody(maxOtherBody, http.HandlerFunc(s.handleMetadata)))
 	mux.Handle(PathHealthz, limitBody(maxOtherBody, http.HandlerFunc(s.handleHealthz)))
 	mux.Handle(PathReadyz, limitBody(maxOtherBody, http.HandlerFunc(s.handleReadyz)))
+	if s.cfg.API != nil {
+		mux.Handle("/api/v1/", s.cfg.API)
+	}
 	mux.Handle("/", limitBody(maxOtherBody, http.HandlerFunc(s.handleNotFound)))
 	return s.recoverPanics(s.capRequest(mux))
 }

@@ -24,6 +24,7 @@ var migrations = []migration{
 	{to: 1, name: "create bindings, indexes, history, ephemeral buckets", run: migrateV1},
 	{to: 2, name: "create the spent-mark bucket", run: migrateV2},
 	{to: 3, name: "create the applied-mark bucket", run: migrateV3},
+	{to: 4, name: "create the feed-cursor bucket", run: migrateV4},
 }
 
 // SchemaVersion is the store file schema this build writes.

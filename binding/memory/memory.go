@@ -33,6 +33,7 @@ type Store struct {
 	marks    map[string]struct{}     // applied-once marks
 	records  map[recordKey]record    // Add/Get/Take
 	spent    map[recordKey]time.Time // Spend marks → expiry
+	cursors  map[string]uint64       // CursorStore (cursor.go)
 	closed   bool
 }
 

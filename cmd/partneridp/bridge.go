@@ -18,6 +18,7 @@ import (
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/samlreq"
 	"github.com/partneridp/partneridp/idp/samlresp"
+	"github.com/partneridp/partneridp/idp/webhook"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -50,6 +51,9 @@ type bridge struct {
 	server      *idp.Server
 	site        siteURLs
 	stopBG      func() // stops and waits for the background work; nil before start
+
+	webhooks       []*webhook.Deliverer // platforms[].webhook (webhooks.go)
+	webhookMetrics *webhook.Metrics
 }
 
 type siteURLs struct {
@@ -211,7 +215,19 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 				"platform", pc.Name)
 		}
 	}
+	if b.webhooks, b.webhookMetrics, err = buildWebhooks(cfg, b.store, opts.Logger); err != nil {
+		return nil, err
+	}
+	partner, err := buildPartner(cfg, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	api, err := buildPlatformAPI(cfg, platforms, b.store, partner, opts.Auditor, opts.Logger, opts.Clock)
+	if err != nil {
+		return nil, err
+	}
 	b.server, err = idp.New(idp.Config{
+		API:                  api,
 		PublicURL:            cfg.PublicURL,
 		IdPEntityID:          cfg.IdP.EntityID,
 		MetadataXML:          b.metadataXML,
@@ -263,6 +279,9 @@ func (b *bridge) startBackground(logger *slog.Logger) {
 	eph, every, clock := b.store.Ephemeral(), b.cfg.Store.SweepEvery.Duration, b.clock
 	bg.Go(func() { _ = binding.RunSweeper(ctx, eph, every, clock) })
 	bg.Go(func() { warnExpiry(ctx, b, logger) })
+	for _, d := range b.webhooks {
+		bg.Go(func() { _ = d.Run(ctx) })
+	}
 }
 
 // Close stops the background work, then releases the store. It is safe on

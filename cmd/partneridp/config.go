@@ -114,6 +114,8 @@ type HuaweiConfig struct {
 	SPPinSHA256  string   `yaml:"sp_fingerprint_sha256"`
 	SPRefresh    Duration `yaml:"sp_metadata_refresh"`
 	ServiceHosts []string `yaml:"service_hosts"`
+	// PartnerAPI (optional): Huawei's partner API for create customer.
+	PartnerAPI *PartnerAPIConfig `yaml:"partner_api"`
 }
 
 type PlatformConfig struct {
@@ -138,6 +140,9 @@ type PlatformConfig struct {
 	// SigningKeyFile is a private key used only by `partneridp token` to mint
 	// test tokens; production platforms keep theirs.
 	SigningKeyFile string `yaml:"test_signing_key_file"`
+	// API and Webhook (optional): the platform API and binding webhooks.
+	API     *PlatformAPIConfig `yaml:"api"`
+	Webhook *WebhookConfig     `yaml:"webhook"`
 }
 
 type SessionConfig struct {

@@ -120,6 +120,7 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 	}
 	defer b.Close()
 	registerExpiryGauges(reg, b)
+	registerWebhookMetrics(reg, b)
 
 	limiter, err := ratelimit.New(ratelimit.Config{PerMinute: cfg.Limits.PerIPPerMinute, Burst: cfg.Limits.Burst, MaxClients: cfg.Limits.MaxClients})
 	if err != nil {

@@ -29,6 +29,8 @@ func (m *IAM) Handler() http.Handler {
 	mux.HandleFunc(PathConsole, m.only(http.MethodGet, m.handleConsole))
 	mux.HandleFunc(PathSLORedirect, m.handleSLO)
 	mux.HandleFunc(PathSLOPost, m.handleSLO)
+	mux.HandleFunc(PathSubCustomers, m.handleSubCustomers)
+	mux.HandleFunc(PathCheckIdentity, m.handleCheckIdentity)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		m.refusePage(w, Event{Kind: EventEndpoint}, refuse(ReasonNotFound, http.StatusNotFound, "the mock has no page at %.200q", r.URL.Path))
 	})

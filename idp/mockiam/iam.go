@@ -86,6 +86,9 @@ type Config struct {
 	// HTTPClient fetches IdP metadata registered by URL; nil: a client with
 	// a 10 s timeout.
 	HTTPClient *http.Client
+	// PartnerAK and PartnerSK (optional) are the partner's access key the
+	// mock's partner API (create customer, check registration) accepts.
+	PartnerAK, PartnerSK string
 }
 
 // IAM is the mock. Its methods are safe for concurrent use.
@@ -100,6 +103,8 @@ type IAM struct {
 	skew       time.Duration
 	rand       io.Reader
 	httpClient *http.Client
+	partnerAK  string
+	partnerSK  string
 	spSigned   []byte
 	spUnsigned []byte
 
@@ -191,6 +196,8 @@ func New(cfg Config) (*IAM, error) {
 		skew:          cfg.Skew,
 		rand:          cfg.Rand,
 		httpClient:    cfg.HTTPClient,
+		partnerAK:     cfg.PartnerAK,
+		partnerSK:     cfg.PartnerSK,
 		registrations: map[string]*registration{},
 		pendingByID:   map[string]*pendingLogin{},
 		consumed:      map[string]time.Time{},

@@ -1,0 +1,616 @@
+// Package platformapi is the bridge's server-to-server API under /api/v1/:
+// a partner platform's backend reads the bindings of its own xAccountType,
+// their history, and asks the bridge to create a Huawei customer or check
+// one's registration. Every call carries a short-lived JWT signed with the
+// platform's registered key (the handoff machinery, with the audience
+// <public_url>/api/v1, jti single use, at most 5 minutes of lifetime).
+// Errors are JSON {"reason", "message"}; the reasons are registered in
+// idp/reasons.go. The OpenAPI document (assets/openapi.yaml) is embedded and
+// served at /api/v1/openapi.yaml and /api/v1/openapi.json.
+package platformapi
+
+import (
+	"context"
+	_ "embed"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/idp/handoff"
+)
+
+// Prefix is where the API hangs below the public URL.
+const Prefix = "/api/v1/"
+
+// Reasons the API emits (registered in idp/reasons.go).
+const (
+	ReasonUnauthenticated   = "api_unauthenticated"    // no or unusable bearer token
+	ReasonBadToken          = "api_bad_token"          // token refused (signature, expiry, audience, replay)
+	ReasonBadRequest        = "api_bad_request"        // malformed JSON, unknown field, bad ID
+	ReasonNotFound          = "api_not_found"          // no such binding / path
+	ReasonMethodNotAllowed  = "api_method_not_allowed" // wrong method
+	ReasonPartnerDisabled   = "api_partner_disabled"   // huawei.partner_api not configured
+	ReasonHuaweiError       = "huawei_error"           // Huawei answered with an error
+	ReasonHuaweiUnreachable = "huawei_unreachable"     // Huawei could not be reached (502)
+	ReasonHuaweiTimeout     = "huawei_timeout"         // Huawei did not answer in time (504)
+	ReasonStoreUnavailable  = "store_unavailable"      // same code as the bridge's
+	ReasonInternal          = "internal"
+	ReasonOK                = "api_ok"       // outcome: answered
+	ReasonCreated           = "api_created"  // outcome: customer created and bound
+	ReasonExisting          = "api_existing" // outcome: already bound, Huawei not called
+)
+
+// MaxListLimit caps a list page.
+const MaxListLimit = 500
+
+// DefaultListLimit is a list page's size when limit is absent.
+const DefaultListLimit = 100
+
+// maxBody caps a request body.
+const maxBody = 16 << 10
+
+// MaxTokenLifetime caps exp−iat of an API token.
+const MaxTokenLifetime = 5 * time.Minute
+
+//go:embed assets/openapi.yaml
+var openAPIYAML []byte
+
+// OpenAPIYAML returns the embedded OpenAPI 3 document.
+func OpenAPIYAML() []byte { return append([]byte(nil), openAPIYAML...) }
+
+// Platform is one platform allowed to call the API.
+type Platform struct {
+	Name         string
+	Issuer       string
+	XAccountType string // the only bindings it sees
+	Keys         []handoff.PlatformKey
+}
+
+// CreateCustomerRequest asks Huawei to create a customer for a platform account.
+type CreateCustomerRequest struct {
+	XAccountType string `json:"-"`
+	XAccountID   string `json:"xaccount_id"`
+	DomainName   string `json:"domain_name,omitempty"`
+	Email        string `json:"email,omitempty"`
+	Mobile       string `json:"mobile_phone,omitempty"`
+	CountryCode  string `json:"country_code,omitempty"`
+}
+
+// CreatedCustomer is Huawei's answer to a create-customer call.
+type CreatedCustomer struct {
+	DomainID   string
+	DomainName string
+}
+
+// CheckCustomerRequest asks Huawei whether a name, email or mobile is taken.
+type CheckCustomerRequest struct {
+	SearchType  string `json:"search_type"` // name | email | mobile
+	SearchValue string `json:"search_value"`
+	CountryCode string `json:"country_code,omitempty"`
+}
+
+// CheckCustomerResult is Huawei's answer to a registration check.
+type CheckCustomerResult struct {
+	Status      string `json:"status"` // available | used_by_user
+	UniqueCount int    `json:"unique_count,omitempty"`
+}
+
+// Partner is Huawei's partner API as the bridge uses it (see partner.go for
+// the SDK-backed implementation). Errors are *HuaweiError or wrap
+// ErrHuaweiUnreachable / ErrHuaweiTimeout.
+type Partner interface {
+	CreateCustomer(ctx context.Context, req CreateCustomerRequest) (CreatedCustomer, error)
+	CheckCustomer(ctx context.Context, req CheckCustomerRequest) (CheckCustomerResult, error)
+}
+
+var (
+	ErrHuaweiUnreachable = errors.New("huawei partner API unreachable")
+	ErrHuaweiTimeout     = errors.New("huawei partner API timed out")
+)
+
+// HuaweiError is an error answer of Huawei's partner API, its code kept.
+type HuaweiError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *HuaweiError) Error() string {
+	return fmt.Sprintf("huawei partner API: %d %s: %s", e.Status, e.Code, e.Message)
+}
+
+// Event is one audited API call.
+type Event struct {
+	Time       time.Time
+	Platform   string
+	Method     string
+	Path       string
+	XAccountID string
+	DomainID   string
+	Status     int
+	Reason     string
+}
+
+// Config configures the API.
+type Config struct {
+	PublicURL string // the bridge's public URL; the audience is PublicURL+"/api/v1"
+	Platforms []Platform
+	Store     binding.Store
+	Replay    handoff.ReplayStore
+	Partner   Partner // optional: nil answers create/check with api_partner_disabled
+	Audit     func(Event)
+	Clock     func() time.Time
+	Log       *slog.Logger
+}
+
+// API serves /api/v1/.
+type API struct {
+	cfg      Config
+	verifier *handoff.Verifier
+	byIssuer map[string]Platform
+	mux      *http.ServeMux
+	clock    func() time.Time
+	log      *slog.Logger
+}
+
+// Audience returns the API token audience for a public URL.
+func Audience(publicURL string) string { return strings.TrimSuffix(publicURL, "/") + "/api/v1" }
+
+// New checks cfg and builds the API.
+func New(cfg Config) (*API, error) {
+	var errs []error
+	if cfg.PublicURL == "" {
+		errs = append(errs, errors.New("platformapi: PublicURL is required"))
+	}
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("platformapi: Store is required"))
+	}
+	if cfg.Replay == nil {
+		errs = append(errs, errors.New("platformapi: Replay is required (jti is single use)"))
+	}
+	a := &API{cfg: cfg, byIssuer: map[string]Platform{}, clock: cfg.Clock, log: cfg.Log}
+	if a.clock == nil {
+		a.clock = time.Now
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	var hp []handoff.Platform
+	for _, p := range cfg.Platforms {
+		if p.XAccountType == "" {
+			errs = append(errs, fmt.Errorf("platformapi: platform %s: xaccount_type is required", p.Name))
+		}
+		hp = append(hp, handoff.Platform{Name: p.Name, Issuer: p.Issuer, Audience: Audience(cfg.PublicURL), Keys: p.Keys, MaxLifetime: MaxTokenLifetime})
+		a.byIssuer[p.Issuer] = p
+	}
+	a.verifier = &handoff.Verifier{Platforms: hp, Replay: cfg.Replay, Clock: cfg.Clock}
+	if err := a.verifier.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	m := http.NewServeMux()
+	m.HandleFunc("GET /api/v1/openapi.yaml", a.serveYAML)
+	m.HandleFunc("GET /api/v1/openapi.json", a.serveJSON)
+	m.HandleFunc("GET /api/v1/bindings", a.auth(a.listBindings))
+	m.HandleFunc("GET /api/v1/bindings/{xaccount_id}", a.auth(a.getBinding))
+	m.HandleFunc("GET /api/v1/bindings/{xaccount_id}/history", a.auth(a.history))
+	m.HandleFunc("POST /api/v1/customers", a.auth(a.createCustomer))
+	m.HandleFunc("POST /api/v1/customers/check", a.auth(a.checkCustomer))
+	m.HandleFunc("/api/v1/", a.notFound)
+	a.mux = m
+	return a, nil
+}
+
+// ServeHTTP serves the API.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	a.mux.ServeHTTP(w, r)
+}
+
+// call is one request in progress.
+type call struct {
+	p  Platform
+	ev Event
+}
+
+func (a *API) auth(h func(http.ResponseWriter, *http.Request, *call) (int, any, string)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c := &call{ev: Event{Time: a.clock(), Method: r.Method, Path: r.URL.Path}}
+		status, body, reason := a.authenticate(r, c)
+		if status == 0 {
+			status, body, reason = h(w, r, c)
+		}
+		c.ev.Status, c.ev.Reason = status, reason
+		if a.cfg.Audit != nil {
+			a.cfg.Audit(c.ev)
+		}
+		writeJSON(w, status, body)
+	}
+}
+
+func (a *API) authenticate(r *http.Request, c *call) (int, any, string) {
+	h := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || tok == "" {
+		return fail(http.StatusUnauthorized, ReasonUnauthenticated, "send Authorization: Bearer <JWT signed with the platform's registered key, aud "+Audience(a.cfg.PublicURL)+">")
+	}
+	claims, err := a.verifier.Verify(r.Context(), tok)
+	if err != nil {
+		var te *handoff.TokenError
+		if errors.As(err, &te) {
+			c.ev.Platform = te.Platform
+			return fail(http.StatusUnauthorized, ReasonBadToken, te.Reason+": "+te.Msg)
+		}
+		if errors.Is(err, binding.ErrUnavailable) {
+			return fail(http.StatusServiceUnavailable, ReasonStoreUnavailable, "the store is unavailable; retry")
+		}
+		a.log.Error("api token verification", "err", err)
+		return fail(http.StatusInternalServerError, ReasonInternal, "token check failed on our side; retry")
+	}
+	if claims.IssuedAt.IsZero() || claims.Expires.Sub(claims.IssuedAt) > MaxTokenLifetime {
+		return fail(http.StatusUnauthorized, ReasonBadToken, "token lifetime over 5 minutes")
+	}
+	p, ok := a.byIssuer[claims.Issuer]
+	if !ok {
+		return fail(http.StatusUnauthorized, ReasonBadToken, "unknown issuer")
+	}
+	c.p, c.ev.Platform = p, p.Name
+	return 0, nil, ""
+}
+
+type errorBody struct {
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+func fail(status int, reason, msg string) (int, any, string) {
+	return status, errorBody{Reason: reason, Message: msg}, reason
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func (a *API) notFound(w http.ResponseWriter, r *http.Request) {
+	ev := Event{Time: a.clock(), Method: r.Method, Path: r.URL.Path, Status: http.StatusNotFound, Reason: ReasonNotFound}
+	if a.cfg.Audit != nil {
+		a.cfg.Audit(ev)
+	}
+	writeJSON(w, http.StatusNotFound, errorBody{ReasonNotFound, "no such API path or method; see /api/v1/openapi.yaml"})
+}
+
+func (a *API) serveYAML(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(openAPIYAML)
+}
+
+func (a *API) serveJSON(w http.ResponseWriter, _ *http.Request) {
+	j, err := yamlToJSON(openAPIYAML)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, errorBody{ReasonInternal, "openapi document"})
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(j)
+}
+
+// BindingView is a binding as the API shows it.
+type BindingView struct {
+	XAccountType string    `json:"xaccount_type"`
+	XAccountID   string    `json:"xaccount_id"`
+	DomainID     string    `json:"domain_id"`
+	DomainName   string    `json:"domain_name,omitempty"`
+	Source       string    `json:"source"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+func viewOf(b binding.Binding) BindingView {
+	return BindingView{b.XAccountType, b.XAccountID, b.DomainID, b.DomainName, string(b.Source), b.CreatedAt.UTC(), b.UpdatedAt.UTC()}
+}
+
+func storeFail(err error) (int, any, string) {
+	if errors.Is(err, binding.ErrUnavailable) || errors.Is(err, binding.ErrConflict) || errors.Is(err, context.DeadlineExceeded) {
+		return fail(http.StatusServiceUnavailable, ReasonStoreUnavailable, "the store is unavailable; retry")
+	}
+	return fail(http.StatusInternalServerError, ReasonInternal, "store failure; retry, and report it if it repeats")
+}
+
+func pathID(r *http.Request, c *call) (string, bool, []any) {
+	id := r.PathValue("xaccount_id")
+	if err := binding.ValidXAccountID(id); err != nil {
+		s, b, reason := fail(http.StatusBadRequest, ReasonBadRequest, "xaccount_id: "+err.Error())
+		return "", false, []any{s, b, reason}
+	}
+	c.ev.XAccountID = id
+	return id, true, nil
+}
+
+func (a *API) getBinding(_ http.ResponseWriter, r *http.Request, c *call) (int, any, string) {
+	id, ok, f := pathID(r, c)
+	if !ok {
+		return f[0].(int), f[1], f[2].(string)
+	}
+	b, err := a.cfg.Store.Get(r.Context(), binding.Key{XAccountType: c.p.XAccountType, XAccountID: id})
+	if errors.Is(err, binding.ErrNotFound) {
+		return fail(http.StatusNotFound, ReasonNotFound, "xaccount_id "+id+" is not bound")
+	} else if err != nil {
+		return storeFail(err)
+	}
+	c.ev.DomainID = b.DomainID
+	return http.StatusOK, viewOf(b), ReasonOK
+}
+
+func (a *API) history(_ http.ResponseWriter, r *http.Request, c *call) (int, any, string) {
+	id, ok, f := pathID(r, c)
+	if !ok {
+		return f[0].(int), f[1], f[2].(string)
+	}
+	h, err := a.cfg.Store.History(r.Context(), binding.Key{XAccountType: c.p.XAccountType, XAccountID: id})
+	if err != nil && !errors.Is(err, binding.ErrNotFound) {
+		return storeFail(err)
+	}
+	type entry struct {
+		Seq     uint64      `json:"seq"`
+		Time    time.Time   `json:"time"`
+		Action  string      `json:"action"`
+		Source  string      `json:"source"`
+		Binding BindingView `json:"binding"`
+	}
+	out := struct {
+		Changes []entry `json:"changes"`
+	}{Changes: []entry{}}
+	for _, ch := range h {
+		out.Changes = append(out.Changes, entry{ch.Seq, ch.Time.UTC(), string(ch.Action), string(ch.Source), viewOf(ch.Binding)})
+	}
+	if len(out.Changes) == 0 {
+		return fail(http.StatusNotFound, ReasonNotFound, "xaccount_id "+id+" has no history")
+	}
+	return http.StatusOK, out, ReasonOK
+}
+
+// cursor encoding: base64url of the last xaccount_id, opaque to clients.
+func encodeCursor(id string) string { return base64.RawURLEncoding.EncodeToString([]byte("v1:" + id)) }
+
+func decodeCursor(s string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || !strings.HasPrefix(string(b), "v1:") {
+		return "", errors.New("not a cursor this API returned")
+	}
+	id := strings.TrimPrefix(string(b), "v1:")
+	if err := binding.ValidXAccountID(id); err != nil {
+		return "", errors.New("not a cursor this API returned")
+	}
+	return id, nil
+}
+
+var errPageFull = errors.New("page full")
+
+func (a *API) listBindings(_ http.ResponseWriter, r *http.Request, c *call) (int, any, string) {
+	q := r.URL.Query()
+	for name := range q {
+		switch name {
+		case "domain_id", "cursor", "limit":
+			if len(q[name]) != 1 {
+				return fail(http.StatusBadRequest, ReasonBadRequest, name+": given more than once")
+			}
+		default:
+			return fail(http.StatusBadRequest, ReasonBadRequest, name+": unknown query parameter")
+		}
+	}
+	type page struct {
+		Bindings   []BindingView `json:"bindings"`
+		NextCursor string        `json:"next_cursor,omitempty"`
+	}
+	out := page{Bindings: []BindingView{}}
+	if q.Has("domain_id") {
+		d := q.Get("domain_id")
+		if err := binding.ValidXAccountID(d); err != nil {
+			return fail(http.StatusBadRequest, ReasonBadRequest, "domain_id: "+err.Error())
+		}
+		if q.Has("cursor") || q.Has("limit") {
+			return fail(http.StatusBadRequest, ReasonBadRequest, "domain_id: not combined with cursor or limit")
+		}
+		c.ev.DomainID = d
+		bs, err := a.cfg.Store.GetByDomainID(r.Context(), d)
+		if err != nil && !errors.Is(err, binding.ErrNotFound) {
+			return storeFail(err)
+		}
+		for _, b := range bs {
+			if b.XAccountType == c.p.XAccountType {
+				out.Bindings = append(out.Bindings, viewOf(b))
+			}
+		}
+		return http.StatusOK, out, ReasonOK
+	}
+	limit := DefaultListLimit
+	if q.Has("limit") {
+		n, err := strconv.Atoi(q.Get("limit"))
+		if err != nil || n < 1 || n > MaxListLimit {
+			return fail(http.StatusBadRequest, ReasonBadRequest, fmt.Sprintf("limit: an integer from 1 to %d", MaxListLimit))
+		}
+		limit = n
+	}
+	after := binding.Key{XAccountType: c.p.XAccountType}
+	if q.Has("cursor") {
+		id, err := decodeCursor(q.Get("cursor"))
+		if err != nil {
+			return fail(http.StatusBadRequest, ReasonBadRequest, "cursor: "+err.Error())
+		}
+		after.XAccountID = id
+	}
+	more := false
+	err := a.cfg.Store.List(r.Context(), after, func(b binding.Binding) error {
+		if b.XAccountType != c.p.XAccountType {
+			return errPageFull // past this platform's keys
+		}
+		if len(out.Bindings) == limit {
+			more = true
+			return errPageFull
+		}
+		out.Bindings = append(out.Bindings, viewOf(b))
+		return nil
+	})
+	if err != nil && !errors.Is(err, errPageFull) {
+		return storeFail(err)
+	}
+	if more {
+		out.NextCursor = encodeCursor(out.Bindings[len(out.Bindings)-1].XAccountID)
+	}
+	return http.StatusOK, out, ReasonOK
+}
+
+// decodeStrict reads one JSON object into v: unknown fields, trailing data
+// and wrong types are 400s naming the field.
+func decodeStrict(r *http.Request, v any) (int, any, string, bool) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		s, b, reason := fail(http.StatusUnsupportedMediaType, ReasonBadRequest, "body: send Content-Type: application/json")
+		return s, b, reason, false
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, e := dec.Token(); e != io.EOF {
+			err = errors.New("body: trailing data after the JSON object")
+		}
+	}
+	if err != nil {
+		msg := "body: " + err.Error()
+		var te *json.UnmarshalTypeError
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &te):
+			msg = te.Field + ": wrong type, want " + te.Type.String()
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			msg = strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`) + ": unknown field"
+		case errors.As(err, &mbe):
+			s, b, reason := fail(http.StatusRequestEntityTooLarge, ReasonBadRequest, "body: over 16 KiB")
+			return s, b, reason, false
+		case errors.Is(err, io.EOF):
+			msg = "body: empty; send a JSON object"
+		}
+		s, b, reason := fail(http.StatusBadRequest, ReasonBadRequest, msg)
+		return s, b, reason, false
+	}
+	return 0, nil, "", true
+}
+
+func partnerFail(err error) (int, any, string) {
+	var he *HuaweiError
+	switch {
+	case errors.As(err, &he):
+		st := http.StatusBadGateway
+		if he.Status >= 400 && he.Status < 500 {
+			st = http.StatusUnprocessableEntity
+		}
+		return st, struct {
+			Reason     string `json:"reason"`
+			Message    string `json:"message"`
+			HuaweiCode string `json:"huawei_code,omitempty"`
+		}{ReasonHuaweiError, "Huawei refused: " + he.Message, he.Code}, ReasonHuaweiError
+	case errors.Is(err, ErrHuaweiTimeout), errors.Is(err, context.DeadlineExceeded):
+		return fail(http.StatusGatewayTimeout, ReasonHuaweiTimeout, "Huawei's partner API did not answer in time; nothing was stored; retry")
+	default:
+		return fail(http.StatusBadGateway, ReasonHuaweiUnreachable, "Huawei's partner API could not be reached; nothing was stored; retry")
+	}
+}
+
+func (a *API) createCustomer(_ http.ResponseWriter, r *http.Request, c *call) (int, any, string) {
+	var req CreateCustomerRequest
+	if s, b, reason, ok := decodeStrict(r, &req); !ok {
+		return s, b, reason
+	}
+	if err := binding.ValidXAccountID(req.XAccountID); err != nil {
+		return fail(http.StatusBadRequest, ReasonBadRequest, "xaccount_id: "+err.Error())
+	}
+	c.ev.XAccountID = req.XAccountID
+	if a.cfg.Partner == nil {
+		if cur, err := a.cfg.Store.Get(r.Context(), binding.Key{XAccountType: c.p.XAccountType, XAccountID: req.XAccountID}); err == nil {
+			c.ev.DomainID = cur.DomainID
+			return http.StatusOK, viewOf(cur), ReasonExisting
+		}
+		return fail(http.StatusNotImplemented, ReasonPartnerDisabled, "huawei.partner_api is not configured on this bridge")
+	}
+	req.XAccountType = c.p.XAccountType
+	b, created, err := CreateCustomer(r.Context(), a.cfg.Store, a.cfg.Partner, req, "api:"+c.p.Name)
+	switch {
+	case errors.Is(err, errStore):
+		return storeFail(err)
+	case err != nil:
+		return partnerFail(err)
+	}
+	c.ev.DomainID = b.DomainID
+	if !created {
+		return http.StatusOK, viewOf(b), ReasonExisting
+	}
+	return http.StatusCreated, viewOf(b), ReasonCreated
+}
+
+var errStore = errors.New("store")
+
+// CreateCustomer creates a Huawei customer for req's account through p and
+// stores the binding (source create_customer) with its history entry in one
+// update. A bound account is returned as it is, without calling Huawei
+// (created false). Store failures wrap binding's errors; Huawei's are
+// *HuaweiError or wrap ErrHuaweiUnreachable / ErrHuaweiTimeout, and then
+// nothing is stored.
+func CreateCustomer(ctx context.Context, st binding.Store, p Partner, req CreateCustomerRequest, actor string) (binding.Binding, bool, error) {
+	key := binding.Key{XAccountType: req.XAccountType, XAccountID: req.XAccountID}
+	cur, err := st.Get(ctx, key)
+	if err == nil {
+		return cur, false, nil
+	} else if !errors.Is(err, binding.ErrNotFound) {
+		return binding.Binding{}, false, fmt.Errorf("%w: %w", errStore, err)
+	}
+	got, err := p.CreateCustomer(ctx, req)
+	if err != nil {
+		return binding.Binding{}, false, err
+	}
+	res, err := st.Update(ctx, key, "", func(cur *binding.Binding) (binding.Edit, error) {
+		if cur != nil {
+			return binding.Edit{}, nil // bound meanwhile (a notification): keep it
+		}
+		return binding.Edit{Action: binding.ActionBind, DomainID: got.DomainID, DomainName: got.DomainName, Source: binding.SourceCreateCustomer, Actor: actor}, nil
+	})
+	if err != nil {
+		return binding.Binding{}, false, fmt.Errorf("%w: %w", errStore, err)
+	}
+	return res.Binding, res.Changed, nil
+}
+
+func (a *API) checkCustomer(_ http.ResponseWriter, r *http.Request, c *call) (int, any, string) {
+	var req CheckCustomerRequest
+	if s, b, reason, ok := decodeStrict(r, &req); !ok {
+		return s, b, reason
+	}
+	switch req.SearchType {
+	case "name", "email", "mobile":
+	default:
+		return fail(http.StatusBadRequest, ReasonBadRequest, "search_type: one of name, email, mobile")
+	}
+	if req.SearchValue == "" || len(req.SearchValue) > 256 {
+		return fail(http.StatusBadRequest, ReasonBadRequest, "search_value: 1 to 256 characters")
+	}
+	if a.cfg.Partner == nil {
+		return fail(http.StatusNotImplemented, ReasonPartnerDisabled, "huawei.partner_api is not configured on this bridge")
+	}
+	res, err := a.cfg.Partner.CheckCustomer(r.Context(), req)
+	if err != nil {
+		return partnerFail(err)
+	}
+	return http.StatusOK, res, ReasonOK
+}

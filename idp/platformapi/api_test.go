@@ -1,0 +1,366 @@
+package platformapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/memory"
+	"github.com/partneridp/partneridp/idp/handoff"
+)
+
+const testPublicURL = "https://idp.partner.example"
+
+type fakePartner struct {
+	mu      sync.Mutex
+	calls   int
+	err     error
+	created CreatedCustomer
+}
+
+func (f *fakePartner) CreateCustomer(_ context.Context, req CreateCustomerRequest) (CreatedCustomer, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.calls++
+	if f.err != nil {
+		return CreatedCustomer{}, f.err
+	}
+	if f.created.DomainID != "" {
+		return f.created, nil
+	}
+	return CreatedCustomer{DomainID: "dom-" + req.XAccountID, DomainName: req.DomainName}, nil
+}
+
+func (f *fakePartner) CheckCustomer(_ context.Context, req CheckCustomerRequest) (CheckCustomerResult, error) {
+	if f.err != nil {
+		return CheckCustomerResult{}, f.err
+	}
+	if req.SearchValue == "taken" {
+		return CheckCustomerResult{Status: "used_by_user", UniqueCount: 1}, nil
+	}
+	return CheckCustomerResult{Status: "available"}, nil
+}
+
+type env struct {
+	t       *testing.T
+	api     *API
+	store   binding.Store
+	partner *fakePartner
+	mintA   *handoff.Minter
+	mintB   *handoff.Minter
+	router  routers.Router
+	events  []Event
+	mu      sync.Mutex
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	pubA, privA, _ := ed25519.GenerateKey(rand.Reader)
+	pubB, privB, _ := ed25519.GenerateKey(rand.Reader)
+	st := memory.New(nil)
+	e := &env{t: t, store: st, partner: &fakePartner{}}
+	api, err := New(Config{
+		PublicURL: testPublicURL,
+		Platforms: []Platform{
+			{Name: "shop-a", Issuer: "https://a.example", XAccountType: "typeA", Keys: []handoff.PlatformKey{{Alg: handoff.AlgEdDSA, Public: pubA}}},
+			{Name: "shop-b", Issuer: "https://b.example", XAccountType: "typeB", Keys: []handoff.PlatformKey{{Alg: handoff.AlgEdDSA, Public: pubB}}},
+		},
+		Store:   st,
+		Replay:  &handoff.MemoryReplay{},
+		Partner: e.partner,
+		Audit:   func(ev Event) { e.mu.Lock(); e.events = append(e.events, ev); e.mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.api = api
+	e.mintA = &handoff.Minter{Issuer: "https://a.example", Audience: Audience(testPublicURL), Alg: handoff.AlgEdDSA, Key: privA}
+	e.mintB = &handoff.Minter{Issuer: "https://b.example", Audience: Audience(testPublicURL), Alg: handoff.AlgEdDSA, Key: privB}
+	loader := openapi3.NewLoader()
+	doc, err := loader.LoadFromData(openAPIYAML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi document: %v", err)
+	}
+	doc.Servers = nil // match on paths only; the bridge may sit at any public URL
+	e.router, err = legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *env) token(m *handoff.Minter) string {
+	tok, err := m.Mint("backend", nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+// do sends a request, validating request and response against the OpenAPI
+// document (skipValidateReq: for deliberately invalid requests).
+func (e *env) do(method, path, token, body string, skipValidateReq bool) (*http.Response, map[string]any) {
+	e.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, testPublicURL+path, rd)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	route, params, err := e.router.FindRoute(req)
+	if err != nil {
+		e.t.Fatalf("%s %s: not in the OpenAPI document: %v", method, path, err)
+	}
+	in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, SkipSettingDefaults: true}}
+	if !skipValidateReq {
+		if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
+			e.t.Fatalf("%s %s: request does not match the document: %v", method, path, err)
+		}
+		if body != "" {
+			req.Body = io.NopCloser(strings.NewReader(body))
+		}
+	}
+	rec := httptest.NewRecorder()
+	e.api.ServeHTTP(rec, req)
+	res := rec.Result()
+	raw, _ := io.ReadAll(res.Body)
+	out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: res.StatusCode, Header: res.Header,
+		Body: io.NopCloser(bytes.NewReader(raw)), Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+		e.t.Fatalf("%s %s: response %d does not match the document: %v\n%s", method, path, res.StatusCode, err, raw)
+	}
+	var m map[string]any
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(raw, &m); err != nil {
+			e.t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	return res, m
+}
+
+func (e *env) bind(typ, id, dom string) {
+	e.t.Helper()
+	if _, err := binding.Put(context.Background(), e.store, binding.Binding{Key: binding.Key{XAccountType: typ, XAccountID: id}, DomainID: dom, Source: binding.SourceOperator}, "test", nil); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestAPI(t *testing.T) {
+	e := newEnv(t)
+	e.bind("typeA", "cust-1", "dom-1")
+	e.bind("typeA", "cust-2", "dom-shared")
+	e.bind("typeB", "cust-1", "dom-b1")
+	e.bind("typeB", "cust-9", "dom-shared")
+
+	tests := []struct {
+		name, method, path, body string
+		tok                      func() string
+		invalidReq               bool
+		status                   int
+		reason                   string
+		check                    func(map[string]any) error
+	}{
+		{name: "get bound", method: "GET", path: "/api/v1/bindings/cust-1", tok: func() string { return e.token(e.mintA) }, status: 200,
+			check: func(m map[string]any) error { return want(m["domain_id"], "dom-1") }},
+		{name: "other platform sees its own", method: "GET", path: "/api/v1/bindings/cust-1", tok: func() string { return e.token(e.mintB) }, status: 200,
+			check: func(m map[string]any) error { return want(m["domain_id"], "dom-b1") }},
+		{name: "cross-platform invisible", method: "GET", path: "/api/v1/bindings/cust-9", tok: func() string { return e.token(e.mintA) }, status: 404, reason: ReasonNotFound},
+		{name: "unbound", method: "GET", path: "/api/v1/bindings/nobody", tok: func() string { return e.token(e.mintA) }, status: 404, reason: ReasonNotFound},
+		{name: "bad id", method: "GET", path: "/api/v1/bindings/a%20b", tok: func() string { return e.token(e.mintA) }, status: 400, reason: ReasonBadRequest, invalidReq: true,
+			check: func(m map[string]any) error { return prefix(m["message"], "xaccount_id:") }},
+		{name: "no token", method: "GET", path: "/api/v1/bindings/cust-1", tok: func() string { return "" }, status: 401, reason: ReasonUnauthenticated, invalidReq: true},
+		{name: "garbage token", method: "GET", path: "/api/v1/bindings/cust-1", tok: func() string { return "x.y.z" }, status: 401, reason: ReasonBadToken},
+		{name: "handoff audience refused", method: "GET", path: "/api/v1/bindings/cust-1", tok: func() string {
+			m := *e.mintA
+			m.Audience = testPublicURL
+			return e.token(&m)
+		}, status: 401, reason: ReasonBadToken},
+		{name: "long-lived token refused", method: "GET", path: "/api/v1/bindings/cust-1", tok: func() string {
+			m := *e.mintA
+			m.Lifetime = time.Hour
+			return e.token(&m)
+		}, status: 401, reason: ReasonBadToken},
+		{name: "by domain", method: "GET", path: "/api/v1/bindings?domain_id=dom-shared", tok: func() string { return e.token(e.mintA) }, status: 200,
+			check: func(m map[string]any) error {
+				bs := m["bindings"].([]any)
+				if len(bs) != 1 {
+					return fmt.Errorf("%d bindings, want 1 (own type only)", len(bs))
+				}
+				return want(bs[0].(map[string]any)["xaccount_id"], "cust-2")
+			}},
+		{name: "history", method: "GET", path: "/api/v1/bindings/cust-1/history", tok: func() string { return e.token(e.mintA) }, status: 200,
+			check: func(m map[string]any) error { return want(len(m["changes"].([]any)), 1) }},
+		{name: "limit too big", method: "GET", path: "/api/v1/bindings?limit=501", tok: func() string { return e.token(e.mintA) }, status: 400, reason: ReasonBadRequest, invalidReq: true,
+			check: func(m map[string]any) error { return prefix(m["message"], "limit:") }},
+		{name: "bad cursor", method: "GET", path: "/api/v1/bindings?cursor=zzz", tok: func() string { return e.token(e.mintA) }, status: 400, reason: ReasonBadRequest,
+			check: func(m map[string]any) error { return prefix(m["message"], "cursor:") }},
+		{name: "create bound: existing, Huawei not called", method: "POST", path: "/api/v1/customers", body: `{"xaccount_id":"cust-1"}`, tok: func() string { return e.token(e.mintA) }, status: 200,
+			check: func(m map[string]any) error { return want(e.partner.calls, 0) }},
+		{name: "create new", method: "POST", path: "/api/v1/customers", body: `{"xaccount_id":"new-1","domain_name":"newco"}`, tok: func() string { return e.token(e.mintA) }, status: 201,
+			check: func(m map[string]any) error { return want(m["source"], "create_customer") }},
+		{name: "unknown field", method: "POST", path: "/api/v1/customers", body: `{"xaccount_id":"x","color":"red"}`, tok: func() string { return e.token(e.mintA) }, status: 400, reason: ReasonBadRequest, invalidReq: true,
+			check: func(m map[string]any) error { return prefix(m["message"], "color:") }},
+		{name: "bad json", method: "POST", path: "/api/v1/customers", body: `{"xaccount_id":`, tok: func() string { return e.token(e.mintA) }, status: 400, reason: ReasonBadRequest, invalidReq: true},
+		{name: "wrong type", method: "POST", path: "/api/v1/customers", body: `{"xaccount_id":5}`, tok: func() string { return e.token(e.mintA) }, status: 400, reason: ReasonBadRequest, invalidReq: true,
+			check: func(m map[string]any) error { return prefix(m["message"], "xaccount_id:") }},
+		{name: "bad id in body", method: "POST", path: "/api/v1/customers", body: `{"xaccount_id":"a\u0000b"}`, tok: func() string { return e.token(e.mintA) }, status: 400, reason: ReasonBadRequest,
+			check: func(m map[string]any) error { return prefix(m["message"], "xaccount_id:") }},
+		{name: "check available", method: "POST", path: "/api/v1/customers/check", body: `{"search_type":"name","search_value":"free"}`, tok: func() string { return e.token(e.mintA) }, status: 200,
+			check: func(m map[string]any) error { return want(m["status"], "available") }},
+		{name: "check bad type", method: "POST", path: "/api/v1/customers/check", body: `{"search_type":"x","search_value":"free"}`, tok: func() string { return e.token(e.mintA) }, status: 400, reason: ReasonBadRequest, invalidReq: true,
+			check: func(m map[string]any) error { return prefix(m["message"], "search_type:") }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e.t = t
+			res, m := e.do(tc.method, tc.path, tc.tok(), tc.body, tc.invalidReq)
+			if res.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %v", res.StatusCode, tc.status, m)
+			}
+			if tc.reason != "" && m["reason"] != tc.reason {
+				t.Errorf("reason %v, want %s", m["reason"], tc.reason)
+			}
+			if tc.check != nil {
+				if err := tc.check(m); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	e.t = t
+	// The created binding is in the store with its history entry.
+	h, err := e.store.History(context.Background(), binding.Key{XAccountType: "typeA", XAccountID: "new-1"})
+	if err != nil || len(h) != 1 || h[0].Source != binding.SourceCreateCustomer {
+		t.Fatalf("history of new-1: %v %v", h, err)
+	}
+	// Every call audited.
+	if len(e.events) != len(tests) {
+		t.Errorf("%d audit events for %d calls", len(e.events), len(tests))
+	}
+}
+
+func TestReplayedTokenRefused(t *testing.T) {
+	e := newEnv(t)
+	tok := e.token(e.mintA)
+	if res, _ := e.do("GET", "/api/v1/bindings/x", tok, "", false); res.StatusCode != 404 {
+		t.Fatalf("first use: %d", res.StatusCode)
+	}
+	res, m := e.do("GET", "/api/v1/bindings/x", tok, "", false)
+	if res.StatusCode != 401 || m["reason"] != ReasonBadToken || !strings.Contains(m["message"].(string), "replay") {
+		t.Fatalf("replay: %d %v", res.StatusCode, m)
+	}
+}
+
+func TestListPaging(t *testing.T) {
+	e := newEnv(t)
+	for i := range 23 {
+		e.bind("typeA", fmt.Sprintf("c%03d", i), fmt.Sprintf("d%d", i))
+	}
+	e.bind("typeB", "zzz", "other")
+	e.bind("typeA0", "aaa", "other") // a type sorting right after typeA
+	var got []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		path := "/api/v1/bindings?limit=10"
+		if cursor != "" {
+			path += "&cursor=" + cursor
+		}
+		res, m := e.do("GET", path, e.token(e.mintA), "", false)
+		if res.StatusCode != 200 {
+			t.Fatal(m)
+		}
+		for _, b := range m["bindings"].([]any) {
+			got = append(got, b.(map[string]any)["xaccount_id"].(string))
+		}
+		c, _ := m["next_cursor"].(string)
+		if c == "" {
+			break
+		}
+		cursor = c
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+	}
+	if len(got) != 23 || got[0] != "c000" || got[22] != "c022" {
+		t.Fatalf("listed %v", got)
+	}
+}
+
+func TestHuaweiFailuresStoreNothing(t *testing.T) {
+	for _, tc := range []struct {
+		err    error
+		status int
+		reason string
+		code   string
+	}{
+		{&HuaweiError{Status: 400, Code: "CBC.0150", Message: "xaccount_id already used"}, 422, ReasonHuaweiError, "CBC.0150"},
+		{&HuaweiError{Status: 500, Code: "CBC.0999", Message: "internal"}, 502, ReasonHuaweiError, "CBC.0999"},
+		{ErrHuaweiUnreachable, 502, ReasonHuaweiUnreachable, ""},
+		{ErrHuaweiTimeout, 504, ReasonHuaweiTimeout, ""},
+	} {
+		e := newEnv(t)
+		e.partner.err = tc.err
+		res, m := e.do("POST", "/api/v1/customers", e.token(e.mintA), `{"xaccount_id":"n1"}`, false)
+		if res.StatusCode != tc.status || m["reason"] != tc.reason {
+			t.Errorf("%v: %d %v", tc.err, res.StatusCode, m)
+		}
+		if tc.code != "" && m["huawei_code"] != tc.code {
+			t.Errorf("%v: huawei_code %v", tc.err, m["huawei_code"])
+		}
+		if n, _ := e.store.Count(context.Background()); n != 0 {
+			t.Errorf("%v: %d bindings stored", tc.err, n)
+		}
+	}
+}
+
+func TestOpenAPIServed(t *testing.T) {
+	e := newEnv(t)
+	res, _ := e.do("GET", "/api/v1/openapi.yaml", "", "", false)
+	if res.StatusCode != 200 {
+		t.Fatal(res.StatusCode)
+	}
+	res, m := e.do("GET", "/api/v1/openapi.json", "", "", false)
+	if res.StatusCode != 200 || m["openapi"] != "3.0.3" {
+		t.Fatal(res.StatusCode, m["openapi"])
+	}
+}
+
+func want(got, w any) error {
+	if fmt.Sprint(got) != fmt.Sprint(w) {
+		return fmt.Errorf("got %v, want %v", got, w)
+	}
+	return nil
+}
+
+func prefix(got any, p string) error {
+	s, _ := got.(string)
+	if !strings.HasPrefix(s, p) {
+		return fmt.Errorf("message %q, want it to start with %q", s, p)
+	}
+	return nil
+}
