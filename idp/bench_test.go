@@ -25,8 +25,10 @@ func handoffClaims(e *env) handoff.Claims {
 		BPID: "0f1e2d3c4b5a69788796a5b4c3d2e1f0", Issuer: platformIss, IssuedAt: now, AuthTime: now}
 }
 
-func quietEnv(b *testing.B) *env {
-	return newEnv(b, envOptions{noTLS: true, tweak: func(c *Config) {
+func quietEnv(b *testing.B) *env { return quietEnvOn(b, "memory") }
+
+func quietEnvOn(b *testing.B, backend string) *env {
+	return newEnv(b, envOptions{noTLS: true, backend: backend, tweak: func(c *Config) {
 		c.Audit = AuditFunc(func(AuditEvent) {})
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}})
@@ -36,7 +38,8 @@ func quietEnv(b *testing.B) *env {
 // AuthnRequest through Handler with a session cookie present (query
 // signature check, inflate, checks, replay entry, flow record stored and
 // taken, session read, Response built and signed, POST form written). The
-// store is bbolt without fsync, so this is CPU, not disk.
+// store is the memory backend, so this is the store-free cost of a
+// response; BenchmarkSSOStore compares the backends.
 //
 // Two harnesses: "writer" answers into a ResponseWriter that keeps the
 // headers and the status and counts the body, as net/http's pooled,
@@ -46,11 +49,21 @@ func quietEnv(b *testing.B) *env {
 // httptest.NewRequest, which parses it as the server would.
 func BenchmarkSSOWithSession(b *testing.B) {
 	b.Run("writer", func(b *testing.B) {
-		benchSSOWithSession(b, func() benchResponseWriter { return &countingWriter{header: http.Header{}} })
+		benchSSOWithSession(b, "memory", func() benchResponseWriter { return &countingWriter{header: http.Header{}} })
 	})
 	b.Run("recorder", func(b *testing.B) {
-		benchSSOWithSession(b, func() benchResponseWriter { return recorder{httptest.NewRecorder()} })
+		benchSSOWithSession(b, "memory", func() benchResponseWriter { return recorder{httptest.NewRecorder()} })
 	})
+}
+
+// BenchmarkSSOStore is BenchmarkSSOWithSession/writer on each in-process
+// backend: memory (no store cost) and bolt without fsync (the store's CPU).
+func BenchmarkSSOStore(b *testing.B) {
+	for _, backend := range []string{"memory", "bolt"} {
+		b.Run(backend, func(b *testing.B) {
+			benchSSOWithSession(b, backend, func() benchResponseWriter { return &countingWriter{header: http.Header{}} })
+		})
+	}
 }
 
 type benchResponseWriter interface {
@@ -89,8 +102,8 @@ type recorder struct{ *httptest.ResponseRecorder }
 func (r recorder) status() int  { return r.Code }
 func (r recorder) body() string { return r.Body.String() }
 
-func benchSSOWithSession(b *testing.B, newWriter func() benchResponseWriter) {
-	e := quietEnv(b)
+func benchSSOWithSession(b *testing.B, backend string, newWriter func() benchResponseWriter) {
+	e := quietEnvOn(b, backend)
 	rec := httptest.NewRecorder()
 	if err := e.cfg.Sessions.Start(rec, handoffClaims(e)); err != nil {
 		b.Fatal(err)
