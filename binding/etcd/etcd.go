@@ -1028,3 +1028,6 @@ func (e *ephemeral) Sweep(ctx context.Context, now time.Time) (int, error) {
 	}
 	return n, nil
 }
+
+// Prefix is the key prefix this store reads and writes under.
+func (s *Store) Prefix() string { return s.p }

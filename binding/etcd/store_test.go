@@ -448,3 +448,12 @@ func TestTwoInstances(t *testing.T) {
 		t.Errorf("Verify = %+v, %v", r, err)
 	}
 }
+
+func TestCursorConformance(t *testing.T) {
+	bindingtest.RunCursor(t, func(t *testing.T) binding.Store { return open(t, etcd.Options{}) },
+		func(t *testing.T, s binding.Store) binding.Store {
+			prefix := s.(*etcd.Store).Prefix()
+			s.Close()
+			return open(t, etcd.Options{Prefix: prefix})
+		})
+}
