@@ -62,7 +62,7 @@ log: {format: xml}
 		{"short x_account_type fine, long refused", strings.Replace(minimalConfig, "t_IDP", strings.Repeat("x", 65), 1),
 			[]string{"longer than 64"}},
 		{"yaml syntax", "public_url: [\n", []string{"yaml"}},
-		{"unknown store type", minimalConfig + "store: {type: redis}\n", []string{`store.type: "redis" is unknown (choose one of bolt, `}},
+		{"unknown store type", minimalConfig + "store: {type: redis}\n", []string{`store.type: "redis" is unknown (choose one of bolt, etcd, memory)`}},
 		{"memory store", minimalConfig + "store: {type: memory}\n", nil},
 		{"no platforms", "public_url: https://idp.example\nhuawei: {x_account_type: t}\nidp: {signing: {key_file: k, cert_file: c}}\n", []string{"at least one partner platform"}},
 	}

@@ -121,6 +121,10 @@ func preflight(cfg *Config, offline bool) []string {
 	add(err)
 	_, err = loadSessionSecret(cfg)
 	add(err)
+	if cfg.Store.Type == storeEtcd {
+		_, err = etcdPassword(cfg, os.Getenv)
+		add(err)
+	}
 	_, err = attributeProfile(cfg)
 	add(err)
 	add(writableDir("data_dir", cfg.Path(cfg.DataDir)))
