@@ -60,6 +60,9 @@ func NewMembers(root string, n int) []*Member {
 // Start starts the member in this process (again, after Stop: its data
 // directory is kept).
 func (m *Member) Start() error {
+	if err := os.MkdirAll(filepath.Dir(m.Dir), 0o700); err != nil {
+		return err
+	}
 	cfg := embed.NewConfig()
 	cfg.Name = m.Name
 	cfg.Dir = m.Dir

@@ -1,0 +1,545 @@
+package main
+
+import (
+	"bytes"
+	"compress/flate"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/etcd"
+	"github.com/partneridp/partneridp/idp"
+	"github.com/partneridp/partneridp/idp/handoff"
+	"github.com/partneridp/partneridp/idp/mockiam"
+	"github.com/partneridp/partneridp/internal/etcdtest"
+	"github.com/partneridp/partneridp/metadata"
+)
+
+// The tests here run several `partneridp serve` processes (the binary
+// built from this package) on one etcd cluster started by the test, behind
+// a load balancer in the test that forwards each request to the instance
+// it is told to, or round robin; the mock Huawei IAM and the platform's
+// token minter run in the test too.
+
+const haXAccountType = "ha_IDP"
+
+var haBinary struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// haServerBinary builds the command once per test binary.
+func haServerBinary(t *testing.T) string {
+	t.Helper()
+	haBinary.once.Do(func() {
+		goTool, err := exec.LookPath("go")
+		if err != nil {
+			haBinary.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "partneridp-ha-bin-")
+		if err != nil {
+			haBinary.err = err
+			return
+		}
+		haBinary.path = filepath.Join(dir, "partneridp")
+		if out, err := exec.Command(goTool, "build", "-o", haBinary.path, ".").CombinedOutput(); err != nil {
+			haBinary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if haBinary.err != nil {
+		t.Fatal(haBinary.err)
+	}
+	return haBinary.path
+}
+
+type haEnv struct {
+	t         *testing.T
+	dir, bin  string
+	members   []*etcdtest.Member
+	endpoints []string
+	prefix    string
+
+	spKey            metadata.SigningKey
+	mock             *mockiam.IAM
+	mockURL, service string
+	minter           *handoff.Minter
+
+	lbURL  string
+	pinned atomic.Pointer[string] // the instance address every request goes to; nil: round robin
+	rr     atomic.Uint64
+	mu     sync.Mutex
+	live   []*haBridge
+}
+
+type haBridge struct {
+	name, addr, cfgPath string
+	cmd                 *exec.Cmd
+	logs                *lockedBuffer
+	exited              chan struct{}
+}
+
+func newHAEnv(t *testing.T, etcdMembers int) *haEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts etcd and bridge processes")
+	}
+	e := &haEnv{t: t, dir: t.TempDir(), bin: haServerBinary(t), prefix: "/ha/"}
+	ms, err := etcdtest.StartCluster(filepath.Join(e.dir, "etcd"), etcdMembers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.members = ms
+	t.Cleanup(func() {
+		for _, m := range ms {
+			m.Stop()
+		}
+	})
+	for _, m := range ms {
+		e.endpoints = append(e.endpoints, m.Client)
+	}
+
+	now := time.Now()
+	if _, _, err := devKeyPair(e.dir, demoIdPKeyName, demoIdPCertName, "partneridp HA test IdP", now); err != nil {
+		t.Fatal(err)
+	}
+	if e.spKey, _, err = devKeyPair(e.dir, mockSPKeyName, mockSPCertName, "mock-huawei-iam", now); err != nil {
+		t.Fatal(err)
+	}
+	platformKey, err := devEd25519Key(e.dir, demoPlatformKeyName, demoPlatformPubName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(e.dir, "session.key"), bytes.Repeat([]byte("0123456789abcdef"), 2), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	lb := httptest.NewServer(&httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.Out.URL.Scheme, r.Out.URL.Host = "http", e.pick()
+			r.Out.Host = r.In.Host
+		},
+		ErrorLog: nil,
+	})
+	t.Cleanup(lb.Close)
+	e.lbURL = lb.URL
+	mockLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mockURL = "http://" + mockLn.Addr().String()
+	e.service = e.mockURL + mockiam.PathConsole
+	e.mock, err = mockiam.New(mockiam.Config{
+		BaseURL: e.mockURL, Key: e.spKey, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		IdPs: map[string]mockiam.IdPRegistration{haXAccountType: {
+			MetadataURL: e.lbURL + idp.PathMetadata, NotificationURL: e.lbURL + idp.PathBind}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mockSrv := &http.Server{Handler: e.mock.Handler()}
+	go mockSrv.Serve(mockLn)
+	t.Cleanup(func() { mockSrv.Close() })
+	e.minter = &handoff.Minter{Issuer: loadPlatformURL, Audience: e.lbURL, Alg: handoff.AlgEdDSA, Key: platformKey}
+	return e
+}
+
+// pick is the load balancer's choice of instance.
+func (e *haEnv) pick() string {
+	if p := e.pinned.Load(); p != nil {
+		return *p
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.live) == 0 {
+		return "127.0.0.1:1"
+	}
+	return e.live[int(e.rr.Add(1))%len(e.live)].addr
+}
+
+// pin sends every request to b; nil: round robin over the live instances.
+func (e *haEnv) pin(b *haBridge) {
+	if b == nil {
+		e.pinned.Store(nil)
+		return
+	}
+	a := b.addr
+	e.pinned.Store(&a)
+}
+
+// start runs one `partneridp serve` on the shared etcd and waits until its
+// /readyz answers 200.
+func (e *haEnv) start(name string) *haBridge {
+	t := e.t
+	t.Helper()
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := demoBridgeConfig(e.dir, haXAccountType, e.lbURL, e.mockURL, loadPlatformURL, nil)
+	cfg.Listen = addr
+	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Platforms[0].LoginURL = loadPlatformURL + "/login"
+	cfg.Log = LogConfig{Format: "json", Level: "info"}
+	cfg.Limits = LimitsConfig{PerIPPerMinute: 1 << 30, Burst: 1 << 20, MaxClients: 1000}
+	cfg.Session.SecretFile = filepath.Join(e.dir, "session.key")
+	cfg.Store.Type = storeEtcd
+	cfg.Store.Etcd.Endpoints = e.endpoints
+	cfg.Store.Etcd.Prefix = e.prefix
+	cfg.Store.Etcd.RequestTimeout = Duration{2 * time.Second}
+	cfg.DataDir = filepath.Join(e.dir, name)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	b := &haBridge{name: name, addr: addr, logs: &lockedBuffer{}, exited: make(chan struct{})}
+	if b.cfgPath, err = writeLoadConfig(cfg, cfg.DataDir); err != nil {
+		t.Fatal(err)
+	}
+	b.cmd = exec.Command(e.bin, "serve", "--config", b.cfgPath)
+	b.cmd.Env = withoutConfigOverrides(os.Environ())
+	b.cmd.Stdout, b.cmd.Stderr = b.logs, b.logs
+	if err := b.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { b.cmd.Wait(); close(b.exited) }()
+	t.Cleanup(func() { b.kill() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if code, err := httpGetErr("http://" + addr + idp.PathReadyz); err == nil && code == http.StatusOK {
+			break
+		}
+		select {
+		case <-b.exited:
+			t.Fatalf("bridge %s exited at start:\n%s", name, b.logs)
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("bridge %s not ready after 30 s:\n%s", name, b.logs)
+		}
+	}
+	e.mu.Lock()
+	e.live = append(e.live, b)
+	e.mu.Unlock()
+	return b
+}
+
+// kill sends SIGKILL and waits for the process to end.
+func (b *haBridge) kill() {
+	if b.cmd.Process == nil {
+		return
+	}
+	_ = b.cmd.Process.Signal(syscall.SIGKILL)
+	<-b.exited
+}
+
+func (e *haEnv) drop(b *haBridge) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for i, x := range e.live {
+		if x == b {
+			e.live = append(e.live[:i], e.live[i+1:]...)
+			return
+		}
+	}
+}
+
+func (e *haEnv) browser() *browser {
+	return newBrowser(&http.Transport{}, mustHost(e.lbURL), mustHost(e.mockURL))
+}
+
+func (e *haEnv) token(account string) string {
+	e.t.Helper()
+	tok, err := e.minter.Mint(account, map[string]any{handoff.ClaimName: "HA User"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+func (e *haEnv) handoffURL(token string) string {
+	return e.lbURL + idp.PathHandoff + "?" + url.Values{handoff.FieldToken: {token}, handoff.FieldService: {e.service}}.Encode()
+}
+
+// loginLink is the isFirstLogin the bridge put on the mock's login link
+// during p's redirects ("" when it never went there).
+func (e *haEnv) loginLink(p *page) string {
+	for _, u := range p.Chain {
+		if strings.HasPrefix(u.String(), e.mockURL+mockiam.PathLogin+"?") {
+			return u.Query().Get("isFirstLogin")
+		}
+	}
+	return ""
+}
+
+// store opens the etcd store the bridges use, for the test's own checks.
+func (e *haEnv) store() *etcd.Store {
+	e.t.Helper()
+	s, err := etcd.Open(context.Background(), etcd.Options{Endpoints: e.endpoints, Prefix: e.prefix})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// bindFirstLogin runs a first login with the mock's bind page and the
+// bind notification, through the load balancer as it is set.
+func (e *haEnv) bindFirstLogin(ctx context.Context, account string) {
+	t := e.t
+	t.Helper()
+	b := e.browser()
+	p, err := b.get(ctx, e.handoffURL(e.token(account)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.loginLink(p); got != "true" {
+		t.Fatalf("first login of %s: isFirstLogin=%q, want true: %s", account, got, p.describe())
+	}
+	for _, id := range []string{"saml-post", "create-form", "notify"} {
+		f, ok := findForm(p, id)
+		if !ok {
+			t.Fatalf("%s: no form %q: %s", account, id, p.describe())
+		}
+		if p, err = b.submit(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.Status != http.StatusOK || pageField(p.Body, "domain-id") == "" {
+		t.Fatalf("%s: after the notification: %s", account, p.describe())
+	}
+}
+
+var samlRequestIDRE = regexp.MustCompile(`\bID="([^"]+)"`)
+var inResponseToRE = regexp.MustCompile(`<(?:\w+:)?Response\b[^>]*\bInResponseTo="([^"]+)"`)
+
+// authnRequestID decodes the SAMLRequest of an HTTP-Redirect URL.
+func authnRequestID(t *testing.T, u *url.URL) string {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(u.Query().Get("SAMLRequest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	xml, err := io.ReadAll(flate.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := samlRequestIDRE.FindSubmatch(xml)
+	if m == nil {
+		t.Fatalf("no ID in %s", xml)
+	}
+	return string(m[1])
+}
+
+// TestHATwoBridgesOneEtcd: a flow started at A completes at B with the
+// original InResponseTo; the AuthnRequest and the handoff token replayed
+// at B are refused; a binding stored through A decides isFirstLogin=false
+// at B.
+func TestHATwoBridgesOneEtcd(t *testing.T) {
+	e := newHAEnv(t, 1)
+	a, b := e.start("a"), e.start("b")
+	ctx := context.Background()
+
+	// The AuthnRequest reaches A, which has no session: to the platform.
+	e.pin(a)
+	br := e.browser()
+	p, err := br.get(ctx, e.mock.LoginURL(haXAccountType, false, e.service))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ssoURL *url.URL
+	for _, u := range p.Chain {
+		if u.Path == idp.PathSSO {
+			ssoURL = u
+		}
+	}
+	loc, lerr := p.location()
+	if ssoURL == nil || lerr != nil || !strings.HasPrefix(loc.String(), loadPlatformURL+"/login") {
+		t.Fatalf("the AuthnRequest did not end at the platform login: %s", p.describe())
+	}
+	reqID := authnRequestID(t, ssoURL)
+	returnTo := loc.Query().Get("return_to")
+
+	// The platform sends the logged-in user back; the balancer picks B.
+	e.pin(b)
+	token := e.token("ha-flow-user")
+	p, err = br.get(ctx, returnTo+"&"+url.Values{handoff.FieldToken: {token}}.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := findForm(p, "saml-post")
+	if !ok {
+		t.Fatalf("B did not resume the flow started at A: %s", p.describe())
+	}
+	resp, err := base64.StdEncoding.DecodeString(f.Values.Get("SAMLResponse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := inResponseToRE.FindSubmatch(resp); m == nil || string(m[1]) != reqID {
+		t.Fatalf("B's Response answers %q, want the AuthnRequest A received (%s)", m, reqID)
+	}
+
+	// The same AuthnRequest at B: refused as a replay, no Response.
+	p, err = e.browser().get(ctx, ssoURL.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := findForm(p, "saml-post"); ok || pageField(p.Body, "reason") != "replay" {
+		t.Errorf("the AuthnRequest replayed at B: %s", p.describe())
+	}
+	// The same handoff token at B: refused.
+	p, err = e.browser().get(ctx, e.handoffURL(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status != http.StatusConflict || pageField(p.Body, "reason") != "token_replay" {
+		t.Errorf("the handoff token replayed at B: %s", p.describe())
+	}
+	// And at A, which never saw the token.
+	e.pin(a)
+	if p, err = e.browser().get(ctx, e.handoffURL(token)); err != nil || p.Status != http.StatusConflict {
+		t.Errorf("the handoff token replayed at A: %v %s", err, p.describe())
+	}
+
+	// A bind notification received by A decides B's next handoff.
+	e.pin(a)
+	e.bindFirstLogin(ctx, "ha-bound-user")
+	e.pin(b)
+	p, err = e.browser().get(ctx, e.handoffURL(e.token("ha-bound-user")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.loginLink(p); got != "false" {
+		t.Fatalf("B's login link after A stored the binding: isFirstLogin=%q: %s", got, p.describe())
+	}
+	acct, _ := e.mock.Account(haXAccountType, "ha-bound-user")
+	got, err := e.store().Get(ctx, binding.Key{XAccountType: haXAccountType, XAccountID: "ha-bound-user"})
+	if err != nil || got.DomainID != acct.Domain.ID {
+		t.Fatalf("store: %+v, %v; mock domain %s", got, err, acct.Domain.ID)
+	}
+}
+
+// notify posts one signed bind notification straight to an instance and
+// says whether it was acknowledged (the bridge's 302 after storing it).
+func (e *haEnv) notify(ctx context.Context, c *http.Client, addr, user, domain string) (bool, error) {
+	n, err := mockiam.SignBindNotification(mockiam.BindNotification{DomainName: "hw_" + user, DomainID: domain, XUserID: user, BindAction: mockiam.BindActionBind}, e.spKey)
+	if err != nil {
+		return false, err
+	}
+	form := url.Values{"bindRequest": {n.BindRequest}, "SigAlg": {n.SigAlg}, "Signature": {n.Signature}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+idp.PathBind, strings.NewReader(form.Encode()))
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err := c.Do(req)
+	if err != nil {
+		return false, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusFound, nil
+}
+
+// TestHABridgeKilledDuringNotifications: bind notifications stream to A
+// and B; A gets SIGKILL in the middle. B keeps acknowledging, and every
+// notification either instance acknowledged is in the store.
+func TestHABridgeKilledDuringNotifications(t *testing.T) {
+	e := newHAEnv(t, 1)
+	a, b := e.start("a"), e.start("b")
+	ctx := context.Background()
+	client := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	type ack struct{ user, domain, via string }
+	var mu sync.Mutex
+	var acked []ack
+	var sentA, failedA, ackedBAfterKill atomic.Int64
+	var killed atomic.Bool
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				inst := a
+				if (w+i)%2 == 1 {
+					inst = b
+				}
+				user, domain := fmt.Sprintf("kill-%d-%d", w, i), fmt.Sprintf("%08x%024x", w, i)
+				ok, err := e.notify(ctx, client, inst.addr, user, domain)
+				if inst == a {
+					sentA.Add(1)
+					if !ok {
+						failedA.Add(1)
+					}
+				}
+				if err != nil && inst == b {
+					t.Errorf("B failed while A was killed: %v", err)
+				}
+				if ok {
+					mu.Lock()
+					acked = append(acked, ack{user, domain, inst.name})
+					mu.Unlock()
+					if inst == b && killed.Load() {
+						ackedBAfterKill.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	time.Sleep(1500 * time.Millisecond)
+	a.kill()
+	killed.Store(true)
+	e.drop(a)
+	time.Sleep(1500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	if failedA.Load() == 0 {
+		t.Error("no notification to A failed: A was not killed in the middle of the stream")
+	}
+	if ackedBAfterKill.Load() == 0 {
+		t.Error("B acknowledged nothing after A was killed")
+	}
+	s := e.store()
+	viaA := 0
+	for _, k := range acked {
+		got, err := s.Get(ctx, binding.Key{XAccountType: haXAccountType, XAccountID: k.user})
+		if err != nil || got.DomainID != k.domain {
+			t.Errorf("acknowledged by %s but not stored: %s -> %s: %+v, %v", k.via, k.user, k.domain, got, err)
+		}
+		if k.via == "a" {
+			viaA++
+		}
+	}
+	rep, err := s.Verify(ctx)
+	if err != nil || !rep.OK() {
+		t.Errorf("verify after the kill: %+v, %v", rep, err)
+	}
+	t.Logf("%d notifications acknowledged (%d by A before SIGKILL, %d by B after it), %d sent to A failed; all in the store, verify OK",
+		len(acked), viaA, ackedBAfterKill.Load(), failedA.Load())
+}
