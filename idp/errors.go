@@ -88,6 +88,11 @@ func classify(err error) answer {
 			return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: reqErr.Reason, msg: reqErr.Msg,
 				sigFailure: isSAMLSignatureReason(reqErr.Reason)}
 		}
+		if isStoreUnavailable(err) {
+			// The replay store is the binding store: the same outage, the
+			// same answer wherever the request met it.
+			return storeUnavailableAnswer()
+		}
 		return internalAnswer(reqErr.Reason)
 	case errors.As(err, &tokenErr):
 		a := answer{status: http.StatusUnauthorized, verdict: VerdictRefused, reason: reasonTokenPrefix + tokenErr.Reason, msg: tokenErr.Msg}
@@ -131,17 +136,25 @@ func classify(err error) answer {
 			msg: "The partner platform sent account data that cannot be put into a SAML assertion: " + err.Error()}
 	case errors.Is(err, samlresp.ErrInvalidRelayState):
 		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonBadRelayState, msg: err.Error()}
-	case errors.Is(err, binding.ErrUnavailable), errors.Is(err, binding.ErrConflict):
-		a := internalAnswer(ReasonStoreUnavailable)
-		a.status = http.StatusServiceUnavailable
-		a.msg = "The bridge cannot reach its store right now. Nothing was changed; try again in a minute."
-		return a
+	case isStoreUnavailable(err):
+		return storeUnavailableAnswer()
 	case errors.Is(err, ErrNoDefaultSP):
 		return internalAnswer(ReasonNoDefaultSP)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return internalAnswer(ReasonCanceled)
 	}
 	return internalAnswer(ReasonInternal)
+}
+
+func isStoreUnavailable(err error) bool {
+	return errors.Is(err, binding.ErrUnavailable) || errors.Is(err, binding.ErrConflict)
+}
+
+func storeUnavailableAnswer() answer {
+	a := internalAnswer(ReasonStoreUnavailable)
+	a.status = http.StatusServiceUnavailable
+	a.msg = "The bridge cannot reach its store right now. Nothing was changed; try again in a minute."
+	return a
 }
 
 func internalAnswer(reason string) answer {

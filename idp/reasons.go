@@ -119,7 +119,7 @@ var reasonRegistry = []ReasonInfo{
 	{samlreq.ReasonNoACS, KindRefusal, http.StatusBadRequest, "/saml/sso", "the SP metadata has no usable ACS: " + fixSPMetadata},
 	{samlreq.ReasonMissingNameID, KindRefusal, http.StatusBadRequest, "/saml/slo", "a LogoutRequest without NameID: " + fixAttackOrMistake},
 	{samlreq.ReasonReplay, KindRefusal, http.StatusBadRequest, "/saml/sso, /saml/slo", "the same request ID arrived twice (a reload or a replay): " + fixStartAgain},
-	{samlreq.ReasonReplayStore, KindInternal, http.StatusInternalServerError, "/saml/sso, /saml/slo", "the store failed while recording the request ID: check the data directory and `bindings verify`"},
+	{samlreq.ReasonReplayStore, KindInternal, http.StatusInternalServerError, "/saml/sso, /saml/slo", "the store failed while recording the request ID (an unavailable store answers store_unavailable instead): check the data directory and `bindings verify`"},
 	{samlreq.ReasonMisconfigured, KindInternal, http.StatusInternalServerError, "/saml/sso, /saml/slo", "the intake is misconfigured: check the log line at start; `partneridp config check`"},
 	{samlreq.ReasonUnsupportedBinding, KindSAMLError, http.StatusOK, "/saml/sso", "the SP asked for a response binding other than HTTP-POST: configure the SP for HTTP-POST"},
 	{samlreq.ReasonUnsupportedNameIDFormat, KindSAMLError, http.StatusOK, "/saml/sso", "the SP asked for a NameID format we do not offer: add it to idp.name_id_formats"},

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -138,7 +139,7 @@ func newHAEnv(t *testing.T, etcdMembers int) *haEnv {
 			r.Out.URL.Scheme, r.Out.URL.Host = "http", e.pick()
 			r.Out.Host = r.In.Host
 		},
-		ErrorLog: nil,
+		ErrorLog: log.New(io.Discard, "", 0), // an instance killed on purpose is not news
 	})
 	t.Cleanup(lb.Close)
 	e.lbURL = lb.URL
@@ -438,25 +439,29 @@ func TestHATwoBridgesOneEtcd(t *testing.T) {
 }
 
 // notify posts one signed bind notification straight to an instance and
-// says whether it was acknowledged (the bridge's 302 after storing it).
-func (e *haEnv) notify(ctx context.Context, c *http.Client, addr, user, domain string) (bool, error) {
+// says whether it was acknowledged (the bridge's 302 after storing it) or
+// else the status and reason.
+func (e *haEnv) notify(ctx context.Context, c *http.Client, addr, user, domain string) (bool, string, error) {
 	n, err := mockiam.SignBindNotification(mockiam.BindNotification{DomainName: "hw_" + user, DomainID: domain, XUserID: user, BindAction: mockiam.BindActionBind}, e.spKey)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	form := url.Values{"bindRequest": {n.BindRequest}, "SigAlg": {n.SigAlg}, "Signature": {n.Signature}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+idp.PathBind, strings.NewReader(form.Encode()))
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := c.Do(req)
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
-	io.Copy(io.Discard, resp.Body)
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusFound, nil
+	if resp.StatusCode == http.StatusFound {
+		return true, "", nil
+	}
+	return false, fmt.Sprintf("%d %s", resp.StatusCode, pageField(string(body), "reason")), nil
 }
 
 // TestHABridgeKilledDuringNotifications: bind notifications stream to A
@@ -490,7 +495,7 @@ func TestHABridgeKilledDuringNotifications(t *testing.T) {
 					inst = b
 				}
 				user, domain := fmt.Sprintf("kill-%d-%d", w, i), fmt.Sprintf("%08x%024x", w, i)
-				ok, err := e.notify(ctx, client, inst.addr, user, domain)
+				ok, _, err := e.notify(ctx, client, inst.addr, user, domain)
 				if inst == a {
 					sentA.Add(1)
 					if !ok {
@@ -542,4 +547,187 @@ func TestHABridgeKilledDuringNotifications(t *testing.T) {
 	}
 	t.Logf("%d notifications acknowledged (%d by A before SIGKILL, %d by B after it), %d sent to A failed; all in the store, verify OK",
 		len(acked), viaA, ackedBAfterKill.Load(), failedA.Load())
+}
+
+// flow is one login of a bound account through the load balancer: the
+// handoff, Huawei's AuthnRequest, the signed Response accepted by the mock.
+// It returns "" or where it stopped ("503 store_unavailable", ...).
+func (e *haEnv) flow(ctx context.Context, account string) string {
+	b := e.browser()
+	p, err := b.get(ctx, e.handoffURL(e.token(account)))
+	if err != nil {
+		return "transport: " + err.Error()
+	}
+	f, ok := findForm(p, "saml-post")
+	if !ok {
+		return fmt.Sprintf("%d %s", p.Status, pageField(p.Body, "reason"))
+	}
+	if p, err = b.submit(ctx, f); err != nil {
+		return "transport: " + err.Error()
+	}
+	if pageField(p.Body, "verdict") != "accepted" {
+		return "mock refused: " + p.describe()
+	}
+	return ""
+}
+
+// TestHAEtcdLeaderStopped: three etcd members, two bridges, a stream of
+// logins and bind notifications. The leader is stopped, then a second
+// member (no quorum, so no leader until one returns). While there is no
+// leader, requests fail with 503 store_unavailable and /readyz is 503 on
+// both bridges; nothing else fails. When the members return, logins
+// succeed again on the same processes, and every acknowledged binding is
+// in the store.
+func TestHAEtcdLeaderStopped(t *testing.T) {
+	e := newHAEnv(t, 3)
+	a, b := e.start("a"), e.start("b")
+	ctx := context.Background()
+	e.bindFirstLogin(ctx, "ha-leader-user")
+	client := &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+	var mu sync.Mutex
+	outcomes := map[string]int{}
+	type ack struct{ user, domain string }
+	var acked []ack
+	var okAfter atomic.Int64
+	var recovered atomic.Bool
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var out string
+				if w == 0 {
+					inst := []*haBridge{a, b}[i%2]
+					user, domain := fmt.Sprintf("leader-%d", i), fmt.Sprintf("%032x", i+1)
+					ok, refused, err := e.notify(ctx, client, inst.addr, user, domain)
+					switch {
+					case err != nil:
+						out = "transport: " + err.Error()
+					case ok:
+						mu.Lock()
+						acked = append(acked, ack{user, domain})
+						mu.Unlock()
+					default:
+						out = refused
+					}
+				} else {
+					out = e.flow(ctx, "ha-leader-user")
+				}
+				mu.Lock()
+				outcomes[out]++
+				mu.Unlock()
+				if out == "" && recovered.Load() {
+					okAfter.Add(1)
+				}
+			}
+		}()
+	}
+
+	time.Sleep(time.Second)
+	var leader *etcdtest.Member
+	for _, m := range e.members {
+		if m.IsLeader() {
+			leader = m
+		}
+	}
+	if leader == nil {
+		t.Fatal("no etcd leader")
+	}
+	leader.Stop()
+	time.Sleep(2 * time.Second)
+	var second *etcdtest.Member
+	for _, m := range e.members {
+		if m != leader {
+			second = m
+			break
+		}
+	}
+	second.Stop()
+	// No quorum: both bridges must say they are not ready.
+	for _, inst := range []*haBridge{a, b} {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			code := readyz(inst)
+			if code == http.StatusServiceUnavailable {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("bridge %s: /readyz %d without an etcd leader", inst.name, code)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	time.Sleep(2 * time.Second)
+	for _, m := range []*etcdtest.Member{leader, second} {
+		if err := m.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range []*etcdtest.Member{leader, second} {
+		if err := m.Ready(20 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, inst := range []*haBridge{a, b} {
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if readyz(inst) == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("bridge %s not ready again 20 s after etcd regained quorum", inst.name)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	recovered.Store(true)
+	deadline := time.Now().Add(20 * time.Second)
+	for okAfter.Load() < 10 && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+
+	t.Logf("outcomes: %v", outcomes)
+	if okAfter.Load() < 10 {
+		t.Errorf("only %d successful requests after recovery", okAfter.Load())
+	}
+	for out, n := range outcomes {
+		if out != "" && out != "503 store_unavailable" {
+			t.Errorf("%d request(s) failed otherwise than 503 store_unavailable: %q", n, out)
+		}
+	}
+	if outcomes["503 store_unavailable"] == 0 {
+		t.Error("no request saw the outage")
+	}
+	s := e.store()
+	for _, k := range acked {
+		got, err := s.Get(ctx, binding.Key{XAccountType: haXAccountType, XAccountID: k.user})
+		if err != nil || got.DomainID != k.domain {
+			t.Errorf("acknowledged but not stored: %s -> %s: %+v, %v", k.user, k.domain, got, err)
+		}
+	}
+	if rep, err := s.Verify(ctx); err != nil || !rep.OK() {
+		t.Errorf("verify after the outage: %+v, %v", rep, err)
+	}
+}
+
+// readyz is an instance's /readyz status, 0 when it does not answer
+// within 10 s (its own store check gives up after a few seconds).
+func readyz(b *haBridge) int {
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + b.addr + idp.PathReadyz)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
