@@ -436,6 +436,52 @@ func TestHATwoBridgesOneEtcd(t *testing.T) {
 	if err != nil || got.DomainID != acct.Domain.ID {
 		t.Fatalf("store: %+v, %v; mock domain %s", got, err, acct.Domain.ID)
 	}
+
+	// The operator's CLI, with A's config, while both instances serve.
+	cli := func(args ...string) string {
+		t.Helper()
+		c := exec.Command(e.bin, append(args, "--config", a.cfgPath)...)
+		c.Env = withoutConfigOverrides(os.Environ())
+		out, err := c.CombinedOutput()
+		if err != nil {
+			t.Fatalf("partneridp %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	cli("bindings", "put", "ha-cli-user", "--domain-id", "0123456789abcdef0123456789abcdef", "--domain-name", "hw_cli")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"bindings", "get", "ha-cli-user"}, "0123456789abcdef0123456789abcdef"},
+		{[]string{"bindings", "get", "--domain", acct.Domain.ID}, "ha-bound-user"},
+		{[]string{"bindings", "list"}, "ha-cli-user"},
+		{[]string{"bindings", "history", "ha-bound-user"}, "notification"},
+		{[]string{"bindings", "verify"}, "OK"},
+		{[]string{"config", "check", "--connect"}, "store etcd reached, 2 binding(s)"},
+	} {
+		if out := cli(c.args...); !strings.Contains(out, c.want) {
+			t.Errorf("partneridp %s: no %q in\n%s", strings.Join(c.args, " "), c.want, out)
+		}
+	}
+	export := filepath.Join(e.dir, "export.jsonl")
+	cli("bindings", "export", "--out", export)
+	cli("bindings", "delete", "ha-cli-user")
+	e.pin(b)
+	if p, err = e.browser().get(ctx, e.handoffURL(e.token("ha-cli-user"))); err != nil || e.loginLink(p) != "true" {
+		t.Errorf("after the CLI deleted the binding, B's login link: %v %s", err, p.describe())
+	}
+	if out := cli("bindings", "import", export); !strings.Contains(out, "1") {
+		t.Errorf("import: %s", out)
+	}
+	if out := cli("bindings", "get", "ha-cli-user"); !strings.Contains(out, "0123456789abcdef0123456789abcdef") {
+		t.Errorf("after import: %s", out)
+	}
+	backup := filepath.Join(e.dir, "backup.jsonl")
+	cli("bindings", "backup", backup)
+	if data, err := os.ReadFile(backup); err != nil || !bytes.Contains(data, []byte("ha-bound-user")) {
+		t.Errorf("backup: %v %.300s", err, data)
+	}
 }
 
 // notify posts one signed bind notification straight to an instance and
