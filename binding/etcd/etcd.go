@@ -1031,3 +1031,17 @@ func (e *ephemeral) Sweep(ctx context.Context, now time.Time) (int, error) {
 
 // Prefix is the key prefix this store reads and writes under.
 func (s *Store) Prefix() string { return s.p }
+
+// Destroy deletes every key under the store's prefix: for throwaway
+// prefixes (selftest), never for a deployment's own.
+func (s *Store) Destroy(ctx context.Context) error {
+	cctx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if _, err := s.c.Delete(cctx, s.p, clientv3.WithPrefix()); err != nil {
+		return s.fail(ctx, "destroy", err)
+	}
+	return nil
+}

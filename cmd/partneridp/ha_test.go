@@ -25,6 +25,9 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/etcd"
 	"github.com/partneridp/partneridp/idp"
@@ -476,6 +479,24 @@ func TestHATwoBridgesOneEtcd(t *testing.T) {
 	}
 	if out := cli("bindings", "get", "ha-cli-user"); !strings.Contains(out, "0123456789abcdef0123456789abcdef") {
 		t.Errorf("after import: %s", out)
+	}
+	before, err := e.store().Count(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := cli("selftest"); !strings.Contains(out, "temporary prefix") {
+		t.Errorf("selftest --config on etcd:\n%s", out)
+	}
+	if after, err := e.store().Count(ctx); err != nil || after != before {
+		t.Errorf("the selftest changed the deployment's bindings: %d before, %d after (%v)", before, after, err)
+	}
+	raw, err := clientv3.New(clientv3.Config{Endpoints: e.endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if left, err := raw.Get(ctx, e.prefix+"selftest-", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || left.Count != 0 {
+		t.Errorf("the selftest left keys under its prefix: %+v %v", left, err)
 	}
 	backup := filepath.Join(e.dir, "backup.jsonl")
 	cli("bindings", "backup", backup)

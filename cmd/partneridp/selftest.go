@@ -31,6 +31,7 @@ import (
 
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bolt"
+	"github.com/partneridp/partneridp/binding/etcd"
 	"github.com/partneridp/partneridp/idp"
 	"github.com/partneridp/partneridp/idp/demoplatform"
 	"github.com/partneridp/partneridp/idp/handoff"
@@ -539,12 +540,21 @@ func configEnv(ctx context.Context, o selftestOptions, r *stepRunner) (*selftest
 	})
 
 	storeCopy := filepath.Join(tmp, "partneridp.db")
-	r.run("binding store (a temporary copy)", func() (string, error) {
-		return copyStore(cfg.Path(cfg.Store.Path), storeCopy)
-	})
+	run := *cfg
+	switch cfg.Store.Type {
+	case storeBolt:
+		r.run("binding store (a temporary copy)", func() (string, error) {
+			return copyStore(cfg.Path(cfg.Store.Path), storeCopy)
+		})
+	case storeEtcd:
+		run.Store.Etcd.Prefix = cfg.Store.Etcd.Prefix + "selftest-" + randomHexString(6) + "/"
+		r.run("binding store (a temporary prefix in the configured etcd cluster)", func() (string, error) {
+			return etcdSelftestPrefix(ctx, &run, env)
+		})
+	}
 
 	r.run("start the bridge and the mock Huawei IAM", func() (string, error) {
-		return startConfigEnv(ctx, o, cfg, env, platform, minter, metadataXML, tmp, storeCopy)
+		return startConfigEnv(ctx, o, &run, env, platform, minter, metadataXML, tmp, storeCopy)
 	})
 	if r.failed > 0 {
 		return env, nil // the steps after this are skipped and reported
@@ -595,6 +605,23 @@ func selftestMinter(cfg *Config, o selftestOptions) (*PlatformConfig, *handoff.M
 		return nil, nil, fmt.Errorf("a token signed with %s is refused by the bridge: %w", from, err)
 	}
 	return pc, m, nil
+}
+
+// etcdSelftestPrefix proves the cluster answers with the configured
+// endpoints, TLS and credentials, and arranges for the selftest's own
+// prefix (below the configured one, so the same permissions apply) to be
+// deleted at the end: the deployment's bindings are never touched.
+func etcdSelftestPrefix(ctx context.Context, run *Config, env *selftestEnv) (string, error) {
+	s, err := openStore(ctx, run, storeOpen{})
+	if err != nil {
+		return "", err
+	}
+	es := s.(*etcd.Store)
+	env.cleanup = append(env.cleanup, func() error {
+		defer es.Close()
+		return es.Destroy(context.Background())
+	})
+	return fmt.Sprintf("etcd at %s answers; the selftest writes under %s and deletes it afterwards", strings.Join(run.Store.Etcd.Endpoints, ","), run.Store.Etcd.Prefix), nil
 }
 
 // copyStore copies the store file (read only) so the bridge writes to the
@@ -704,7 +731,10 @@ func startConfigEnv(ctx context.Context, o selftestOptions, cfg *Config, env *se
 		return "", fmt.Errorf("the mock's SP metadata: %w", err)
 	}
 	run := *cfg
-	run.DataDir, run.Store.Path = tmp, storeCopy
+	run.DataDir = tmp
+	if cfg.Store.Type == storeBolt {
+		run.Store.Path = storeCopy
+	}
 	env.bridge, err = newBridge(ctx, &run, bridgeOptions{
 		Logger: o.Logger.With("component", "bridge"), Auditor: slogAudit(o.Logger.With("component", "bridge")),
 		SP: sp, LoginURL: env.mockURL + mockiam.PathLogin, ConsoleURL: env.mockURL + mockiam.PathConsole,
