@@ -798,3 +798,24 @@ func readyz(b *haBridge) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
+
+// TestServeRefusesUnreachableEtcd: serve with an etcd nobody listens on
+// stops at start with an error naming the endpoints and the setting.
+func TestServeRefusesUnreachableEtcd(t *testing.T) {
+	dead := fmt.Sprintf("http://127.0.0.1:%d", etcdtest.FreePort())
+	cfg, dir := serveConfig(t, "store: {type: etcd, etcd: {endpoints: ["+dead+"], dial_timeout: 1s, request_timeout: 1s}}\nsession: {secret_file: session.key}\n")
+	if err := os.WriteFile(filepath.Join(dir, "session.key"), bytes.Repeat([]byte("k"), 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var logs lockedBuffer
+	go func() { done <- serve(context.Background(), cfg, &logs, nil) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), dead) || !strings.Contains(err.Error(), "store.etcd.endpoints") {
+			t.Fatalf("serve on an unreachable etcd: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not give up on an unreachable etcd")
+	}
+}
