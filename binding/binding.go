@@ -215,6 +215,14 @@ type (
 		Cursor(ctx context.Context, name string) (uint64, error)
 		SetCursor(ctx context.Context, name string, seq uint64) error
 	}
+	// Elector is implemented by stores several processes share: of the
+	// processes that call Lead with the same name, one at a time leads.
+	// Lead blocks until this one does (or ctx ends) and returns a context
+	// that ends when the lead is lost, and the release. Without an Elector
+	// the one process owning the store always leads.
+	Elector interface {
+		Lead(ctx context.Context, name string) (context.Context, func(), error)
+	}
 )
 
 // CheckImportedHistory validates a history given to ImportAccount: every

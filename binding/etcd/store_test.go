@@ -458,3 +458,44 @@ func TestCursorConformance(t *testing.T) {
 			return open(t, etcd.Options{Prefix: prefix})
 		})
 }
+
+// TestLead: of two stores on one prefix, one leads at a time; the other
+// leads once the first releases.
+func TestLead(t *testing.T) {
+	a := open(t, etcd.Options{})
+	b := open(t, etcd.Options{Prefix: a.Prefix()})
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	actx, release, err := a.Lead(ctx, "webhook/p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan func(), 1)
+	go func() {
+		_, rel, err := b.Lead(ctx, "webhook/p")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		got <- rel
+	}()
+	select {
+	case <-got:
+		t.Fatal("two leaders at once")
+	case <-time.After(500 * time.Millisecond):
+	}
+	release()
+	if actx.Err() == nil {
+		t.Error("the released lead's context is still live")
+	}
+	select {
+	case rel := <-got:
+		rel()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second store did not lead after the first released")
+	}
+	if _, _, err := a.Lead(ctx, ""); !errors.Is(err, binding.ErrInvalid) {
+		t.Errorf("empty name: %v", err)
+	}
+}

@@ -280,7 +280,38 @@ func (b *bridge) startBackground(logger *slog.Logger) {
 	bg.Go(func() { _ = binding.RunSweeper(ctx, eph, every, clock) })
 	bg.Go(func() { warnExpiry(ctx, b, logger) })
 	for _, d := range b.webhooks {
-		bg.Go(func() { _ = d.Run(ctx) })
+		bg.Go(func() { runLeading(ctx, b.store, webhook.CursorName(d.Name), d.Run, logger) })
+	}
+}
+
+// runLeading runs task while this process leads name among the instances
+// sharing the store (binding.Elector): one webhook deliverer per platform
+// across every instance, so events go out once and in order. A store
+// without an Elector belongs to this process alone: task just runs.
+func runLeading(ctx context.Context, store binding.Store, name string, task func(context.Context) error, logger *slog.Logger) {
+	el, ok := store.(binding.Elector)
+	if !ok {
+		_ = task(ctx)
+		return
+	}
+	for ctx.Err() == nil {
+		lctx, release, err := el.Lead(ctx, name)
+		if err != nil {
+			if ctx.Err() == nil {
+				logger.Warn("cannot take part in the election; retrying", "task", name, "error", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(5 * time.Second):
+				}
+			}
+			continue
+		}
+		logger.Info("leading", "task", name)
+		_ = task(lctx)
+		release()
+		if ctx.Err() == nil {
+			logger.Warn("lost the lead; campaigning again", "task", name)
+		}
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -89,6 +90,7 @@ type haEnv struct {
 	minter           *handoff.Minter
 
 	lbURL  string
+	hooks  *hookReceiver
 	pinned atomic.Pointer[string] // the instance address every request goes to; nil: round robin
 	rr     atomic.Uint64
 	mu     sync.Mutex
@@ -211,6 +213,9 @@ func (e *haEnv) start(name string) *haBridge {
 	cfg.Store.Etcd.Prefix = e.prefix
 	cfg.Store.Etcd.RequestTimeout = Duration{2 * time.Second}
 	cfg.DataDir = filepath.Join(e.dir, name)
+	if e.hooks != nil {
+		cfg.Platforms[0].Webhook = &WebhookConfig{URL: e.hooks.url, SecretFile: filepath.Join(e.dir, "webhook.secret")}
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -359,6 +364,7 @@ func authnRequestID(t *testing.T, u *url.URL) string {
 // at B.
 func TestHATwoBridgesOneEtcd(t *testing.T) {
 	e := newHAEnv(t, 1)
+	e.hooks = newHookReceiver(t, e.dir)
 	a, b := e.start("a"), e.start("b")
 	ctx := context.Background()
 
@@ -498,6 +504,22 @@ func TestHATwoBridgesOneEtcd(t *testing.T) {
 	if left, err := raw.Get(ctx, e.prefix+"selftest-", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || left.Count != 0 {
 		t.Errorf("the selftest left keys under its prefix: %+v %v", left, err)
 	}
+	// Binding webhooks: one deliverer leads across both instances, so
+	// every change arrives once, in order, also from a burst of
+	// notifications spread over both.
+	nc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for i := range 100 {
+		inst := []*haBridge{a, b}[i%2]
+		if ok, refused, err := e.notify(ctx, nc, inst.addr, fmt.Sprintf("burst-%d", i), fmt.Sprintf("%032x", 0xb000+i)); !ok {
+			t.Fatalf("notification %d: %s %v", i, refused, err)
+		}
+	}
+	changes, err := e.store().Changes(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.hooks.waitFor(t, len(changes))
+
 	backup := filepath.Join(e.dir, "backup.jsonl")
 	cli("bindings", "backup", backup)
 	if data, err := os.ReadFile(backup); err != nil || !bytes.Contains(data, []byte("ha-bound-user")) {
@@ -817,5 +839,61 @@ func TestServeRefusesUnreachableEtcd(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("serve did not give up on an unreachable etcd")
+	}
+}
+
+// hookReceiver is the platform's webhook endpoint: it records each
+// delivery's webhook-id.
+type hookReceiver struct {
+	url string
+	mu  sync.Mutex
+	ids []string
+}
+
+func newHookReceiver(t *testing.T, dir string) *hookReceiver {
+	h := &hookReceiver{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.mu.Lock()
+		h.ids = append(h.ids, r.Header.Get("webhook-id"))
+		h.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	h.url = srv.URL + "/hooks"
+	secret := "whsec_" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	if err := os.WriteFile(filepath.Join(dir, "webhook.secret"), []byte(secret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// waitFor waits until n deliveries arrived, then checks none came twice.
+func (h *hookReceiver) waitFor(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		h.mu.Lock()
+		got := slices.Clone(h.ids)
+		h.mu.Unlock()
+		if len(got) >= n {
+			time.Sleep(2 * time.Second) // a second deliverer would show now
+			h.mu.Lock()
+			got = slices.Clone(h.ids)
+			h.mu.Unlock()
+		}
+		if len(got) >= n || time.Now().After(deadline) {
+			seen := map[string]bool{}
+			for _, id := range got {
+				if seen[id] {
+					t.Errorf("webhook %s delivered twice (two deliverers?)", id)
+				}
+				seen[id] = true
+			}
+			if len(got) != n {
+				t.Errorf("%d webhook deliveries, want one per change (%d)", len(got), n)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
