@@ -5,6 +5,8 @@ import (
 	"compress/flate"
 	"context"
 	"encoding/base64"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -220,7 +222,7 @@ func (e *haEnv) start(name string) *haBridge {
 		t.Fatal(err)
 	}
 	b := &haBridge{name: name, addr: addr, logs: &lockedBuffer{}, exited: make(chan struct{})}
-	if b.cfgPath, err = writeLoadConfig(cfg, cfg.DataDir); err != nil {
+	if b.cfgPath, err = writeLoadConfig(cfg, cfg.DataDir, "partneridp.yaml"); err != nil {
 		t.Fatal(err)
 	}
 	b.cmd = exec.Command(e.bin, "serve", "--config", b.cfgPath)
@@ -520,6 +522,14 @@ func TestHATwoBridgesOneEtcd(t *testing.T) {
 	}
 	e.hooks.waitFor(t, len(changes))
 
+	// store migrate from etcd to a bolt file and back: idempotent.
+	boltFile := filepath.Join(e.dir, "migrated.db")
+	if out := cli("store", "migrate", "--to", boltFile); !strings.Contains(out, " copied, 0 already there, 0 differing") {
+		t.Errorf("store migrate --to: %s", out)
+	}
+	if out := cli("store", "migrate", "--from", boltFile); !strings.Contains(out, ": 0 copied, ") || !strings.Contains(out, " 0 differing") {
+		t.Errorf("store migrate --from the copy: %s", out)
+	}
 	backup := filepath.Join(e.dir, "backup.jsonl")
 	cli("bindings", "backup", backup)
 	if data, err := os.ReadFile(backup); err != nil || !bytes.Contains(data, []byte("ha-bound-user")) {
@@ -895,5 +905,53 @@ func (h *hookReceiver) waitFor(t *testing.T, n int) {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestLoadtestOnEtcd: `loadtest --store etcd --instances 2` against an
+// etcd started by the test: zero errors, both instances measured, the
+// etcd process (this one, here) sampled, and the run's prefix removed.
+func TestLoadtestOnEtcd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary, starts etcd and two servers")
+	}
+	ms, err := etcdtest.StartCluster(t.TempDir(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ms[0].Stop()
+	bin := haServerBinary(t)
+	var stdout, stderr lockedBuffer
+	root := newRootCmd(&stdout, &stderr)
+	root.SetArgs([]string{"loadtest", "--store", "etcd", "--etcd-endpoints", ms[0].Client, "--instances", "2",
+		"--etcd-pid", fmt.Sprint(os.Getpid()), "--duration", "3s", "--warmup", "1s", "--concurrency", "4",
+		"--accounts", "10", "--ceiling-samples", "50", "--server-binary", bin, "--json"})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	runErr := root.ExecuteContext(ctx)
+	var verdict *verdictError
+	if runErr != nil && !errors.As(runErr, &verdict) {
+		t.Fatalf("loadtest: %v\nstderr:\n%s", runErr, stderr.String())
+	}
+	var rep loadReport
+	if err := json.Unmarshal([]byte(stdout.String()), &rep); err != nil {
+		t.Fatalf("the report is not JSON: %v\n%s", err, stdout.String())
+	}
+	if rep.Errors != 0 || rep.WarmupErrors != 0 || rep.Flows == 0 {
+		t.Errorf("flows %d, errors %d (+%d warm-up): %v", rep.Flows, rep.Errors, rep.WarmupErrors, rep.ErrorSamples)
+	}
+	if rep.Store != storeEtcd || rep.Instances != 2 || len(rep.Server.PIDs) != 2 || rep.Server.CPUMSFlow <= 0 || rep.Server.ExitCode != 0 {
+		t.Errorf("servers: store %s, %d instances, %+v", rep.Store, rep.Instances, rep.Server)
+	}
+	if rep.Etcd == nil || rep.Etcd.CPUMSFlow <= 0 || rep.Etcd.RSSEndMiB <= 0 {
+		t.Errorf("etcd figures: %+v", rep.Etcd)
+	}
+	raw, err := clientv3.New(clientv3.Config{Endpoints: []string{ms[0].Client}, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if left, err := raw.Get(ctx, "/partneridp-loadtest-", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || left.Count != 0 {
+		t.Errorf("the run left keys in etcd: %+v %v", left, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,7 +54,8 @@ const (
 	loadMaxWarmup          = 10 * time.Minute
 	loadMaxConcurrency     = 256
 	loadMaxAccounts        = 10000 // each mock generation seeds them all
-	loadMaxCeilingSamples  = 5000  // the mock holds at most 10000 unanswered AuthnRequests
+	loadMaxInstances       = 8
+	loadMaxCeilingSamples  = 5000 // the mock holds at most 10000 unanswered AuthnRequests
 	loadReadyTimeout       = 20 * time.Second
 	loadStopTimeout        = shutdownGrace + 5*time.Second // serve's own grace, then SIGKILL
 	loadFlowTimeout        = 15 * time.Second              // the browser's client timeout bounds each request
@@ -85,8 +87,15 @@ type loadtestOptions struct {
 	ReuseSession   bool
 	Accounts       int
 	CeilingSamples int
-	CPUProfile     string    // this process's CPU profile during the load; "": none
-	Progress       io.Writer // progress lines; nil: none
+	CPUProfile     string // this process's CPU profile during the load; "": none
+	// Store is the servers' store.type: bolt (one instance) or etcd
+	// (Instances servers on the cluster at EtcdEndpoints, under a prefix
+	// of their own that is deleted at the end).
+	Store         string
+	EtcdEndpoints []string
+	Instances     int
+	EtcdPID       int       // etcd's process, sampled for its CPU and memory; 0: not sampled
+	Progress      io.Writer // progress lines; nil: none
 }
 
 func defaultLoadtestOptions() loadtestOptions {
@@ -96,6 +105,8 @@ func defaultLoadtestOptions() loadtestOptions {
 		Concurrency:    4 * runtime.GOMAXPROCS(0),
 		Accounts:       100,
 		CeilingSamples: 1000,
+		Store:          storeBolt,
+		Instances:      1,
 	}
 }
 
@@ -116,6 +127,24 @@ func (o loadtestOptions) validate() error {
 	}
 	if o.CeilingSamples < 10 || o.CeilingSamples > loadMaxCeilingSamples {
 		p = append(p, fmt.Sprintf("--ceiling-samples %d: must be between 10 and %d", o.CeilingSamples, loadMaxCeilingSamples))
+	}
+	switch o.Store {
+	case storeBolt:
+		if o.Instances != 1 {
+			p = append(p, fmt.Sprintf("--instances %d: a bolt store belongs to one process; use --store etcd for several instances", o.Instances))
+		}
+	case storeEtcd:
+		if len(o.EtcdEndpoints) == 0 {
+			p = append(p, "--store etcd: give the cluster with --etcd-endpoints (for example http://127.0.0.1:2379)")
+		}
+		if o.Instances < 1 || o.Instances > loadMaxInstances {
+			p = append(p, fmt.Sprintf("--instances %d: must be between 1 and %d", o.Instances, loadMaxInstances))
+		}
+	default:
+		p = append(p, fmt.Sprintf("--store %q: choose bolt or etcd", o.Store))
+	}
+	if o.EtcdPID < 0 || (o.EtcdPID > 0 && o.Store != storeEtcd) {
+		p = append(p, fmt.Sprintf("--etcd-pid %d: a process ID, with --store etcd", o.EtcdPID))
 	}
 	if o.ServerBinary != "" {
 		st, err := os.Stat(o.ServerBinary)
@@ -220,6 +249,10 @@ that sent its AuthnRequest.`,
 	f.IntVar(&o.Accounts, "accounts", o.Accounts, "pre-bound partner accounts the flows cycle through")
 	f.IntVar(&o.CeilingSamples, "ceiling-samples", o.CeilingSamples, "responses timed for the SSO-core ceiling")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write the load generator's CPU profile (warm-up and window) to this file")
+	f.StringVar(&o.Store, "store", o.Store, "the servers' store: bolt (one instance) or etcd (see --etcd-endpoints, --instances)")
+	f.StringSliceVar(&o.EtcdEndpoints, "etcd-endpoints", nil, "etcd client URLs for --store etcd; the run writes under a prefix of its own and deletes it at the end")
+	f.IntVar(&o.Instances, "instances", o.Instances, "serve processes on the one etcd cluster; connections are spread over them, so a flow's requests meet several instances")
+	f.IntVar(&o.EtcdPID, "etcd-pid", 0, "the etcd server's process ID on this machine: its CPU per flow and memory are reported too")
 	return cmd
 }
 
@@ -244,7 +277,10 @@ type loadReport struct {
 	ErrorsByReason   map[string]int64  `json:"errors_by_reason"`
 	ErrorSamples     map[string]string `json:"error_samples,omitempty"`
 
-	Server        serverReport `json:"server"`
+	Store         string       `json:"store"`
+	Instances     int          `json:"instances"`
+	Server        serverReport `json:"server"` // all instances together
+	Etcd          *etcdReport  `json:"etcd,omitempty"`
 	LoadGenCPUMS  float64      `json:"load_generator_cpu_ms_per_flow"`
 	LoadGenCores  float64      `json:"load_generator_cpu_cores"`
 	OtherCPUCores float64      `json:"other_processes_cpu_cores"` // the rest of the machine during the window
@@ -277,7 +313,8 @@ type latencyReport struct {
 }
 
 type serverReport struct {
-	PID        int     `json:"pid"`
+	PID        int     `json:"pid"`  // the first instance
+	PIDs       []int   `json:"pids"` // every instance; the figures are their sums
 	URL        string  `json:"url"`
 	CPUMSFlow  float64 `json:"cpu_ms_per_flow"`
 	CPUCores   float64 `json:"cpu_cores"` // average use during the window
@@ -305,6 +342,15 @@ type serverReport struct {
 	ExitCode      int     `json:"exit_code"`
 	StopMS        float64 `json:"stop_ms"`
 	Log           string  `json:"log,omitempty"` // kept only with --data-dir
+}
+
+// etcdReport is the etcd server's share of the window (--etcd-pid).
+type etcdReport struct {
+	PID         int     `json:"pid"`
+	CPUMSFlow   float64 `json:"cpu_ms_per_flow"`
+	CPUCores    float64 `json:"cpu_cores"`
+	RSSStartMiB float64 `json:"rss_start_mib"`
+	RSSEndMiB   float64 `json:"rss_end_mib"`
 }
 
 type timelineSlice struct {
@@ -423,13 +469,18 @@ type loadRun struct {
 	accounts                    []string
 	transport                   *http.Transport
 
-	child     *exec.Cmd
-	childLog  *os.File
-	childDone chan struct{}
-	childErr  error
-	stopped   bool
-	exitCode  int
-	stopTime  time.Duration
+	child       *exec.Cmd
+	childLog    *os.File
+	childDone   chan struct{} // closed when any instance exits
+	childErr    error         // why the first to exit did
+	primaryDone chan struct{}
+	exitOnce    sync.Once
+	extra       []*extraInstance // instances 2..N (--store etcd)
+	extraLogs   []*os.File
+	addrs       []string // every instance's listen address, the first's is bridgeURL's
+	stopped     bool
+	exitCode    int
+	stopTime    time.Duration
 }
 
 func (r *loadRun) logf(format string, args ...any) {
@@ -467,10 +518,14 @@ func (r *loadRun) setup(ctx context.Context) (err error) {
 
 	// The server's port is reserved and released here so its URL can go
 	// in the config; the mock keeps its listener.
-	bridgeAddr, err := freeLoopbackAddr()
-	if err != nil {
-		return err
+	for range r.opts.Instances {
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			return err
+		}
+		r.addrs = append(r.addrs, addr)
 	}
+	bridgeAddr := r.addrs[0]
 	mockLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("loadtest: listen for the mock: %w", err)
@@ -498,14 +553,39 @@ func (r *loadRun) setup(ctx context.Context) (err error) {
 	r.mockGroup.start(servedListener{srv: newHTTPServer(r.mocks, slog.New(slog.NewTextHandler(io.Discard, nil))), ln: mockLn})
 
 	r.cfg = loadBridgeConfig(r.dir, bridgeAddr, r.bridgeURL, r.mockURL)
-	if r.cfgPath, err = writeLoadConfig(r.cfg, r.dir); err != nil {
+	if r.opts.Store == storeEtcd {
+		if err := r.etcdConfig(); err != nil {
+			return err
+		}
+	}
+	if r.cfgPath, err = writeLoadConfig(r.cfg, r.dir, "partneridp-loadtest.yaml"); err != nil {
 		return err
 	}
 	r.minter = &handoff.Minter{Issuer: loadPlatformURL, Audience: r.bridgeURL, Alg: handoff.AlgEdDSA, Key: platformKey}
-	if err := r.seedAccounts(ctx, r.cfg.Path(r.cfg.Store.Path)); err != nil {
+	if err := r.seedAccounts(ctx); err != nil {
 		return err
 	}
-	r.transport = loopbackTransport(r.opts.Concurrency)
+	// Connections to the public address are spread over the instances,
+	// as a load balancer without sticky sessions would.
+	r.transport = loopbackTransport(r.opts.Concurrency, map[string][]string{bridgeAddr: r.addrs})
+	return nil
+}
+
+// etcdConfig points the servers at the cluster, under a prefix of this
+// run's own, with the one session key every instance must share.
+func (r *loadRun) etcdConfig() error {
+	secret := make([]byte, 32)
+	if _, err := crand.Read(secret); err != nil {
+		return err
+	}
+	path := filepath.Join(r.dir, "session.key")
+	if err := os.WriteFile(path, secret, 0o600); err != nil {
+		return fmt.Errorf("loadtest: session key: %w", err)
+	}
+	r.cfg.Session.SecretFile = path
+	r.cfg.Store.Type = storeEtcd
+	r.cfg.Store.Etcd.Endpoints = r.opts.EtcdEndpoints
+	r.cfg.Store.Etcd.Prefix = "/partneridp-loadtest-" + randomHexString(6) + "/"
 	return nil
 }
 
@@ -525,12 +605,12 @@ func loadBridgeConfig(dir, listen, bridgeURL, mockURL string) *Config {
 
 // writeLoadConfig writes cfg as YAML and reads it back the way serve will,
 // so a config that serve would refuse fails here with its problems listed.
-func writeLoadConfig(cfg *Config, dir string) (string, error) {
+func writeLoadConfig(cfg *Config, dir, name string) (string, error) {
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
 		return "", fmt.Errorf("loadtest: bridge config: %w", err)
 	}
-	path := filepath.Join(dir, "partneridp-loadtest.yaml")
+	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		return "", fmt.Errorf("loadtest: bridge config: %w", err)
 	}
@@ -551,8 +631,8 @@ func freeLoopbackAddr() (string, error) {
 
 // seedAccounts binds each test account in the server's store, to the
 // Huawei account the mock holds for it, before the server owns the file.
-func (r *loadRun) seedAccounts(ctx context.Context, storePath string) error {
-	db, err := bolt.Open(storePath, bolt.Options{Timeout: 2 * time.Second})
+func (r *loadRun) seedAccounts(ctx context.Context) error {
+	db, err := openStore(ctx, r.cfg, storeOpen{})
 	if err != nil {
 		return fmt.Errorf("loadtest: seed bindings: %w", err)
 	}
@@ -687,10 +767,14 @@ func (t *generationTransport) RoundTrip(req *http.Request) (*http.Response, erro
 
 // loopbackTransport keeps connections alive for every worker and refuses
 // to dial anything but loopback.
-func loopbackTransport(workers int) *http.Transport {
+func loopbackTransport(workers int, spread map[string][]string) *http.Transport {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	var next atomic.Uint64
 	return &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if to := spread[addr]; len(to) > 0 {
+				addr = to[int(next.Add(1)-1)%len(to)]
+			}
 			host, _, err := net.SplitHostPort(addr)
 			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 				return nil, fmt.Errorf("loadtest dials loopback addresses only, not %q", addr)
@@ -737,7 +821,10 @@ func (r *loadRun) measureCeiling(ctx context.Context) (ceilingReport, error) {
 	}
 	defer os.RemoveAll(dir)
 	cfg := *r.cfg
+	// The ceiling is the SSO core on a bolt file of its own whatever the
+	// servers use, so bolt and etcd runs compare against the same figure.
 	cfg.DataDir, cfg.Store.Path, cfg.Log.AuditLog = dir, filepath.Join(dir, "partneridp.db"), ""
+	cfg.Store.Type, cfg.Session.SecretFile = storeBolt, ""
 	b, err := newBridge(ctx, &cfg, bridgeOptions{})
 	if err != nil {
 		return rep, err
@@ -904,28 +991,96 @@ func (r *loadRun) startServer(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("loadtest: start the server %s: %w", r.opts.ServerBinary, err)
 	}
-	r.child, r.childDone = cmd, make(chan struct{})
+	r.child, r.childDone, r.primaryDone = cmd, make(chan struct{}), make(chan struct{})
 	go func() {
-		r.childErr = cmd.Wait()
-		close(r.childDone)
+		err := cmd.Wait()
+		r.exitOnce.Do(func() {
+			r.childErr = err
+			close(r.childDone)
+		})
+		close(r.primaryDone)
 	}()
-	r.logf("server %s serve (pid %d) at %s, mock Huawei IAM at %s", r.opts.ServerBinary, cmd.Process.Pid, r.bridgeURL, r.mockURL)
+	r.logf("server %s serve (pid %d) at %s, mock Huawei IAM at %s, store %s", r.opts.ServerBinary, cmd.Process.Pid, r.bridgeURL, r.mockURL, r.opts.Store)
+	if err := r.waitReady(ctx, r.addrs[0], r.logPath); err != nil {
+		return err
+	}
+	for i, addr := range r.addrs[1:] {
+		if err := r.startExtra(ctx, i+2, addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-	client := &http.Client{Transport: r.transport, Timeout: 2 * time.Second}
+// startExtra starts instance n (2..N) on the same store and config but
+// its own listen address.
+func (r *loadRun) startExtra(ctx context.Context, n int, addr string) error {
+	cfg := *r.cfg
+	cfg.Listen = addr
+	cfgPath, err := writeLoadConfig(&cfg, r.dir, fmt.Sprintf("partneridp-loadtest-%d.yaml", n))
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(r.dir, fmt.Sprintf("serve-%d.log", n))
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("loadtest: server log: %w", err)
+	}
+	r.extraLogs = append(r.extraLogs, f)
+	cmd := exec.Command(r.opts.ServerBinary, "serve", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = withoutConfigOverrides(os.Environ())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("loadtest: start instance %d: %w", n, err)
+	}
+	x := &extraInstance{cmd: cmd, done: make(chan struct{})}
+	r.extra = append(r.extra, x)
+	go func() {
+		x.err = cmd.Wait()
+		close(x.done)
+		r.exitOnce.Do(func() {
+			r.childErr = fmt.Errorf("instance %d exited (%v); its log:\n%s", n, x.err, tailFile(logPath, 20))
+			close(r.childDone)
+		})
+	}()
+	r.logf("instance %d: serve (pid %d) at %s", n, cmd.Process.Pid, addr)
+	return r.waitReady(ctx, addr, logPath)
+}
+
+// extraInstance is a serve process beside the first.
+type extraInstance struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // Wait's, once done is closed
+}
+
+// pids are every instance's process IDs.
+func (r *loadRun) pids() []int {
+	pids := []int{r.child.Process.Pid}
+	for _, x := range r.extra {
+		pids = append(pids, x.cmd.Process.Pid)
+	}
+	return pids
+}
+
+// waitReady waits until the instance at addr answers /readyz with 200.
+func (r *loadRun) waitReady(ctx context.Context, addr, logPath string) error {
+	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(loadReadyTimeout)
 	for {
-		if code, err := httpStatus(ctx, client, r.bridgeURL+idp.PathReadyz); err == nil && code == http.StatusOK {
+		if code, err := httpStatus(ctx, client, "http://"+addr+idp.PathReadyz); err == nil && code == http.StatusOK {
 			return nil
 		}
 		select {
 		case <-r.childDone:
-			return fmt.Errorf("loadtest: the server exited before it was ready (%v); its log:\n%s", r.childErr, tailFile(r.logPath, 20))
+			return fmt.Errorf("loadtest: the server exited before it was ready (%v); its log:\n%s", r.childErr, tailFile(logPath, 20))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("loadtest: the server was not ready within %s; its log:\n%s", loadReadyTimeout, tailFile(r.logPath, 20))
+			return fmt.Errorf("loadtest: the server at %s was not ready within %s; its log:\n%s", addr, loadReadyTimeout, tailFile(logPath, 20))
 		}
 	}
 }
@@ -980,25 +1135,48 @@ func (r *loadRun) stopServer() error {
 	r.stopped = true
 	select {
 	case <-r.childDone:
+		// One instance ended on its own: stop the others, report it.
+		for _, x := range r.extra {
+			_ = x.cmd.Process.Kill()
+			<-x.done
+		}
+		_ = r.child.Process.Kill()
+		<-r.primaryDone
 		r.exitCode = r.child.ProcessState.ExitCode()
 		return fmt.Errorf("the server exited during the run (%v); its log:\n%s", r.childErr, tailFile(r.logPath, 20))
 	default:
 	}
 	t0 := time.Now()
+	for _, x := range r.extra {
+		_ = x.cmd.Process.Signal(syscall.SIGTERM)
+	}
 	_ = r.child.Process.Signal(syscall.SIGTERM)
 	var err error
 	select {
-	case <-r.childDone:
+	case <-r.primaryDone:
 	case <-time.After(loadStopTimeout):
 		_ = r.child.Process.Kill()
-		<-r.childDone
+		<-r.primaryDone
 		err = fmt.Errorf("the server did not stop within %s of SIGTERM and was killed", loadStopTimeout)
 	}
-	r.stopTime = time.Since(t0)
 	r.exitCode = r.child.ProcessState.ExitCode()
-	if err == nil && r.childErr != nil {
-		err = fmt.Errorf("the server did not stop cleanly (%v); its log:\n%s", r.childErr, tailFile(r.logPath, 20))
+	if err == nil && r.exitCode != 0 {
+		err = fmt.Errorf("the server did not stop cleanly (exit status %d); its log:\n%s", r.exitCode, tailFile(r.logPath, 20))
 	}
+	for i, x := range r.extra {
+		select {
+		case <-x.done:
+		case <-time.After(max(0, loadStopTimeout-time.Since(t0))):
+			_ = x.cmd.Process.Kill()
+			<-x.done
+			err = errors.Join(err, fmt.Errorf("instance %d did not stop within %s of SIGTERM and was killed", i+2, loadStopTimeout))
+			continue
+		}
+		if x.err != nil {
+			err = errors.Join(err, fmt.Errorf("instance %d did not stop cleanly: %v", i+2, x.err))
+		}
+	}
+	r.stopTime = time.Since(t0)
 	return err
 }
 
@@ -1009,6 +1187,20 @@ func (r *loadRun) close() {
 	}
 	if r.childLog != nil {
 		r.childLog.Close()
+	}
+	for _, f := range r.extraLogs {
+		f.Close()
+	}
+	if r.opts.Store == storeEtcd && r.cfg != nil {
+		// The run's own prefix: nothing of it stays in the cluster.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if s, err := openStore(ctx, r.cfg, storeOpen{}); err == nil {
+			if d, ok := s.(interface{ Destroy(context.Context) error }); ok {
+				_ = d.Destroy(ctx)
+			}
+			s.Close()
+		}
+		cancel()
 	}
 	if r.mockGroup != nil {
 		_ = r.mockGroup.shutdown()
@@ -1080,6 +1272,34 @@ type procSample struct {
 	CPUTicks int64 // the process's utime+stime; -1 when unread
 }
 
+// readGroupMemory is readProcMemory summed over the instances.
+func readGroupMemory(pids []int) (procSample, error) {
+	var sum procSample
+	for _, pid := range pids {
+		m, err := readProcMemory(pid)
+		if err != nil {
+			return sum, err
+		}
+		sum.RSSKiB += m.RSSKiB
+		sum.AnonKiB += m.AnonKiB
+		sum.FileKiB += m.FileKiB
+	}
+	return sum, nil
+}
+
+// readGroupCPUTicks is readProcCPUTicks summed over the instances.
+func readGroupCPUTicks(pids []int) (int64, error) {
+	var sum int64
+	for _, pid := range pids {
+		t, err := readProcCPUTicks(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += t
+	}
+	return sum, nil
+}
+
 // readProcMemory reads VmRSS, RssAnon and RssFile of /proc/<pid>/status.
 func readProcMemory(pid int) (procSample, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -1101,7 +1321,7 @@ func readProcMemory(pid int) (procSample, error) {
 // runLoad drives the workers through warm-up and the measured window and
 // samples the server once a second.
 func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
-	pid := r.child.Process.Pid
+	pids := r.pids()
 	var col collector
 	var stop atomic.Bool
 	var next atomic.Uint64
@@ -1124,9 +1344,9 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 		t := time.NewTicker(loadSampleEvery)
 		defer t.Stop()
 		for {
-			if m, err := readProcMemory(pid); err == nil {
+			if m, err := readGroupMemory(pids); err == nil {
 				m.At = time.Since(start)
-				if m.CPUTicks, err = readProcCPUTicks(pid); err != nil {
+				if m.CPUTicks, err = readGroupCPUTicks(pids); err != nil {
 					m.CPUTicks = -1
 				}
 				samplesMu.Lock()
@@ -1147,17 +1367,27 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 		busyTicks   int64 // every CPU's busy time
 		self        time.Duration
 		mem         procSample
+		etcdTicks   int64
+		etcdMem     procSample
 	}
 	take := func() (snapshot, error) {
 		s := snapshot{at: time.Since(start), self: processCPU()}
 		var err error
-		if s.serverTicks, err = readProcCPUTicks(pid); err != nil {
+		if s.serverTicks, err = readGroupCPUTicks(pids); err != nil {
 			return s, err
+		}
+		if r.opts.EtcdPID > 0 {
+			if s.etcdTicks, err = readProcCPUTicks(r.opts.EtcdPID); err != nil {
+				return s, fmt.Errorf("--etcd-pid %d: %w", r.opts.EtcdPID, err)
+			}
+			if s.etcdMem, err = readProcMemory(r.opts.EtcdPID); err != nil {
+				return s, fmt.Errorf("--etcd-pid %d: %w", r.opts.EtcdPID, err)
+			}
 		}
 		if s.busyTicks, _, err = readSystemCPUTicks(); err != nil {
 			return s, err
 		}
-		s.mem, err = readProcMemory(pid)
+		s.mem, err = readGroupMemory(pids)
 		return s, err
 	}
 
@@ -1181,7 +1411,7 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 	if ok {
 		startSnap, snapErr = take()
 		r.logf("measuring for %s...", r.opts.Duration)
-		ok = r.waitMeasuring(ctx, wait, start, startSnap.at, &col, pid)
+		ok = r.waitMeasuring(ctx, wait, start, startSnap.at, &col, pids)
 	}
 	endSnap, endErr := take()
 	stop.Store(true)
@@ -1202,7 +1432,11 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 	if snapErr != nil {
 		return nil, fmt.Errorf("loadtest: reading the server's /proc entries: %w", snapErr)
 	}
-	peak, _ := readProcStatusKiB(pid, "VmHWM")
+	var peak int64
+	for _, pid := range pids {
+		hwm, _ := readProcStatusKiB(pid, "VmHWM")
+		peak += hwm
+	}
 
 	rep := &loadReport{
 		Mode:         "fresh-session",
@@ -1220,8 +1454,20 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 	records := col.snapshot()
 	summarizeFlows(rep, records, startSnap.at, endSnap.at)
 
-	rep.Server.PID, rep.Server.URL = pid, r.bridgeURL
+	rep.Server.PID, rep.Server.PIDs, rep.Server.URL = pids[0], pids, r.bridgeURL
+	rep.Store, rep.Instances = r.opts.Store, len(pids)
 	serverCPU := time.Duration(endSnap.serverTicks-startSnap.serverTicks) * time.Second / clockTicksPerSecond
+	if r.opts.EtcdPID > 0 {
+		etcdCPU := time.Duration(endSnap.etcdTicks-startSnap.etcdTicks) * time.Second / clockTicksPerSecond
+		e := &etcdReport{PID: r.opts.EtcdPID, RSSStartMiB: mib(startSnap.etcdMem.RSSKiB), RSSEndMiB: mib(endSnap.etcdMem.RSSKiB)}
+		if rep.Flows > 0 {
+			e.CPUMSFlow = ms(etcdCPU) / float64(rep.Flows)
+		}
+		if window > 0 {
+			e.CPUCores = etcdCPU.Seconds() / window.Seconds()
+		}
+		rep.Etcd = e
+	}
 	selfCPU := endSnap.self - startSnap.self
 	machineBusy := time.Duration(endSnap.busyTicks-startSnap.busyTicks) * time.Second / clockTicksPerSecond
 	if rep.Flows > 0 {
@@ -1243,7 +1489,9 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 	rep.Server.AnonGrowth, rep.Server.AnonFlat = memoryGrowth(inWindow, anonOf)
 	rep.Server.FileGrowth, _ = memoryGrowth(inWindow, fileOf)
 	rep.Server.ReplayWindowS = r.replayHorizon().Seconds()
-	rep.Timeline = timeline(records, inWindow, startSnap.at, endSnap.at, 10)
+	samplesMu.Lock()
+	rep.Timeline = timeline(records, samples, startSnap.at, endSnap.at, 10)
+	samplesMu.Unlock()
 	if !r.removeDir {
 		rep.Server.Log = r.logPath
 	}
@@ -1259,7 +1507,7 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 }
 
 // waitMeasuring waits out the window, printing progress every 30 s.
-func (r *loadRun) waitMeasuring(ctx context.Context, wait func(time.Duration) bool, start time.Time, from time.Duration, col *collector, pid int) bool {
+func (r *loadRun) waitMeasuring(ctx context.Context, wait func(time.Duration) bool, start time.Time, from time.Duration, col *collector, pids []int) bool {
 	end := from + r.opts.Duration
 	const every = 30 * time.Second
 	for {
@@ -1275,7 +1523,7 @@ func (r *loadRun) waitMeasuring(ctx context.Context, wait func(time.Duration) bo
 			return true
 		}
 		ok, failed := col.counts(from)
-		m, _ := readProcMemory(pid)
+		m, _ := readGroupMemory(pids)
 		r.logf("  %4.0f s: %d flows (%.1f/s), %d errors, server RSS %.1f MiB (anon %.1f, file %.1f)", (at - from).Seconds(), ok, float64(ok)/(at-from).Seconds(), failed, mib(m.RSSKiB), mib(m.AnonKiB), mib(m.FileKiB))
 	}
 }
@@ -1530,7 +1778,20 @@ func timeline(records []flowRecord, samples []procSample, from, to time.Duration
 			lat[i] = append(lat[i], rec.Latency)
 		}
 	}
+	// Each slice's samples, led by the last one before it: CPU time is a
+	// difference, so a slice with one sample of its own still has two. A
+	// slice without a sample of its own (slices narrower than the sampling
+	// interval) reads the memory of the one before.
 	rss := make([][]procSample, n)
+	for i := range rss {
+		start := from + time.Duration(i)*width
+		for j := len(samples) - 1; j >= 0; j-- {
+			if samples[j].At < start {
+				rss[i] = append(rss[i], samples[j])
+				break
+			}
+		}
+	}
 	for _, s := range samples {
 		if i := slot(s.At); i >= 0 {
 			rss[i] = append(rss[i], s)
@@ -1538,6 +1799,9 @@ func timeline(records []flowRecord, samples []procSample, from, to time.Duration
 	}
 	for i := range out {
 		out[i].ServerCPUMSFlow = cpuPerFlow(records, rss[i])
+		if len(rss[i]) > 1 {
+			rss[i] = rss[i][1:] // memory: the slice's own samples
+		}
 		out[i].FlowsPerSecond = float64(len(lat[i])) / width.Seconds()
 		out[i].P95MS = latencies(lat[i]).P95
 		out[i].RSSMiB = meanOf(rss[i], rssOf) / 1024
@@ -1635,7 +1899,11 @@ func (rep *loadReport) writeText(w io.Writer) {
 		pf("    %d x %s\te.g. %s", rep.ErrorsByReason[reason], reason, rep.ErrorSamples[reason])
 	}
 	pf("")
-	pf("server (child process pid %d, %s)", rep.Server.PID, rep.Server.URL)
+	if rep.Instances > 1 {
+		pf("servers (%d child processes on store %s, pids %v, public URL %s; figures are their sums)", rep.Instances, rep.Store, rep.Server.PIDs, rep.Server.URL)
+	} else {
+		pf("server (child process pid %d, %s, store %s)", rep.Server.PID, rep.Server.URL, rep.Store)
+	}
 	pf("  CPU per flow\t%.3f ms\t(%.2f cores busy on average)", rep.Server.CPUMSFlow, rep.Server.CPUCores)
 	pf("  with the cores to itself\t%.1f flows/s\t= %.1f %% of the ceiling (%d cores ÷ server CPU per flow)", rep.Server.ImpliedFPS, rep.Server.ImpliedPct, rep.Cores)
 	pf("  RSS start/end/peak\t%.1f / %.1f / %.1f MiB\t(peak = VmHWM over the process's life)", rep.Server.RSSStartMiB, rep.Server.RSSEndMiB, rep.Server.RSSPeakMiB)
@@ -1647,6 +1915,11 @@ func (rep *loadReport) writeText(w io.Writer) {
 	}
 	pf("  RSS last third vs middle\t%+.1f %%\t%s (anonymous %+.1f %%, file-backed %+.1f %%)", rep.Server.RSSGrowth, flat, rep.Server.AnonGrowth, rep.Server.FileGrowth)
 	pf("  stopped\tSIGTERM -> exit code %d after %.0f ms", rep.Server.ExitCode, rep.Server.StopMS)
+	if e := rep.Etcd; e != nil {
+		pf("etcd (pid %d)", e.PID)
+		pf("  CPU per flow\t%.3f ms\t(%.2f cores busy on average)", e.CPUMSFlow, e.CPUCores)
+		pf("  RSS start/end\t%.1f / %.1f MiB", e.RSSStartMiB, e.RSSEndMiB)
+	}
 	if rep.Server.Log != "" {
 		pf("  log\t%s", rep.Server.Log)
 	}

@@ -211,7 +211,7 @@ func TestLoadtestServerKilled(t *testing.T) {
 func TestLoadtestGeneratedConfig(t *testing.T) {
 	dir := t.TempDir()
 	cfg := loadBridgeConfig(dir, "127.0.0.1:18443", "http://127.0.0.1:18443", "http://127.0.0.1:19443")
-	path, err := writeLoadConfig(cfg, dir)
+	path, err := writeLoadConfig(cfg, dir, "partneridp-loadtest.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,6 +258,16 @@ func TestLoadtestOptionsValidate(t *testing.T) {
 		{"missing binary", func(o *loadtestOptions) { o.ServerBinary = filepath.Join(t.TempDir(), "none") }, "--server-binary"},
 		{"binary not executable", func(o *loadtestOptions) { o.ServerBinary = notExec }, "not an executable"},
 		{"folder as binary", func(o *loadtestOptions) { o.ServerBinary = t.TempDir() }, "not an executable"},
+		{"etcd", func(o *loadtestOptions) {
+			o.Store, o.EtcdEndpoints, o.Instances = storeEtcd, []string{"http://127.0.0.1:2379"}, 3
+		}, ""},
+		{"unknown store", func(o *loadtestOptions) { o.Store = "redis" }, "--store"},
+		{"several instances on bolt", func(o *loadtestOptions) { o.Instances = 2 }, "--instances"},
+		{"etcd without endpoints", func(o *loadtestOptions) { o.Store = storeEtcd }, "--etcd-endpoints"},
+		{"too many instances", func(o *loadtestOptions) {
+			o.Store, o.EtcdEndpoints, o.Instances = storeEtcd, []string{"http://127.0.0.1:2379"}, loadMaxInstances+1
+		}, "--instances"},
+		{"etcd pid with bolt", func(o *loadtestOptions) { o.EtcdPID = 1 }, "--etcd-pid"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -290,7 +300,7 @@ func TestLoadtestOptionsValidate(t *testing.T) {
 }
 
 func TestLoopbackTransportRefusesOtherAddresses(t *testing.T) {
-	tr := loopbackTransport(1)
+	tr := loopbackTransport(1, nil)
 	for _, addr := range []string{"192.0.2.1:80", "example.invalid:80", "[2001:db8::1]:443", "nonsense"} {
 		if _, err := tr.DialContext(context.Background(), "tcp", addr); err == nil || !strings.Contains(err.Error(), "loopback") {
 			t.Errorf("dial %s: want a loopback-only refusal, got %v", addr, err)
@@ -546,6 +556,13 @@ func TestTimeline(t *testing.T) {
 	cpuSamples := []procSample{{At: 10 * time.Second, CPUTicks: 1000}, {At: 14 * time.Second, CPUTicks: 1200}}
 	if got := timeline(records, cpuSamples, 10*time.Second, 20*time.Second, 2)[0].ServerCPUMSFlow; math.Abs(got-50) > 1e-9 {
 		t.Errorf("CPU per flow %.3f ms, want 50", got)
+	}
+	// A slice with one sample of its own is measured from the sample
+	// before it (it used to read 0.000): 300 ticks over [10 s, 16 s), 60
+	// good flows.
+	sparse := []procSample{{At: 10 * time.Second, CPUTicks: 1000, RSSKiB: 1024}, {At: 16 * time.Second, CPUTicks: 1300, RSSKiB: 2048}}
+	if tl := timeline(records, sparse, 10*time.Second, 20*time.Second, 2); math.Abs(tl[1].ServerCPUMSFlow-50) > 1e-9 || tl[1].RSSMiB != 2 {
+		t.Errorf("slice with one sample: %+v", tl[1])
 	}
 	cpuSamples[1].CPUTicks = -1
 	if got := timeline(records, cpuSamples, 10*time.Second, 20*time.Second, 2)[0].ServerCPUMSFlow; got != 0 {
