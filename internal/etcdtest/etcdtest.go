@@ -22,7 +22,10 @@ type Member struct {
 	Client, Peer    string // URLs
 	Cluster         string // the initial-cluster string
 	TickMs, ElectMs uint
-	E               *embed.Etcd
+	// Compaction, when set, is the periodic auto-compaction retention
+	// (as etcd's --auto-compaction-retention), for long runs.
+	Compaction time.Duration
+	E          *embed.Etcd
 }
 
 // FreePort returns a loopback TCP port that was free a moment ago.
@@ -73,6 +76,9 @@ func (m *Member) Start() error {
 	cfg.InitialCluster = m.Cluster
 	cfg.ClusterState = "new"
 	cfg.TickMs, cfg.ElectionMs = m.TickMs, m.ElectMs
+	if m.Compaction > 0 {
+		cfg.AutoCompactionMode, cfg.AutoCompactionRetention = "periodic", m.Compaction.String()
+	}
 	cfg.LogLevel = "error"
 	cfg.LogOutputs = []string{filepath.Join(filepath.Dir(m.Dir), m.Name+".log")}
 	e, err := embed.StartEtcd(cfg)

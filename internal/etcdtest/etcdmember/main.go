@@ -17,12 +17,14 @@ import (
 
 func main() {
 	dir := flag.String("dir", "", "data folder (required)")
+	compaction := flag.Duration("auto-compaction", 5*time.Minute, "periodic auto-compaction retention, as a production cluster should run")
 	flag.Parse()
 	if *dir == "" {
 		fmt.Fprintln(os.Stderr, "etcdmember: --dir is required")
 		os.Exit(64)
 	}
 	m := etcdtest.NewMembers(*dir, 1)[0]
+	m.Compaction = *compaction
 	if err := m.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "etcdmember:", err)
 		os.Exit(1)
