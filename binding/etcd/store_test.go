@@ -2,8 +2,17 @@ package etcd_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -497,5 +506,41 @@ func TestLead(t *testing.T) {
 	}
 	if _, _, err := a.Lead(ctx, ""); !errors.Is(err, binding.ErrInvalid) {
 		t.Errorf("empty name: %v", err)
+	}
+}
+
+// TestOpenTLSMismatch: TLS settings against a member that speaks plain
+// HTTP are refused at open, naming TLS; a CA file that is not a
+// certificate is refused before dialing.
+func TestOpenTLSMismatch(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	https := strings.Replace(server.Client, "http://", "https://", 1)
+	_, err = etcd.Open(context.Background(), etcd.Options{Endpoints: []string{https}, Prefix: newPrefix(), CAFile: ca, DialTimeout: 2 * time.Second, RequestTimeout: 2 * time.Second})
+	t.Logf("TLS to a plain member: %v", err)
+	if err == nil || !strings.Contains(err.Error(), https) || !strings.Contains(err.Error(), "TLS handshake") {
+		t.Errorf("Open with TLS against a plain-HTTP member: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.crt")
+	if err := os.WriteFile(bad, []byte("not a certificate"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = etcd.Open(context.Background(), etcd.Options{Endpoints: []string{https}, Prefix: newPrefix(), CAFile: bad, DialTimeout: 2 * time.Second})
+	t.Logf("bad CA file: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "store.etcd.ca_file bad.crt holds no PEM certificate") {
+		t.Errorf("Open with a CA file that is no certificate: %v", err)
 	}
 }

@@ -64,6 +64,11 @@ log: {format: xml}
 		{"yaml syntax", "public_url: [\n", []string{"yaml"}},
 		{"unknown store type", minimalConfig + "store: {type: redis}\n", []string{`store.type: "redis" is unknown (choose one of bolt, etcd, memory)`}},
 		{"memory store", minimalConfig + "store: {type: memory}\n", nil},
+		{"etcd store", minimalConfig + "store: {type: etcd, etcd: {endpoints: [\"https://etcd-1:2379\"], username: u, password_env: PW}}\nsession: {secret_file: s}\n", nil},
+		{"etcd store, every mistake", minimalConfig + "store: {type: etcd, etcd: {endpoints: [\"etcd-1:2379\", \"https://e/x\"], prefix: nolead, cert_file: c.crt, username: u, password_file: pw, password_env: PW, dial_timeout: 2h, request_timeout: -1s}}\n",
+			[]string{"store.etcd.endpoints[0]", "store.etcd.endpoints[1]", "store.etcd.prefix", "set both cert_file and key_file", "password_file or password_env, not both", "store.etcd.dial_timeout", "store.etcd.request_timeout", "session.secret_file: required with store.type etcd"}},
+		{"etcd store without endpoints or password", minimalConfig + "store: {type: etcd, etcd: {username: u}}\nsession: {secret_file: s}\n",
+			[]string{"store.etcd.endpoints: list", "needs password_file or password_env"}},
 		{"no platforms", "public_url: https://idp.example\nhuawei: {x_account_type: t}\nidp: {signing: {key_file: k, cert_file: c}}\n", []string{"at least one partner platform"}},
 	}
 	for _, tt := range tests {
