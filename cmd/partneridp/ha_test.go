@@ -577,51 +577,37 @@ func TestHABridgeKilledDuringNotifications(t *testing.T) {
 	var acked []ack
 	var sentA, failedA, ackedBAfterKill atomic.Int64
 	var killed atomic.Bool
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				inst := a
-				if (w+i)%2 == 1 {
-					inst = b
-				}
-				user, domain := fmt.Sprintf("kill-%d-%d", w, i), fmt.Sprintf("%08x%024x", w, i)
-				ok, _, err := e.notify(ctx, client, inst.addr, user, domain)
-				if inst == a {
-					sentA.Add(1)
-					if !ok {
-						failedA.Add(1)
-					}
-				}
-				if err != nil && inst == b {
-					t.Errorf("B failed while A was killed: %v", err)
-				}
-				if ok {
-					mu.Lock()
-					acked = append(acked, ack{user, domain, inst.name})
-					mu.Unlock()
-					if inst == b && killed.Load() {
-						ackedBAfterKill.Add(1)
-					}
-				}
+	stop := stream(4, func(w, i int) {
+		inst := a
+		if (w+i)%2 == 1 {
+			inst = b
+		}
+		user, domain := fmt.Sprintf("kill-%d-%d", w, i), fmt.Sprintf("%08x%024x", w, i)
+		ok, _, err := e.notify(ctx, client, inst.addr, user, domain)
+		if inst == a {
+			sentA.Add(1)
+			if !ok {
+				failedA.Add(1)
 			}
-		}()
-	}
+		}
+		if err != nil && inst == b {
+			t.Errorf("B failed while A was killed: %v", err)
+		}
+		if ok {
+			mu.Lock()
+			acked = append(acked, ack{user, domain, inst.name})
+			mu.Unlock()
+			if inst == b && killed.Load() {
+				ackedBAfterKill.Add(1)
+			}
+		}
+	})
 	time.Sleep(1500 * time.Millisecond)
 	a.kill()
 	killed.Store(true)
 	e.drop(a)
 	time.Sleep(1500 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	stop()
 
 	if failedA.Load() == 0 {
 		t.Error("no notification to A failed: A was not killed in the middle of the stream")
@@ -690,45 +676,32 @@ func TestHAEtcdLeaderStopped(t *testing.T) {
 	var acked []ack
 	var okAfter atomic.Int64
 	var recovered atomic.Bool
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for w := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var out string
-				if w == 0 {
-					inst := []*haBridge{a, b}[i%2]
-					user, domain := fmt.Sprintf("leader-%d", i), fmt.Sprintf("%032x", i+1)
-					ok, refused, err := e.notify(ctx, client, inst.addr, user, domain)
-					switch {
-					case err != nil:
-						out = "transport: " + err.Error()
-					case ok:
-						mu.Lock()
-						acked = append(acked, ack{user, domain})
-						mu.Unlock()
-					default:
-						out = refused
-					}
-				} else {
-					out = e.flow(ctx, "ha-leader-user")
-				}
+	stop := stream(3, func(w, i int) {
+		var out string
+		if w == 0 {
+			inst := []*haBridge{a, b}[i%2]
+			user, domain := fmt.Sprintf("leader-%d", i), fmt.Sprintf("%032x", i+1)
+			ok, refused, err := e.notify(ctx, client, inst.addr, user, domain)
+			switch {
+			case err != nil:
+				out = "transport: " + err.Error()
+			case ok:
 				mu.Lock()
-				outcomes[out]++
+				acked = append(acked, ack{user, domain})
 				mu.Unlock()
-				if out == "" && recovered.Load() {
-					okAfter.Add(1)
-				}
+			default:
+				out = refused
 			}
-		}()
-	}
+		} else {
+			out = e.flow(ctx, "ha-leader-user")
+		}
+		mu.Lock()
+		outcomes[out]++
+		mu.Unlock()
+		if out == "" && recovered.Load() {
+			okAfter.Add(1)
+		}
+	})
 
 	time.Sleep(time.Second)
 	var leader *etcdtest.Member
@@ -792,8 +765,7 @@ func TestHAEtcdLeaderStopped(t *testing.T) {
 	for okAfter.Load() < 10 && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 
 	t.Logf("outcomes: %v", outcomes)
 	if okAfter.Load() < 10 {
@@ -954,4 +926,24 @@ func TestLoadtestOnEtcd(t *testing.T) {
 	if left, err := raw.Get(ctx, "/partneridp-loadtest-", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || left.Count != 0 {
 		t.Errorf("the run left keys in etcd: %+v %v", left, err)
 	}
+}
+
+// stream calls step(worker, i) from workers goroutines, i counting each
+// worker's calls, until the returned stop is called; stop waits for them.
+func stream(workers int, step func(w, i int)) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				step(w, i)
+			}
+		})
+	}
+	return func() { close(done); wg.Wait() }
 }
