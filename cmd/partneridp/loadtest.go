@@ -1432,11 +1432,14 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 	if snapErr != nil {
 		return nil, fmt.Errorf("loadtest: reading the server's /proc entries: %w", snapErr)
 	}
+	// The kernel updates VmHWM lazily: it can read below the current VmRSS.
 	var peak int64
 	for _, pid := range pids {
 		hwm, _ := readProcStatusKiB(pid, "VmHWM")
-		peak += hwm
+		rss, _ := readProcStatusKiB(pid, "VmRSS")
+		peak += max(hwm, rss)
 	}
+	peak = max(peak, endSnap.mem.RSSKiB)
 
 	rep := &loadReport{
 		Mode:         "fresh-session",
