@@ -3,7 +3,10 @@
 // their history, and asks the bridge to create a Huawei customer or check
 // one's registration. Every call carries a short-lived JWT signed with the
 // platform's registered key (the handoff machinery, with the audience
-// <public_url>/api/v1, jti single use, at most 5 minutes of lifetime).
+// <public_url>/api/v1, at most 5 minutes of lifetime). Mutating calls (POST)
+// spend the token's jti: single use. Read calls (GET) accept a token again
+// until its exp; a verified read token is cached by its SHA-256 (bounded,
+// clock-driven), so repeated reads skip the signature check.
 // Errors are JSON {"reason", "message"}; the reasons are registered in
 // idp/reasons.go. The OpenAPI document (assets/openapi.yaml) is embedded and
 // served at /api/v1/openapi.yaml and /api/v1/openapi.json.
@@ -153,12 +156,16 @@ type Config struct {
 
 // API serves /api/v1/.
 type API struct {
-	cfg      Config
-	verifier *handoff.Verifier
-	byIssuer map[string]Platform
-	mux      *http.ServeMux
-	clock    func() time.Time
-	log      *slog.Logger
+	cfg          Config
+	verifier     *handoff.Verifier // mutating calls: jti single use
+	readVerifier *handoff.Verifier // read calls: jti not spent, result cached
+	readTokens   *readTokenCache
+	byIssuer     map[string]*Platform
+	mux          *http.ServeMux
+	clock        func() time.Time
+
+	getBindingHandler http.HandlerFunc
+	log               *slog.Logger
 }
 
 // Audience returns the API token audience for a public URL.
@@ -176,7 +183,7 @@ func New(cfg Config) (*API, error) {
 	if cfg.Replay == nil {
 		errs = append(errs, errors.New("platformapi: Replay is required (jti is single use)"))
 	}
-	a := &API{cfg: cfg, byIssuer: map[string]Platform{}, clock: cfg.Clock, log: cfg.Log}
+	a := &API{cfg: cfg, byIssuer: map[string]*Platform{}, readTokens: newReadTokenCache(MaxReadTokens), clock: cfg.Clock, log: cfg.Log}
 	if a.clock == nil {
 		a.clock = time.Now
 	}
@@ -189,9 +196,10 @@ func New(cfg Config) (*API, error) {
 			errs = append(errs, fmt.Errorf("platformapi: platform %s: xaccount_type is required", p.Name))
 		}
 		hp = append(hp, handoff.Platform{Name: p.Name, Issuer: p.Issuer, Audience: Audience(cfg.PublicURL), Keys: p.Keys, MaxLifetime: MaxTokenLifetime})
-		a.byIssuer[p.Issuer] = p
+		a.byIssuer[p.Issuer] = &p
 	}
 	a.verifier = &handoff.Verifier{Platforms: hp, Replay: cfg.Replay, Clock: cfg.Clock}
+	a.readVerifier = &handoff.Verifier{Platforms: hp, Replay: noReplay{}, Clock: cfg.Clock}
 	if err := a.verifier.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -201,11 +209,12 @@ func New(cfg Config) (*API, error) {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /api/v1/openapi.yaml", a.serveYAML)
 	m.HandleFunc("GET /api/v1/openapi.json", a.serveJSON)
-	m.HandleFunc("GET /api/v1/bindings", a.auth(a.listBindings))
-	m.HandleFunc("GET /api/v1/bindings/{xaccount_id}", a.auth(a.getBinding))
-	m.HandleFunc("GET /api/v1/bindings/{xaccount_id}/history", a.auth(a.history))
-	m.HandleFunc("POST /api/v1/customers", a.auth(a.createCustomer))
-	m.HandleFunc("POST /api/v1/customers/check", a.auth(a.checkCustomer))
+	m.HandleFunc("GET /api/v1/bindings", a.auth(read, a.listBindings))
+	a.getBindingHandler = a.auth(read, a.getBinding)
+	m.HandleFunc("GET /api/v1/bindings/{xaccount_id}", a.getBindingHandler)
+	m.HandleFunc("GET /api/v1/bindings/{xaccount_id}/history", a.auth(read, a.history))
+	m.HandleFunc("POST /api/v1/customers", a.auth(mutate, a.createCustomer))
+	m.HandleFunc("POST /api/v1/customers/check", a.auth(mutate, a.checkCustomer))
 	m.HandleFunc("/api/v1/", a.notFound)
 	a.mux = m
 	return a, nil
@@ -213,20 +222,40 @@ func New(cfg Config) (*API, error) {
 
 // ServeHTTP serves the API.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	}
+	// The most frequent call, GET /api/v1/bindings/{xaccount_id}, skips the
+	// mux when its path is plain (one clean, unescaped segment); anything
+	// else takes the mux, which routes it the same way.
+	if r.Method == http.MethodGet && r.URL.RawPath == "" {
+		if id, ok := strings.CutPrefix(r.URL.Path, "/api/v1/bindings/"); ok && id != "" && id != "." && id != ".." && strings.IndexByte(id, '/') < 0 {
+			r.SetPathValue("xaccount_id", id)
+			a.getBindingHandler(w, r)
+			return
+		}
+	}
 	a.mux.ServeHTTP(w, r)
 }
 
 // call is one request in progress.
 type call struct {
-	p  Platform
+	p  *Platform
 	ev Event
 }
 
-func (a *API) auth(h func(http.ResponseWriter, *http.Request, *call) (int, any, string)) http.HandlerFunc {
+// tokenUse says how a call may use its token.
+type tokenUse bool
+
+const (
+	read   tokenUse = true  // GET: the token may be used again until its exp
+	mutate tokenUse = false // POST: the token's jti is spent
+)
+
+func (a *API) auth(use tokenUse, h func(http.ResponseWriter, *http.Request, *call) (int, any, string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c := &call{ev: Event{Time: a.clock(), Method: r.Method, Path: r.URL.Path}}
-		status, body, reason := a.authenticate(r, c)
+		status, body, reason := a.authenticate(r, c, use)
 		if status == 0 {
 			status, body, reason = h(w, r, c)
 		}
@@ -238,13 +267,28 @@ func (a *API) auth(h func(http.ResponseWriter, *http.Request, *call) (int, any, 
 	}
 }
 
-func (a *API) authenticate(r *http.Request, c *call) (int, any, string) {
+// authenticate checks the bearer token as a straight sequence: present;
+// for a read, a cached verified token; else signature, issuer, audience
+// and expiry (handoff.Verifier, which for a mutating call also spends the
+// jti); lifetime at most MaxTokenLifetime; a known issuer. A verified read
+// token is cached until its exp.
+func (a *API) authenticate(r *http.Request, c *call, use tokenUse) (int, any, string) {
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || tok == "" {
 		return fail(http.StatusUnauthorized, ReasonUnauthenticated, "send Authorization: Bearer <JWT signed with the platform's registered key, aud "+Audience(a.cfg.PublicURL)+">")
 	}
-	claims, err := a.verifier.Verify(r.Context(), tok)
+	if use == read {
+		if p, ok := a.readTokens.get(tok, c.ev.Time); ok {
+			c.p, c.ev.Platform = p, p.Name
+			return 0, nil, ""
+		}
+	}
+	v := a.verifier
+	if use == read {
+		v = a.readVerifier
+	}
+	claims, err := v.Verify(r.Context(), tok)
 	if err != nil {
 		var te *handoff.TokenError
 		if errors.As(err, &te) {
@@ -265,6 +309,9 @@ func (a *API) authenticate(r *http.Request, c *call) (int, any, string) {
 		return fail(http.StatusUnauthorized, ReasonBadToken, "unknown issuer")
 	}
 	c.p, c.ev.Platform = p, p.Name
+	if use == read {
+		a.readTokens.put(tok, p, claims.Expires, c.ev.Time)
+	}
 	return 0, nil, ""
 }
 
@@ -278,8 +325,11 @@ func fail(status int, reason, msg string) (int, any, string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	if v, ok := body.(BindingView); ok {
+		writeBindingView(w, status, v)
+		return
+	}
+	setJSONHeaders(w)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
 }
