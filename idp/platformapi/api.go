@@ -120,10 +120,94 @@ var (
 )
 
 // HuaweiError is an error answer of Huawei's partner API, its code kept.
+// DomainID and DomainName are set when the answer names a Huawei account
+// (create customer's CodeExists).
 type HuaweiError struct {
-	Status  int
-	Code    string
-	Message string
+	Status     int
+	Code       string
+	Message    string
+	DomainID   string
+	DomainName string
+}
+
+// CodeExists is the create-customer error code with which Huawei's
+// documentation (and the Go SDK's model) still returns domain_id and
+// domain_name: the xaccount_id already has a Huawei customer, this one.
+const CodeExists = "CBC.99000050"
+
+// retryable says whether a create-customer failure left an uncertain
+// outcome worth another try: no answer in time, no connection, or a 5xx.
+func retryable(err error) bool {
+	var he *HuaweiError
+	if errors.As(err, &he) {
+		return he.Status >= 500
+	}
+	return errors.Is(err, ErrHuaweiTimeout) || errors.Is(err, ErrHuaweiUnreachable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// existingCustomer returns the customer Huawei's "already exists" answer names.
+func existingCustomer(err error) (CreatedCustomer, bool) {
+	var he *HuaweiError
+	if errors.As(err, &he) && he.Code == CodeExists && he.DomainID != "" {
+		return CreatedCustomer{DomainID: he.DomainID, DomainName: he.DomainName}, true
+	}
+	return CreatedCustomer{}, false
+}
+
+// Retry bounds create-customer's retries after an uncertain outcome.
+type Retry struct {
+	Attempts int                                              // tries in all; 0: DefaultCreateAttempts
+	Base     time.Duration                                    // first wait; 0: DefaultRetryBase
+	Max      time.Duration                                    // longest wait; 0: DefaultRetryMax
+	Sleep    func(ctx context.Context, d time.Duration) error // nil: a timer that ctx ends
+	OnRetry  func(attempt int, wait time.Duration, err error) // optional: log each retry
+}
+
+// Create-customer retry defaults: 3 tries, waiting 500 ms then 1 s.
+const (
+	DefaultCreateAttempts = 3
+	DefaultRetryBase      = 500 * time.Millisecond
+	DefaultRetryMax       = 4 * time.Second
+	maxCreateAttempts     = 10
+)
+
+func (r Retry) attempts() int {
+	switch {
+	case r.Attempts <= 0:
+		return DefaultCreateAttempts
+	case r.Attempts > maxCreateAttempts:
+		return maxCreateAttempts
+	}
+	return r.Attempts
+}
+
+// wait is the pause before try n+1 (n ≥ 1): Base·2^(n−1), at most Max.
+func (r Retry) wait(n int) time.Duration {
+	d, maxD := r.Base, r.Max
+	if d <= 0 {
+		d = DefaultRetryBase
+	}
+	if maxD <= 0 {
+		maxD = DefaultRetryMax
+	}
+	for i := 1; i < n && d < maxD; i++ {
+		d *= 2
+	}
+	return min(d, maxD)
+}
+
+func (r Retry) sleep(ctx context.Context, d time.Duration) error {
+	if r.Sleep != nil {
+		return r.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func (e *HuaweiError) Error() string {
@@ -149,6 +233,7 @@ type Config struct {
 	Store     binding.Store
 	Replay    handoff.ReplayStore
 	Partner   Partner // optional: nil answers create/check with api_partner_disabled
+	Retry     Retry   // create customer's retries
 	Audit     func(Event)
 	Clock     func() time.Time
 	Log       *slog.Logger
@@ -596,7 +681,13 @@ func (a *API) createCustomer(_ http.ResponseWriter, r *http.Request, c *call) (i
 		return fail(http.StatusNotImplemented, ReasonPartnerDisabled, "huawei.partner_api is not configured on this bridge")
 	}
 	req.XAccountType = c.p.XAccountType
-	b, created, err := CreateCustomer(r.Context(), a.cfg.Store, a.cfg.Partner, req, "api:"+c.p.Name)
+	retry := a.cfg.Retry
+	if retry.OnRetry == nil {
+		retry.OnRetry = func(n int, wait time.Duration, err error) {
+			a.log.Warn("create customer: uncertain outcome; trying again", "platform", c.p.Name, "xaccount_id", req.XAccountID, "attempt", n, "retry_in", wait.String(), "err", err)
+		}
+	}
+	b, created, err := CreateCustomer(r.Context(), a.cfg.Store, a.cfg.Partner, req, "api:"+c.p.Name, retry)
 	switch {
 	case errors.Is(err, errStore):
 		return storeFail(err)
@@ -618,7 +709,16 @@ var errStore = errors.New("store")
 // (created false). Store failures wrap binding's errors; Huawei's are
 // *HuaweiError or wrap ErrHuaweiUnreachable / ErrHuaweiTimeout, and then
 // nothing is stored.
-func CreateCustomer(ctx context.Context, st binding.Store, p Partner, req CreateCustomerRequest, actor string) (binding.Binding, bool, error) {
+//
+// A timeout, a lost connection or a 5xx leaves the outcome uncertain:
+// Huawei may have created the account. CreateCustomer then tries again
+// after a backoff (retry bounds it) with the same xaccount_id, and never
+// creates a second account: Huawei keys customers by xaccount_type and
+// xaccount_id, and answers a repeat with CodeExists carrying the existing
+// account's domain_id, which is then taken as the answer and stored. A
+// CodeExists answer without a domain_id is an error: nothing is stored, the
+// binding arrives with the customer's first login.
+func CreateCustomer(ctx context.Context, st binding.Store, p Partner, req CreateCustomerRequest, actor string, retry Retry) (binding.Binding, bool, error) {
 	key := binding.Key{XAccountType: req.XAccountType, XAccountID: req.XAccountID}
 	cur, err := st.Get(ctx, key)
 	if err == nil {
@@ -626,7 +726,7 @@ func CreateCustomer(ctx context.Context, st binding.Store, p Partner, req Create
 	} else if !errors.Is(err, binding.ErrNotFound) {
 		return binding.Binding{}, false, fmt.Errorf("%w: %w", errStore, err)
 	}
-	got, err := p.CreateCustomer(ctx, req)
+	got, err := createOnce(ctx, p, req, retry)
 	if err != nil {
 		return binding.Binding{}, false, err
 	}
@@ -640,6 +740,31 @@ func CreateCustomer(ctx context.Context, st binding.Store, p Partner, req Create
 		return binding.Binding{}, false, fmt.Errorf("%w: %w", errStore, err)
 	}
 	return res.Binding, res.Changed, nil
+}
+
+// createOnce asks Huawei for the account until it has an answer that names
+// one (created now, or Huawei's CodeExists with its domain_id), a definite
+// refusal, or retry's tries are spent.
+func createOnce(ctx context.Context, p Partner, req CreateCustomerRequest, retry Retry) (CreatedCustomer, error) {
+	for n := 1; ; n++ {
+		got, err := p.CreateCustomer(ctx, req)
+		if err == nil {
+			return got, nil
+		}
+		if existing, ok := existingCustomer(err); ok {
+			return existing, nil
+		}
+		if !retryable(err) || n >= retry.attempts() || ctx.Err() != nil {
+			return CreatedCustomer{}, err
+		}
+		wait := retry.wait(n)
+		if retry.OnRetry != nil {
+			retry.OnRetry(n, wait, err)
+		}
+		if e := retry.sleep(ctx, wait); e != nil {
+			return CreatedCustomer{}, err
+		}
+	}
 }
 
 func (a *API) checkCustomer(_ http.ResponseWriter, r *http.Request, c *call) (int, any, string) {

@@ -84,6 +84,7 @@ func newEnv(t *testing.T) *env {
 		Store:   st,
 		Replay:  &handoff.MemoryReplay{},
 		Partner: e.partner,
+		Retry:   Retry{Sleep: func(context.Context, time.Duration) error { return nil }},
 		Audit:   func(ev Event) { e.mu.Lock(); e.events = append(e.events, ev); e.mu.Unlock() },
 	})
 	if err != nil {
