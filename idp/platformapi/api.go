@@ -51,6 +51,10 @@ const (
 	ReasonExisting          = "api_existing" // outcome: already bound, Huawei not called
 )
 
+// CreateDeadline bounds a create-customer call with all its retries, so
+// the answer (504 at worst) leaves before the server's 30 s write timeout.
+const CreateDeadline = 25 * time.Second
+
 // MaxListLimit caps a list page.
 const MaxListLimit = 500
 
@@ -687,7 +691,9 @@ func (a *API) createCustomer(_ http.ResponseWriter, r *http.Request, c *call) (i
 			a.log.Warn("create customer: uncertain outcome; trying again", "platform", c.p.Name, "xaccount_id", req.XAccountID, "attempt", n, "retry_in", wait.String(), "err", err)
 		}
 	}
-	b, created, err := CreateCustomer(r.Context(), a.cfg.Store, a.cfg.Partner, req, "api:"+c.p.Name, retry)
+	ctx, cancel := context.WithTimeout(r.Context(), CreateDeadline)
+	defer cancel()
+	b, created, err := CreateCustomer(ctx, a.cfg.Store, a.cfg.Partner, req, "api:"+c.p.Name, retry)
 	switch {
 	case errors.Is(err, errStore):
 		return storeFail(err)
