@@ -27,9 +27,12 @@ type PlatformAPIConfig struct {
 // WebhookConfig is platforms[].webhook: binding-change events POSTed to URL,
 // signed per Standard Webhooks with the whsec_ secret in SecretFile.
 type WebhookConfig struct {
-	URL        string   `yaml:"url"`
-	SecretFile string   `yaml:"secret_file"`
-	MaxAge     Duration `yaml:"give_up_after"` // default 24h of retries
+	URL        string `yaml:"url"`
+	SecretFile string `yaml:"secret_file"`
+	// MaxAge: an event whose delivery still fails this long after its
+	// change is given up (metric, audit, `webhooks retry --given-up`);
+	// default 24h, at least 1m.
+	MaxAge Duration `yaml:"give_up_after"`
 }
 
 // PartnerAPIConfig is huawei.partner_api: the AK/SK of the partner account
