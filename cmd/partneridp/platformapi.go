@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -64,18 +65,18 @@ func buildPartner(cfg *Config, getenv func(string) string) (platformapi.Partner,
 			return "", fmt.Errorf("huawei.partner_api: set %s_file or %s_env, not both", field, field)
 		case file != "":
 			path := cfg.Path(file)
-			fi, err := os.Stat(path)
-			if err != nil {
-				return "", fmt.Errorf("huawei.partner_api.%s_file: %w", field, err)
-			}
-			if fi.Mode().Perm()&0o004 != 0 {
-				return "", fmt.Errorf("huawei.partner_api.%s_file: %s is world-readable; chmod 600 it", field, path)
+			if err := privateFileMode("huawei.partner_api."+field+"_file", path); err != nil {
+				return "", err
 			}
 			b, err := os.ReadFile(path)
 			if err != nil {
 				return "", fmt.Errorf("huawei.partner_api.%s_file: %w", field, err)
 			}
-			return strings.TrimSpace(string(b)), nil
+			v := strings.TrimSpace(string(b))
+			if v == "" {
+				return "", fmt.Errorf("huawei.partner_api.%s_file: %s is empty", field, filepath.Base(path))
+			}
+			return v, nil
 		case env != "":
 			v := strings.TrimSpace(getenv(env))
 			if v == "" {

@@ -121,6 +121,14 @@ func preflight(cfg *Config, offline bool) []string {
 	add(err)
 	_, err = loadSessionSecret(cfg)
 	add(err)
+	for i, pc := range cfg.Platforms {
+		if pc.Webhook != nil {
+			_, err = loadWebhookSecret(cfg, i)
+			add(err)
+		}
+	}
+	_, err = buildPartner(cfg, os.Getenv)
+	add(err)
 	_, err = attributeProfile(cfg)
 	add(err)
 	add(writableDir("data_dir", cfg.Path(cfg.DataDir)))

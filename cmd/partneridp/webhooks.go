@@ -33,9 +33,9 @@ func buildWebhooks(cfg *Config, store binding.Store, audit idp.Auditor, logger *
 		if pc.Webhook == nil {
 			continue
 		}
-		secret, err := webhook.ReadSecretFile(cfg.Path(pc.Webhook.SecretFile))
+		secret, err := loadWebhookSecret(cfg, i)
 		if err != nil {
-			return nil, nil, fmt.Errorf("platforms[%d].webhook.secret_file: %w", i, err)
+			return nil, nil, err
 		}
 		d := &webhook.Deliverer{Name: pc.Name, XAccountType: webhookType(cfg, pc), URL: pc.Webhook.URL, Secret: secret, Store: store, Metrics: m, Log: logger,
 			GiveUpAfter: pc.Webhook.MaxAge.Duration, OnGiveUp: auditGiveUp(audit, logger)}
@@ -58,6 +58,21 @@ func auditGiveUp(audit idp.Auditor, logger *slog.Logger) func(webhook.GiveUp) {
 		}
 		logger.Info("audit", "event", e.Event, "request_id", e.RequestID, "platform", e.SP, "xaccount_id", e.XAccountID, "domain_id", e.DomainID, "verdict", e.Verdict, "reason", e.Reason)
 	}
+}
+
+// loadWebhookSecret reads platforms[i].webhook.secret_file: mode 0600,
+// holding whsec_<base64 of at least 24 bytes>.
+func loadWebhookSecret(cfg *Config, i int) (webhook.Secret, error) {
+	field := fmt.Sprintf("platforms[%d].webhook.secret_file", i)
+	path := cfg.Path(cfg.Platforms[i].Webhook.SecretFile)
+	if err := privateFileMode(field, path); err != nil {
+		return nil, err
+	}
+	secret, err := webhook.ReadSecretFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	return secret, nil
 }
 
 // registerWebhookMetrics puts the deliverers' metrics on the admin /metrics.
