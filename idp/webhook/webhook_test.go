@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -475,5 +476,52 @@ func TestGiveUpAfter(t *testing.T) {
 	bad := &Deliverer{Name: "shop", XAccountType: "T", URL: d.URL, Secret: secret, Store: st, GiveUpAfter: time.Second}
 	if err := bad.Check(); err == nil || !strings.Contains(err.Error(), "give_up_after") {
 		t.Fatalf("give_up_after 1s: %v", err)
+	}
+}
+
+// countingStore counts cursor saves.
+type countingStore struct {
+	*memory.Store
+	sets int
+}
+
+func (s *countingStore) SetCursor(ctx context.Context, name string, seq uint64) error {
+	s.sets++
+	return s.Store.SetCursor(ctx, name, seq)
+}
+
+// TestCursorSavedPerBatch: one cursor save per batch, and a failure saves
+// the position before the failed event, so nothing delivered is lost and
+// nothing undelivered is skipped.
+func TestCursorSavedPerBatch(t *testing.T) {
+	ctx := context.Background()
+	st := &countingStore{Store: memory.New(nil)}
+	secret, _ := ParseSecret(testSecret)
+	var n int
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++
+		if r.Header.Get("webhook-id") == "bnd_4" && n < 10 {
+			w.WriteHeader(500)
+			return
+		}
+		w.WriteHeader(204)
+	}))
+	defer rcv.Close()
+	for i := range 6 {
+		put(t, st, "T", fmt.Sprintf("c%d", i), "d")
+	}
+	d := &Deliverer{Name: "shop", XAccountType: "T", URL: rcv.URL, Secret: secret, Store: st}
+	if moved, err := d.Step(ctx); err == nil || moved != 3 {
+		t.Fatalf("first step: moved %d, %v", moved, err)
+	}
+	if cur, _ := st.Cursor(ctx, CursorName("shop")); cur != 3 || st.sets != 1 {
+		t.Fatalf("after a failure at seq 4: cursor %d after %d saves, want 3 after 1", cur, st.sets)
+	}
+	n = 10
+	if moved, err := d.Step(ctx); err != nil || moved != 3 {
+		t.Fatalf("second step: moved %d, %v", moved, err)
+	}
+	if cur, _ := st.Cursor(ctx, CursorName("shop")); cur != 6 || st.sets != 2 {
+		t.Fatalf("cursor %d after %d saves, want 6 after 2", cur, st.sets)
 	}
 }
