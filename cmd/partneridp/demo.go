@@ -199,6 +199,7 @@ func startDemoStack(ctx context.Context, o demoOptions) (_ *demoStack, err error
 	s.group.start(servedListener{srv: newHTTPServer(s.mock.Handler(), o.Logger), ln: mockLn})
 
 	s.cfg = demoBridgeConfig(s.dataDir, o.XAccountType, bridgeURL, mockURL, platformURL, o.Logger)
+	withDemoBackend(s.cfg, s.dataDir, platformURL, mockURL)
 	if problems := s.cfg.Validate(); len(problems) > 0 {
 		return nil, &ConfigError{File: "demo bridge config (built in code)", Problems: problems}
 	}
@@ -253,11 +254,6 @@ func demoBridgeConfig(dir, xAccountType, bridgeURL, mockURL, platformURL string,
 			ConsoleURL:   mockURL + mockiam.PathConsole,
 			SPMetadata:   mockURL + mockiam.PathMetadata,
 			SPCertPin:    filepath.Join(dir, mockSPCertName),
-			// Create customer goes through Huawei's Go SDK to the mock.
-			PartnerAPI: &PartnerAPIConfig{
-				AKFile: filepath.Join(dir, demoPartnerAKName), SKFile: filepath.Join(dir, demoPartnerSKName),
-				DomainID: demoPartnerDomainID, Endpoint: mockURL, Timeout: Duration{10 * time.Second},
-			},
 		},
 		Platforms: []PlatformConfig{{
 			Name:           demoPlatformName,
@@ -267,16 +263,27 @@ func demoBridgeConfig(dir, xAccountType, bridgeURL, mockURL, platformURL string,
 			PublicKeyFile:  filepath.Join(dir, demoPlatformPubName),
 			LoginURL:       platformURL + demoplatform.PathLogin,
 			SigningKeyFile: filepath.Join(dir, demoPlatformKeyName),
-			// The platform's backend reads bindings and registers customers
-			// through /api/v1 and hears of every binding change.
-			API:     &PlatformAPIConfig{Enabled: true},
-			Webhook: &WebhookConfig{URL: platformURL + demoplatform.PathWebhooks, SecretFile: filepath.Join(dir, demoWebhookSecret)},
 		}},
 		LandingURL: platformURL + "/",
 		Log:        LogConfig{Format: "text", Level: "info"},
 	}
 	cfg.applyDefaults()
 	return cfg
+}
+
+// withDemoBackend adds what the demo platform's backend uses to a demo
+// bridge config: the platform API, the binding webhooks to the platform, and
+// Huawei's partner API (create customer through the Go SDK, at the mock).
+// The webhook secret and the AK/SK files are in dir (devSecretFile).
+func withDemoBackend(cfg *Config, dir, platformURL, mockURL string) {
+	pc := &cfg.Platforms[0]
+	pc.API = &PlatformAPIConfig{Enabled: true}
+	pc.Webhook = &WebhookConfig{URL: platformURL + demoplatform.PathWebhooks, SecretFile: filepath.Join(dir, demoWebhookSecret)}
+	cfg.Huawei.PartnerAPI = &PartnerAPIConfig{
+		AKFile: filepath.Join(dir, demoPartnerAKName), SKFile: filepath.Join(dir, demoPartnerSKName),
+		DomainID: demoPartnerDomainID, Endpoint: mockURL, Timeout: Duration{10 * time.Second},
+	}
+	cfg.applyDefaults()
 }
 
 // resetBindings removes the demo platform's bindings left from an earlier
