@@ -215,7 +215,7 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 				"platform", pc.Name)
 		}
 	}
-	if b.webhooks, b.webhookMetrics, err = buildWebhooks(cfg, b.store, opts.Logger); err != nil {
+	if b.webhooks, b.webhookMetrics, err = buildWebhooks(cfg, b.store, opts.Auditor, opts.Logger); err != nil {
 		return nil, err
 	}
 	partner, err := buildPartner(cfg, os.Getenv)

@@ -9,11 +9,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/partneridp/partneridp/idp/platformapi"
+	"github.com/partneridp/partneridp/idp/webhook"
 )
 
 // maxConfigBytes caps the config file: a config is a few KiB; anything near
@@ -381,6 +385,12 @@ func (c *Config) applyDefaults() {
 	setDuration(&c.Huawei.SPRefresh, 24*time.Hour)
 	for i := range c.Platforms {
 		setDuration(&c.Platforms[i].MaxLifetime, 5*time.Minute)
+		if w := c.Platforms[i].Webhook; w != nil {
+			setDuration(&w.MaxAge, webhook.DefaultGiveUpAfter)
+		}
+	}
+	if pa := c.Huawei.PartnerAPI; pa != nil {
+		setDuration(&pa.Timeout, 15*time.Second)
 	}
 	if c.Limits.PerIPPerMinute == 0 {
 		c.Limits.PerIPPerMinute = 120
@@ -511,6 +521,37 @@ func (c *Config) Validate() []string {
 				p.add("%s.origins[%d]: %q must be an origin such as https://shop.example", at, j, o)
 			}
 		}
+		if a := pl.API; a != nil && len(a.XAccountType) > 64 {
+			p.add("%s.api.x_account_type: longer than 64 characters", at)
+		}
+		if w := pl.Webhook; w != nil {
+			p.url(at+".webhook.url", w.URL, true, c.Development)
+			if w.SecretFile == "" {
+				p.add("%s.webhook.secret_file: required (a file holding whsec_<base64 of at least 24 random bytes>, chmod 600)", at)
+			}
+			if d := w.MaxAge.Duration; d < webhook.MinGiveUpAfter || d > maxGiveUpAfter {
+				p.add("%s.webhook.give_up_after: %s is outside %s to %s", at, d, webhook.MinGiveUpAfter, maxGiveUpAfter)
+			}
+		}
+	}
+	if pa := c.Huawei.PartnerAPI; pa != nil {
+		for _, f := range []struct{ name, file, env string }{{"ak", pa.AKFile, pa.AKEnv}, {"sk", pa.SKFile, pa.SKEnv}} {
+			switch {
+			case f.file != "" && f.env != "":
+				p.add("huawei.partner_api: set %s_file or %s_env, not both", f.name, f.name)
+			case f.file == "" && f.env == "":
+				p.add("huawei.partner_api: set %s_file (chmod 600) or %s_env", f.name, f.name)
+			case f.env != "" && !envName.MatchString(f.env):
+				p.add("huawei.partner_api.%s_env: %q is not an environment variable name (A-Z, 0-9, _)", f.name, f.env)
+			}
+		}
+		if pa.DomainID == "" {
+			p.add("huawei.partner_api.domain_id: required (the partner's own Huawei account ID)")
+		}
+		p.url("huawei.partner_api.endpoint", pa.Endpoint, false, c.Development)
+		if d := pa.Timeout.Duration; d < time.Second || d > maxPartnerTimeout {
+			p.add("huawei.partner_api.timeout: %s is outside 1s to %s (a create-customer call with its retries must end within %s)", d, maxPartnerTimeout, platformapi.CreateDeadline)
+		}
 	}
 	p.positive("session.lifetime", c.Session.Lifetime.Duration, 7*24*time.Hour)
 	p.positive("store.open_timeout", c.Store.OpenTimeout.Duration, time.Minute)
@@ -546,6 +587,14 @@ func (c *Config) Validate() []string {
 	return p.list
 }
 
+// Bounds of the platform API and webhook settings.
+const (
+	maxGiveUpAfter    = 30 * 24 * time.Hour
+	maxPartnerTimeout = 20 * time.Second
+)
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
 // CheckFiles reports every file the config names that is missing. Commands
 // that read a file report its own problems when they open it; `config check`
 // runs this to list them all up front.
@@ -568,6 +617,13 @@ func (c *Config) CheckFiles() []string {
 		p.file(at+".jwks_file", c.Path(pl.JWKSFile), false)
 		p.file(at+".secret_file", c.Path(pl.SecretFile), false)
 		p.file(at+".test_signing_key_file", c.Path(pl.SigningKeyFile), false)
+		if pl.Webhook != nil {
+			p.file(at+".webhook.secret_file", c.Path(pl.Webhook.SecretFile), false)
+		}
+	}
+	if pa := c.Huawei.PartnerAPI; pa != nil {
+		p.file("huawei.partner_api.ak_file", c.Path(pa.AKFile), false)
+		p.file("huawei.partner_api.sk_file", c.Path(pa.SKFile), false)
 	}
 	return p.list
 }

@@ -39,7 +39,7 @@ func newCustomersCmd() *cobra.Command {
 				if p == nil {
 					return errors.New("huawei.partner_api is not configured")
 				}
-				b, created, err := platformapi.CreateCustomer(ctx, db, p, platformapi.CreateCustomerRequest{XAccountType: cfg.Huawei.XAccountType, XAccountID: args[0], DomainName: domainName, Mobile: mobile}, f.actor)
+				b, created, err := platformapi.CreateCustomer(ctx, db, p, platformapi.CreateCustomerRequest{XAccountType: cfg.Huawei.XAccountType, XAccountID: args[0], DomainName: domainName, Mobile: mobile}, f.actor, platformapi.Retry{})
 				if err != nil {
 					return err
 				}
