@@ -55,7 +55,7 @@ var haBinary struct {
 }
 
 // haServerBinary builds the command once per test binary.
-func haServerBinary(t *testing.T) string {
+func haServerBinary(t testing.TB) string {
 	t.Helper()
 	haBinary.once.Do(func() {
 		goTool, err := exec.LookPath("go")

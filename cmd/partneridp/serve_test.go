@@ -18,7 +18,7 @@ import (
 
 // copyFixture copies a testdata file into dir with mode (git does not keep
 // 0600, and the loaders refuse readable key files).
-func copyFixture(t *testing.T, dir, src string, mode os.FileMode) string {
+func copyFixture(t testing.TB, dir, src string, mode os.FileMode) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("../../testdata", src))
 	if err != nil {
@@ -33,7 +33,7 @@ func copyFixture(t *testing.T, dir, src string, mode os.FileMode) string {
 
 // serveConfig is a development config served on loopback, trusting the
 // test SP (testdata/metadata/sp-metadata-test.xml, pinned to sp-test.crt).
-func serveConfig(t *testing.T, extra string) (*Config, string) {
+func serveConfig(t testing.TB, extra string) (*Config, string) {
 	t.Helper()
 	dir := t.TempDir()
 	copyFixture(t, dir, "keys/idp-current.key", 0o600)
