@@ -16,8 +16,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { extraCommands = append(extraCommands, newBindingsCmd) }
-
 // storeFlags are the flags every bindings subcommand shares.
 type storeFlags struct {
 	config string

@@ -13,8 +13,6 @@ import (
 	"github.com/partneridp/partneridp/idp/platformapi"
 )
 
-func init() { extraCommands = append(extraCommands, newCustomersCmd) }
-
 // newCustomersCmd: `partneridp customers create|check`, Huawei's partner
 // API through the SDK with huawei.partner_api's AK/SK (the same path as
 // POST /api/v1/customers).

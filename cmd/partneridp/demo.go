@@ -31,8 +31,6 @@ import (
 	"github.com/partneridp/partneridp/idp/platformapi"
 )
 
-func init() { extraCommands = append(extraCommands, newDemoCmd) }
-
 // Files the demo keeps in its data directory, besides the mock's SP key
 // pair (mockSPKeyName, mockSPCertName) and the store.
 const (

@@ -10,8 +10,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { extraCommands = append(extraCommands, newKeygenCmd) }
-
 func newKeygenCmd() *cobra.Command {
 	var (
 		bits            int

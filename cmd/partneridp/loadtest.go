@@ -44,8 +44,6 @@ import (
 	"github.com/partneridp/partneridp/idp/samlreq"
 )
 
-func init() { extraCommands = append(extraCommands, newLoadtestCmd) }
-
 // Targets of issue 6, and the bounds of a run.
 const (
 	loadTargetCeilingShare = 0.70 // completed flows/s ÷ SSO-core ceiling

@@ -140,19 +140,30 @@ Start with:  partneridp demo`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{cmd: c, err: fmt.Errorf("%w (see: %s --help)", err, c.CommandPath())}
 	})
+	// Every subcommand, here and nowhere else: each is built in its own
+	// file, and this list is the whole CLI.
 	root.AddCommand(
 		newVersionCmd(),
 		newConfigCmd(),
+		newServeCmd(),
+		newHealthcheckCmd(),
+		newMetadataCmd(),
+		newSPMetadataCmd(),
+		newKeygenCmd(),
+		newKeysCmd(),
+		newBindingsCmd(),
+		newStoreCmd(),
+		newCustomersCmd(),
+		newWebhooksCmd(),
+		newTokenCmd(),
+		newLoginURLCmd(),
+		newMockHuaweiCmd(),
+		newDemoCmd(),
+		newSelftestCmd(),
+		newLoadtestCmd(),
 	)
-	for _, add := range extraCommands {
-		root.AddCommand(add())
-	}
 	return root
 }
-
-// extraCommands are registered by the files that define them, so that each
-// subcommand lives beside its own wiring.
-var extraCommands []func() *cobra.Command
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{

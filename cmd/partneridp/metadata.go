@@ -11,10 +11,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() {
-	extraCommands = append(extraCommands, newMetadataCmd, newSPMetadataCmd)
-}
-
 // idpMetadataConfig turns the YAML config into what the metadata builder needs.
 func idpMetadataConfig(cfg *Config) metadata.IDPConfig {
 	m := metadata.IDPConfig{

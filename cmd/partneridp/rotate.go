@@ -13,8 +13,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { extraCommands = append(extraCommands, newKeysCmd) }
-
 // rotationFiles is the config's idp.signing section as rollover files.
 func rotationFiles(cfg *Config) metadata.RotationFiles {
 	s := cfg.IdP.Signing

@@ -39,8 +39,6 @@ import (
 	"github.com/partneridp/partneridp/metadata"
 )
 
-func init() { extraCommands = append(extraCommands, newSelftestCmd) }
-
 // selftestTimeout bounds a whole run; a healthy one takes about a second.
 const selftestTimeout = 2 * time.Minute
 

@@ -25,8 +25,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { extraCommands = append(extraCommands, newServeCmd) }
-
 // Server limits: an SSO exchange is a few KiB; anything larger is abuse.
 const (
 	readHeaderTimeout = 5 * time.Second

@@ -13,8 +13,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { extraCommands = append(extraCommands, newTokenCmd, newLoginURLCmd) }
-
 func newTokenCmd() *cobra.Command {
 	var (
 		configPath, platform, sub, name, mobile, email, service string

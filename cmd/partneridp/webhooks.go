@@ -15,8 +15,6 @@ import (
 	"github.com/partneridp/partneridp/idp/webhook"
 )
 
-func init() { extraCommands = append(extraCommands, newWebhooksCmd) }
-
 // webhookPlatforms returns the configured webhook platforms with their xAccountType.
 func webhookType(cfg *Config, pc PlatformConfig) string {
 	if pc.API != nil && pc.API.XAccountType != "" {
