@@ -72,8 +72,9 @@ func BenchmarkSSOWithSession(b *testing.B) {
 
 // BenchmarkSSOStore is BenchmarkSSOWithSession/writer on each in-process
 // backend: memory (no store cost) and bolt without fsync (the store's CPU).
-// With PARTNERIDP_SCALE=N, bolt-full runs on a copy of a store holding N
-// bindings and N live spent marks, to compare with the empty bolt store.
+// With PARTNERIDP_SCALE=N, bolt-full runs on a store holding N bindings and
+// N live spent marks, to compare with the empty bolt store (kept in the
+// file PARTNERIDP_FULL_STORE names, when set, for the next run).
 func BenchmarkSSOStore(b *testing.B) {
 	backends := []string{"memory", "bolt"}
 	if os.Getenv("PARTNERIDP_SCALE") != "" {
@@ -129,10 +130,12 @@ func benchSSOWithSession(b *testing.B, backend string, newWriter func() benchRes
 		b.Fatal(err)
 	}
 	session := rec.Result().Cookies()[0]
-	// Each request ID is single use: sign them all before timing.
+	// Each request ID is single use: sign them all before timing. The run
+	// prefix keeps them new in a store kept from an earlier run.
+	run := "_bench-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
 	queries := make([]string, b.N)
 	for i := range queries {
-		queries[i] = e.newRequest("_bench-" + strconv.Itoa(i)).Query(b)
+		queries[i] = e.newRequest(run + strconv.Itoa(i)).Query(b)
 	}
 	runtime.GC() // the setup's garbage is not the handler's
 	b.ReportAllocs()
@@ -206,12 +209,20 @@ func fullStore(b *testing.B) string {
 			full.err = fmt.Errorf("PARTNERIDP_SCALE=%q: want a positive count", os.Getenv("PARTNERIDP_SCALE"))
 			return
 		}
-		dir, err := os.MkdirTemp("", "partneridp-full-")
-		if err != nil {
-			full.err = err
-			return
+		// PARTNERIDP_FULL_STORE keeps the file between runs (building it
+		// takes minutes): an existing file there is used as it is.
+		if full.path = os.Getenv("PARTNERIDP_FULL_STORE"); full.path != "" {
+			if _, err := os.Stat(full.path); err == nil {
+				return
+			}
+		} else {
+			dir, err := os.MkdirTemp("", "partneridp-full-")
+			if err != nil {
+				full.err = err
+				return
+			}
+			full.path = filepath.Join(dir, "full.db")
 		}
-		full.path = filepath.Join(dir, "full.db")
 		db, err := bolt.Open(full.path, bolt.Options{NoSync: true, Clock: func() time.Time { return testNow }})
 		if err != nil {
 			full.err = err
