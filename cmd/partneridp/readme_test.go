@@ -118,3 +118,29 @@ func TestReadmeWordsExist(t *testing.T) {
 		t.Errorf("README.md names %d snake_case word(s) the code never spells: %s", len(unknown), strings.Join(unknown, ", "))
 	}
 }
+
+// TestReadmeLinksResolve: every in-page link (#anchor) names a heading,
+// with GitHub's anchor rules; every relative file link names a file.
+func TestReadmeLinksResolve(t *testing.T) {
+	text := readmeText(t)
+	anchors := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^#{1,6} (.+)$`).FindAllStringSubmatch(text, -1) {
+		a := strings.ToLower(m[1])
+		a = regexp.MustCompile(`[^\w\- ]`).ReplaceAllString(a, "")
+		anchors[strings.ReplaceAll(a, " ", "-")] = true
+	}
+	for _, m := range regexp.MustCompile(`\]\(([^)\s]+)\)`).FindAllStringSubmatch(text, -1) {
+		link := m[1]
+		switch {
+		case strings.HasPrefix(link, "#"):
+			if !anchors[link[1:]] {
+				t.Errorf("README.md links to %s, which no heading makes", link)
+			}
+		case !strings.Contains(link, "://"):
+			path, _, _ := strings.Cut(link, "#")
+			if _, err := os.Stat(filepath.Join("../..", path)); err != nil {
+				t.Errorf("README.md links to %s: %v", link, err)
+			}
+		}
+	}
+}
