@@ -10,10 +10,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bolt"
 	"github.com/partneridp/partneridp/idp/handoff"
-	"github.com/spf13/cobra"
 )
 
 // storeFlags are the flags every bindings subcommand shares.

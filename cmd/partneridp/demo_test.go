@@ -17,6 +17,7 @@ import (
 	"github.com/partneridp/partneridp/idp"
 	"github.com/partneridp/partneridp/idp/demoplatform"
 	"github.com/partneridp/partneridp/idp/mockiam"
+	"github.com/partneridp/partneridp/internal/journey"
 )
 
 var (
@@ -213,18 +214,18 @@ func TestDemoRegisterNewCustomer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	b := newBrowser(nil, mustHost(s.platformURL), mustHost(s.bridgeURL), mustHost(s.mockURL))
+	b := journey.NewBrowser(nil, mustHost(s.platformURL), mustHost(s.bridgeURL), mustHost(s.mockURL))
 
-	p, err := b.post(ctx, s.platformURL+demoplatform.PathRegister, url.Values{"xaccount_id": {"dave"}, "name": {"Dave Chen"}})
+	p, err := b.Post(ctx, s.platformURL+demoplatform.PathRegister, url.Values{"xaccount_id": {"dave"}, "name": {"Dave Chen"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	acct, ok := s.mock.Account(demoXAccountType, "dave")
 	if !ok {
-		t.Fatalf("the mock has no Huawei account for dave: %s", p.describe())
+		t.Fatalf("the mock has no Huawei account for dave: %s", p.Describe())
 	}
-	if got := pageField(p.Body, "registered-domain-id"); got != acct.Domain.ID {
-		t.Fatalf("the platform shows domain %q, the mock made %s: %s", got, acct.Domain.ID, p.describe())
+	if got := journey.Field(p.Body, "registered-domain-id"); got != acct.Domain.ID {
+		t.Fatalf("the platform shows domain %q, the mock made %s: %s", got, acct.Domain.ID, p.Describe())
 	}
 	stored, err := s.bridge.store.Get(ctx, binding.Key{XAccountType: demoXAccountType, XAccountID: "dave"})
 	if err != nil || stored.DomainID != acct.Domain.ID || stored.Source != binding.SourceCreateCustomer {
@@ -241,7 +242,7 @@ func TestDemoRegisterNewCustomer(t *testing.T) {
 			}
 		}
 		if len(got) == 1 && got[0].Type == "binding.bound" && got[0].DomainID == acct.Domain.ID && got[0].Source == "create_customer" {
-			home, err := b.get(ctx, s.platformURL+"/")
+			home, err := b.Get(ctx, s.platformURL+"/")
 			if err != nil || !strings.Contains(home.Body, `id="webhook-`+got[0].ID+`"`) {
 				t.Fatalf("the platform's page does not show webhook %s: %v", got[0].ID, err)
 			}
@@ -254,15 +255,15 @@ func TestDemoRegisterNewCustomer(t *testing.T) {
 	}
 
 	// First console visit: isFirstLogin=false, no bind page, the console.
-	home, err := b.get(ctx, s.platformURL+"/")
+	home, err := b.Get(ctx, s.platformURL+"/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	open, ok := findForm(home, "open-console-form")
+	open, ok := journey.FindForm(home, "open-console-form")
 	if !ok {
-		t.Fatalf("no console button: %s", home.describe())
+		t.Fatalf("no console button: %s", home.Describe())
 	}
-	p, err = b.submit(ctx, open)
+	p, err = b.Submit(ctx, open)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,18 +277,18 @@ func TestDemoRegisterNewCustomer(t *testing.T) {
 		}
 	}
 	if link == nil || link.Query().Get("isFirstLogin") != "false" || link.Query().Get("xAccountType") != demoXAccountType {
-		t.Fatalf("Huawei login link %v (want isFirstLogin=false): %s", link, p.describe())
+		t.Fatalf("Huawei login link %v (want isFirstLogin=false): %s", link, p.Describe())
 	}
-	post, ok := findForm(p, "saml-post")
+	post, ok := journey.FindForm(p, "saml-post")
 	if !ok {
-		t.Fatalf("no SAML POST form: %s", p.describe())
+		t.Fatalf("no SAML POST form: %s", p.Describe())
 	}
-	console, err := b.submit(ctx, post)
+	console, err := b.Submit(ctx, post)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if pageField(console.Body, "verdict") != "accepted" || pageField(console.Body, "domain-id") != acct.Domain.ID || pageField(console.Body, "xuserid") != "dave" {
-		t.Fatalf("console: %s", console.describe())
+	if journey.Field(console.Body, "verdict") != "accepted" || journey.Field(console.Body, "domain-id") != acct.Domain.ID || journey.Field(console.Body, "xuserid") != "dave" {
+		t.Fatalf("console: %s", console.Describe())
 	}
 	if n := len(s.mock.Domains()); n != 1 {
 		t.Errorf("the mock holds %d Huawei accounts, want 1", n)

@@ -37,6 +37,7 @@ import (
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/mockiam"
 	"github.com/partneridp/partneridp/internal/etcdtest"
+	"github.com/partneridp/partneridp/internal/journey"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -273,8 +274,8 @@ func (e *haEnv) drop(b *haBridge) {
 	}
 }
 
-func (e *haEnv) browser() *browser {
-	return newBrowser(&http.Transport{}, mustHost(e.lbURL), mustHost(e.mockURL))
+func (e *haEnv) browser() *journey.Browser {
+	return journey.NewBrowser(&http.Transport{}, mustHost(e.lbURL), mustHost(e.mockURL))
 }
 
 func (e *haEnv) token(account string) string {
@@ -292,7 +293,7 @@ func (e *haEnv) handoffURL(token string) string {
 
 // loginLink is the isFirstLogin the bridge put on the mock's login link
 // during p's redirects ("" when it never went there).
-func (e *haEnv) loginLink(p *page) string {
+func (e *haEnv) loginLink(p *journey.Page) string {
 	for _, u := range p.Chain {
 		if strings.HasPrefix(u.String(), e.mockURL+mockiam.PathLogin+"?") {
 			return u.Query().Get("isFirstLogin")
@@ -318,24 +319,24 @@ func (e *haEnv) bindFirstLogin(ctx context.Context, account string) {
 	t := e.t
 	t.Helper()
 	b := e.browser()
-	p, err := b.get(ctx, e.handoffURL(e.token(account)))
+	p, err := b.Get(ctx, e.handoffURL(e.token(account)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := e.loginLink(p); got != "true" {
-		t.Fatalf("first login of %s: isFirstLogin=%q, want true: %s", account, got, p.describe())
+		t.Fatalf("first login of %s: isFirstLogin=%q, want true: %s", account, got, p.Describe())
 	}
 	for _, id := range []string{"saml-post", "create-form", "notify"} {
-		f, ok := findForm(p, id)
+		f, ok := journey.FindForm(p, id)
 		if !ok {
-			t.Fatalf("%s: no form %q: %s", account, id, p.describe())
+			t.Fatalf("%s: no form %q: %s", account, id, p.Describe())
 		}
-		if p, err = b.submit(ctx, f); err != nil {
+		if p, err = b.Submit(ctx, f); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if p.Status != http.StatusOK || pageField(p.Body, "domain-id") == "" {
-		t.Fatalf("%s: after the notification: %s", account, p.describe())
+	if p.Status != http.StatusOK || journey.Field(p.Body, "domain-id") == "" {
+		t.Fatalf("%s: after the notification: %s", account, p.Describe())
 	}
 }
 
@@ -373,7 +374,7 @@ func TestHATwoBridgesOneEtcd(t *testing.T) {
 	// The AuthnRequest reaches A, which has no session: to the platform.
 	e.pin(a)
 	br := e.browser()
-	p, err := br.get(ctx, e.mock.LoginURL(haXAccountType, false, e.service))
+	p, err := br.Get(ctx, e.mock.LoginURL(haXAccountType, false, e.service))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,9 +384,9 @@ func TestHATwoBridgesOneEtcd(t *testing.T) {
 			ssoURL = u
 		}
 	}
-	loc, lerr := p.location()
+	loc, lerr := p.Location()
 	if ssoURL == nil || lerr != nil || !strings.HasPrefix(loc.String(), loadPlatformURL+"/login") {
-		t.Fatalf("the AuthnRequest did not end at the platform login: %s", p.describe())
+		t.Fatalf("the AuthnRequest did not end at the platform login: %s", p.Describe())
 	}
 	reqID := authnRequestID(t, ssoURL)
 	returnTo := loc.Query().Get("return_to")
@@ -393,13 +394,13 @@ func TestHATwoBridgesOneEtcd(t *testing.T) {
 	// The platform sends the logged-in user back; the balancer picks B.
 	e.pin(b)
 	token := e.token("ha-flow-user")
-	p, err = br.get(ctx, returnTo+"&"+url.Values{handoff.FieldToken: {token}}.Encode())
+	p, err = br.Get(ctx, returnTo+"&"+url.Values{handoff.FieldToken: {token}}.Encode())
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, ok := findForm(p, "saml-post")
+	f, ok := journey.FindForm(p, "saml-post")
 	if !ok {
-		t.Fatalf("B did not resume the flow started at A: %s", p.describe())
+		t.Fatalf("B did not resume the flow started at A: %s", p.Describe())
 	}
 	resp, err := base64.StdEncoding.DecodeString(f.Values.Get("SAMLResponse"))
 	if err != nil {
@@ -410,37 +411,37 @@ func TestHATwoBridgesOneEtcd(t *testing.T) {
 	}
 
 	// The same AuthnRequest at B: refused as a replay, no Response.
-	p, err = e.browser().get(ctx, ssoURL.String())
+	p, err = e.browser().Get(ctx, ssoURL.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := findForm(p, "saml-post"); ok || pageField(p.Body, "reason") != "replay" {
-		t.Errorf("the AuthnRequest replayed at B: %s", p.describe())
+	if _, ok := journey.FindForm(p, "saml-post"); ok || journey.Field(p.Body, "reason") != "replay" {
+		t.Errorf("the AuthnRequest replayed at B: %s", p.Describe())
 	}
 	// The same handoff token at B: refused.
-	p, err = e.browser().get(ctx, e.handoffURL(token))
+	p, err = e.browser().Get(ctx, e.handoffURL(token))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Status != http.StatusConflict || pageField(p.Body, "reason") != "token_replay" {
-		t.Errorf("the handoff token replayed at B: %s", p.describe())
+	if p.Status != http.StatusConflict || journey.Field(p.Body, "reason") != "token_replay" {
+		t.Errorf("the handoff token replayed at B: %s", p.Describe())
 	}
 	// And at A, which never saw the token.
 	e.pin(a)
-	if p, err = e.browser().get(ctx, e.handoffURL(token)); err != nil || p.Status != http.StatusConflict {
-		t.Errorf("the handoff token replayed at A: %v %s", err, p.describe())
+	if p, err = e.browser().Get(ctx, e.handoffURL(token)); err != nil || p.Status != http.StatusConflict {
+		t.Errorf("the handoff token replayed at A: %v %s", err, p.Describe())
 	}
 
 	// A bind notification received by A decides B's next handoff.
 	e.pin(a)
 	e.bindFirstLogin(ctx, "ha-bound-user")
 	e.pin(b)
-	p, err = e.browser().get(ctx, e.handoffURL(e.token("ha-bound-user")))
+	p, err = e.browser().Get(ctx, e.handoffURL(e.token("ha-bound-user")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := e.loginLink(p); got != "false" {
-		t.Fatalf("B's login link after A stored the binding: isFirstLogin=%q: %s", got, p.describe())
+		t.Fatalf("B's login link after A stored the binding: isFirstLogin=%q: %s", got, p.Describe())
 	}
 	acct, _ := e.mock.Account(haXAccountType, "ha-bound-user")
 	got, err := e.store().Get(ctx, binding.Key{XAccountType: haXAccountType, XAccountID: "ha-bound-user"})
@@ -479,8 +480,8 @@ func TestHATwoBridgesOneEtcd(t *testing.T) {
 	cli("bindings", "export", "--out", export)
 	cli("bindings", "delete", "ha-cli-user")
 	e.pin(b)
-	if p, err = e.browser().get(ctx, e.handoffURL(e.token("ha-cli-user"))); err != nil || e.loginLink(p) != "true" {
-		t.Errorf("after the CLI deleted the binding, B's login link: %v %s", err, p.describe())
+	if p, err = e.browser().Get(ctx, e.handoffURL(e.token("ha-cli-user"))); err != nil || e.loginLink(p) != "true" {
+		t.Errorf("after the CLI deleted the binding, B's login link: %v %s", err, p.Describe())
 	}
 	if out := cli("bindings", "import", export); !strings.Contains(out, "1") {
 		t.Errorf("import: %s", out)
@@ -560,7 +561,7 @@ func (e *haEnv) notify(ctx context.Context, c *http.Client, addr, user, domain s
 	if resp.StatusCode == http.StatusFound {
 		return true, "", nil
 	}
-	return false, fmt.Sprintf("%d %s", resp.StatusCode, pageField(string(body), "reason")), nil
+	return false, fmt.Sprintf("%d %s", resp.StatusCode, journey.Field(string(body), "reason")), nil
 }
 
 // TestHABridgeKilledDuringNotifications: bind notifications stream to A
@@ -639,19 +640,19 @@ func TestHABridgeKilledDuringNotifications(t *testing.T) {
 // It returns "" or where it stopped ("503 store_unavailable", ...).
 func (e *haEnv) flow(ctx context.Context, account string) string {
 	b := e.browser()
-	p, err := b.get(ctx, e.handoffURL(e.token(account)))
+	p, err := b.Get(ctx, e.handoffURL(e.token(account)))
 	if err != nil {
 		return "transport: " + err.Error()
 	}
-	f, ok := findForm(p, "saml-post")
+	f, ok := journey.FindForm(p, "saml-post")
 	if !ok {
-		return fmt.Sprintf("%d %s", p.Status, pageField(p.Body, "reason"))
+		return fmt.Sprintf("%d %s", p.Status, journey.Field(p.Body, "reason"))
 	}
-	if p, err = b.submit(ctx, f); err != nil {
+	if p, err = b.Submit(ctx, f); err != nil {
 		return "transport: " + err.Error()
 	}
-	if pageField(p.Body, "verdict") != "accepted" {
-		return "mock refused: " + p.describe()
+	if journey.Field(p.Body, "verdict") != "accepted" {
+		return "mock refused: " + p.Describe()
 	}
 	return ""
 }

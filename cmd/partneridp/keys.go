@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/partneridp/partneridp/metadata"
 	"github.com/spf13/cobra"
+
+	"github.com/partneridp/partneridp/metadata"
 )
 
 func newKeygenCmd() *cobra.Command {

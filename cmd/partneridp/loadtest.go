@@ -42,6 +42,7 @@ import (
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/mockiam"
 	"github.com/partneridp/partneridp/idp/samlreq"
+	"github.com/partneridp/partneridp/internal/journey"
 )
 
 // Targets of issue 6, and the bounds of a run.
@@ -789,13 +790,13 @@ func loopbackTransport(workers int, spread map[string][]string) *http.Transport 
 // loadBrowser is a browser whose requests to the mock go to the generation
 // of the flow it runs.
 type loadBrowser struct {
-	*browser
+	*journey.Browser
 	gen *generationTransport
 }
 
 func (r *loadRun) newBrowser() loadBrowser {
 	gt := &generationTransport{base: r.transport, mockHost: mustHost(r.mockURL)}
-	return loadBrowser{browser: newBrowser(gt, mustHost(r.bridgeURL), mustHost(r.mockURL)), gen: gt}
+	return loadBrowser{Browser: journey.NewBrowser(gt, mustHost(r.bridgeURL), mustHost(r.mockURL)), gen: gt}
 }
 
 func (r *loadRun) tokenFor(account string) (string, error) {
@@ -867,7 +868,7 @@ func (r *loadRun) measureCeiling(ctx context.Context) (ceilingReport, error) {
 		w := httptest.NewRecorder()
 		signerHandler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, signer.LoginURL(loadXAccountType, false, r.service), nil))
 		if w.Code != http.StatusFound {
-			return rep, fmt.Errorf("the mock answered its login link with HTTP %d, not 302: %s", w.Code, pageField(w.Body.String(), "detail"))
+			return rep, fmt.Errorf("the mock answered its login link with HTTP %d, not 302: %s", w.Code, journey.Field(w.Body.String(), "detail"))
 		}
 		targets[i] = w.Header().Get("Location")
 	}
@@ -879,7 +880,7 @@ func (r *loadRun) measureCeiling(ctx context.Context) (ceilingReport, error) {
 		w := httptest.NewRecorder()
 		handler.ServeHTTP(w, req)
 		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "SAMLResponse") {
-			return fmt.Errorf("the in-process bridge answered an AuthnRequest with HTTP %d, not its POST form (reason %q)", w.Code, pageField(w.Body.String(), "reason"))
+			return fmt.Errorf("the in-process bridge answered an AuthnRequest with HTTP %d, not its POST form (reason %q)", w.Code, journey.Field(w.Body.String(), "reason"))
 		}
 		return nil
 	}
@@ -1538,8 +1539,8 @@ func (r *loadRun) worker(ctx context.Context, worker int, start time.Time, stop 
 	for !stop.Load() && ctx.Err() == nil {
 		viaHandoff := true
 		if r.opts.ReuseSession {
-			viaHandoff = b.browser == nil
-			if b.browser == nil {
+			viaHandoff = b.Browser == nil
+			if b.Browser == nil {
 				b = r.newBrowser()
 			}
 		} else {
@@ -1549,7 +1550,7 @@ func (r *loadRun) worker(ctx context.Context, worker int, start time.Time, stop 
 		gen, mock := r.mocks.acquire()
 		b.gen.gen.Store(gen)
 		t0 := time.Now()
-		fe := r.flow(ctx, b.browser, mock, account, viaHandoff)
+		fe := r.flow(ctx, b.Browser, mock, account, viaHandoff)
 		if ctx.Err() != nil {
 			return // cut short by Ctrl-C: not the server's failure
 		}
@@ -1566,10 +1567,10 @@ func (r *loadRun) worker(ctx context.Context, worker int, start time.Time, stop 
 }
 
 // flow runs one SSO flow as a browser and checks each hop.
-func (r *loadRun) flow(ctx context.Context, b *browser, mock *mockiam.IAM, account string, viaHandoff bool) *flowError {
+func (r *loadRun) flow(ctx context.Context, b *journey.Browser, mock *mockiam.IAM, account string, viaHandoff bool) *flowError {
 	ctx, cancel := context.WithTimeout(ctx, 2*loadFlowTimeout)
 	defer cancel()
-	var p *page
+	var p *journey.Page
 	var err error
 	if viaHandoff {
 		token, terr := r.tokenFor(account)
@@ -1577,9 +1578,9 @@ func (r *loadRun) flow(ctx context.Context, b *browser, mock *mockiam.IAM, accou
 			return &flowError{"mint handoff token", terr.Error()}
 		}
 		q := url.Values{handoff.FieldToken: {token}, handoff.FieldService: {r.service}}
-		p, err = b.get(ctx, r.bridgeURL+idp.PathHandoff+"?"+q.Encode())
+		p, err = b.Get(ctx, r.bridgeURL+idp.PathHandoff+"?"+q.Encode())
 	} else {
-		p, err = b.get(ctx, mock.LoginURL(loadXAccountType, false, r.service))
+		p, err = b.Get(ctx, mock.LoginURL(loadXAccountType, false, r.service))
 	}
 	if err != nil {
 		return &flowError{"to the POST form: transport error", err.Error()}
@@ -1587,25 +1588,25 @@ func (r *loadRun) flow(ctx context.Context, b *browser, mock *mockiam.IAM, accou
 	if fe := r.checkLoginLink(p, viaHandoff); fe != nil {
 		return fe
 	}
-	form, found := findForm(p, "saml-post")
+	form, found := journey.FindForm(p, "saml-post")
 	if p.Status != http.StatusOK || !found {
-		return &flowError{"no POST form: " + r.where(p), p.describe()}
+		return &flowError{"no POST form: " + r.where(p), p.Describe()}
 	}
 	if form.Action != mock.ACSURL() {
 		return &flowError{"the POST form goes elsewhere than the mock's ACS", "action " + form.Action}
 	}
-	p, err = b.submit(ctx, form)
+	p, err = b.Submit(ctx, form)
 	if err != nil {
 		return &flowError{"to the mock ACS: transport error", err.Error()}
 	}
-	if p.Status != http.StatusOK || pageField(p.Body, "verdict") != "accepted" {
-		reason := pageField(p.Body, "reason")
+	if p.Status != http.StatusOK || journey.Field(p.Body, "verdict") != "accepted" {
+		reason := journey.Field(p.Body, "reason")
 		if reason == "" {
 			reason = "HTTP " + strconv.Itoa(p.Status)
 		}
-		return &flowError{"mock ACS refused: " + reason, p.describe()}
+		return &flowError{"mock ACS refused: " + reason, p.Describe()}
 	}
-	if got := pageField(p.Body, "xuserid"); got != account {
+	if got := journey.Field(p.Body, "xuserid"); got != account {
 		return &flowError{"mock console shows another user", fmt.Sprintf("xUserId %q, want %q", got, account)}
 	}
 	return nil
@@ -1613,7 +1614,7 @@ func (r *loadRun) flow(ctx context.Context, b *browser, mock *mockiam.IAM, accou
 
 // checkLoginLink checks that the bridge sent the browser to the mock's
 // login link with isFirstLogin=false: every account is bound.
-func (r *loadRun) checkLoginLink(p *page, viaHandoff bool) *flowError {
+func (r *loadRun) checkLoginLink(p *journey.Page, viaHandoff bool) *flowError {
 	if !viaHandoff {
 		return nil
 	}
@@ -1624,7 +1625,7 @@ func (r *loadRun) checkLoginLink(p *page, viaHandoff bool) *flowError {
 		}
 	}
 	if link == nil {
-		return &flowError{"handoff did not reach the login link: " + r.where(p), p.describe()}
+		return &flowError{"handoff did not reach the login link: " + r.where(p), p.Describe()}
 	}
 	if first := link.Query().Get("isFirstLogin"); first != "false" {
 		return &flowError{"login link has isFirstLogin=" + first + " for a bound account", link.Redacted()}
@@ -1633,7 +1634,7 @@ func (r *loadRun) checkLoginLink(p *page, viaHandoff bool) *flowError {
 }
 
 // where names the page a flow stopped on, stably enough to group by.
-func (r *loadRun) where(p *page) string {
+func (r *loadRun) where(p *journey.Page) string {
 	who := "other host"
 	switch p.URL.Host {
 	case mustHost(r.bridgeURL):
@@ -1642,7 +1643,7 @@ func (r *loadRun) where(p *page) string {
 		who = "mock"
 	}
 	s := fmt.Sprintf("HTTP %d at %s %s", p.Status, who, p.URL.Path)
-	if reason := pageField(p.Body, "reason"); reason != "" {
+	if reason := journey.Field(p.Body, "reason"); reason != "" {
 		s += " (" + reason + ")"
 	}
 	return s

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/partneridp/partneridp/idp/mockiam"
+	"github.com/partneridp/partneridp/internal/journey"
 )
 
 // buildServerBinary builds this command into a temporary folder: the load
@@ -415,15 +416,15 @@ func TestFlowChecks(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
-		p          *page
+		p          *journey.Page
 		viaHandoff bool
 		want       string // "" : no error
 	}{
-		{"bound", &page{URL: login("false"), Chain: []*url.URL{handoffURL, login("false")}}, true, ""},
-		{"first login for a bound account", &page{URL: login("true"), Chain: []*url.URL{handoffURL, login("true")}}, true, "isFirstLogin=true"},
-		{"refused at the handoff", &page{URL: handoffURL, Status: 429, Body: `<p>Reason: <code id="reason">rate_limited</code></p>`, Chain: []*url.URL{handoffURL}}, true,
+		{"bound", &journey.Page{URL: login("false"), Chain: []*url.URL{handoffURL, login("false")}}, true, ""},
+		{"first login for a bound account", &journey.Page{URL: login("true"), Chain: []*url.URL{handoffURL, login("true")}}, true, "isFirstLogin=true"},
+		{"refused at the handoff", &journey.Page{URL: handoffURL, Status: 429, Body: `<p>Reason: <code id="reason">rate_limited</code></p>`, Chain: []*url.URL{handoffURL}}, true,
 			"handoff did not reach the login link: HTTP 429 at bridge /sso/huawei (rate_limited)"},
-		{"started at Huawei", &page{URL: login("false")}, false, ""},
+		{"started at Huawei", &journey.Page{URL: login("false")}, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

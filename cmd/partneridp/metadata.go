@@ -7,8 +7,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/partneridp/partneridp/metadata"
 	"github.com/spf13/cobra"
+
+	"github.com/partneridp/partneridp/metadata"
 )
 
 // idpMetadataConfig turns the YAML config into what the metadata builder needs.

@@ -9,8 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/partneridp/partneridp/metadata"
 	"github.com/spf13/cobra"
+
+	"github.com/partneridp/partneridp/metadata"
 )
 
 // rotationFiles is the config's idp.signing section as rollover files.

@@ -17,12 +17,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/partneridp/partneridp/idp"
-	"github.com/partneridp/partneridp/idp/ratelimit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+
+	"github.com/partneridp/partneridp/idp"
+	"github.com/partneridp/partneridp/idp/ratelimit"
 )
 
 // Server limits: an SSO exchange is a few KiB; anything larger is abuse.

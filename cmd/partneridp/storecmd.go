@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bolt"
-	"github.com/spf13/cobra"
 )
 
 func newStoreCmd() *cobra.Command {

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/idp/handoff"
-	"github.com/spf13/cobra"
 )
 
 func newTokenCmd() *cobra.Command {

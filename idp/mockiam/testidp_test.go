@@ -21,7 +21,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +29,7 @@ import (
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
 
+	"github.com/partneridp/partneridp/internal/journey"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -414,27 +414,18 @@ func (idp *testIdP) serveSSO(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, `<noscript><button type="submit">Continue</button></noscript></form><script>document.getElementById("sso").submit()</script></body></html>`)
 }
 
-var (
-	hiddenInputRE = regexp.MustCompile(`<input type="hidden" name="([A-Za-z]+)" value="([^"]*)">`)
-	formActionRE  = regexp.MustCompile(`<form id="([\w-]+)" method="post" action="([^"]*)">`)
-)
-
-// parseForm reads the first form with id and its hidden inputs from a page
-// this package rendered (or the test IdP's).
+// parseForm reads the form with id and its hidden inputs from a page this
+// package rendered (or the test IdP's).
 func parseForm(t testing.TB, page, id string) (string, url.Values) {
 	t.Helper()
-	for _, m := range formActionRE.FindAllStringSubmatchIndex(page, -1) {
-		if page[m[2]:m[3]] != id {
-			continue
-		}
-		rest := page[m[1]:]
-		rest = rest[:strings.Index(rest, "</form>")]
-		v := url.Values{}
-		for _, in := range hiddenInputRE.FindAllStringSubmatch(rest, -1) {
-			v.Add(in[1], html.UnescapeString(in[2]))
-		}
-		return html.UnescapeString(page[m[4]:m[5]]), v
+	base, _ := url.Parse("http://mock.invalid/")
+	f, ok := journey.FindForm(&journey.Page{URL: base, Body: page}, id)
+	if !ok {
+		t.Fatalf("page has no form %q:\n%s", id, page)
 	}
-	t.Fatalf("page has no form %q:\n%s", id, page)
-	return "", nil
+	action := f.Action
+	if strings.HasPrefix(action, "http://mock.invalid/") {
+		action = strings.TrimPrefix(action, "http://mock.invalid") // relative, as written
+	}
+	return action, f.Values
 }
