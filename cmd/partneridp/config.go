@@ -201,6 +201,10 @@ type AdminConfig struct {
 	// Listen is the admin address; loopback by default. "off" serves no
 	// admin listener (no metrics).
 	Listen string `yaml:"listen"`
+	// Pprof serves Go's profiler under /debug/pprof/ on the admin listener
+	// only, for profiling in production; off by default, and refused on a
+	// non-loopback admin address (a heap profile shows memory contents).
+	Pprof bool `yaml:"pprof"`
 }
 
 // PagesConfig sets the language of the pages customers see from the
@@ -579,7 +583,11 @@ func (c *Config) Validate() []string {
 			p.add("admin.listen: %q must be host:port (e.g. 127.0.0.1:9464) or off", c.Admin.Listen)
 		} else if c.Admin.Listen == c.Listen && port != "0" {
 			p.add("admin.listen: must differ from listen: metrics are not served on the public listener")
+		} else if c.Admin.Pprof && !isLoopbackListen(c.Admin.Listen) {
+			p.add("admin.pprof: needs a loopback admin.listen (127.0.0.1:PORT or [::1]:PORT), not %q: profiles show memory contents; reach it through an SSH tunnel", c.Admin.Listen)
 		}
+	} else if c.Admin.Pprof {
+		p.add("admin.pprof: needs the admin listener; admin.listen is off")
 	}
 	if c.Limits.PerIPPerMinute < 0 || c.Limits.Burst < 0 || c.Limits.MaxClients < 0 {
 		p.add("limits: values must not be negative")
@@ -698,4 +706,17 @@ func (p *problems) positive(field string, d, max time.Duration) {
 	} else if d > max {
 		p.add("%s: %s is more than the maximum %s", field, d, max)
 	}
+}
+
+// isLoopbackListen says whether a host:port listens on loopback only.
+func isLoopbackListen(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

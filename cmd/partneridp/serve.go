@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -220,12 +221,18 @@ func newAdminServer(cfg *Config, reg *prometheus.Registry, b *bridge, logger *sl
 	bridgeHandler := b.server.Handler()
 	mux.Handle(idp.PathHealthz, bridgeHandler)
 	mux.Handle(idp.PathReadyz, bridgeHandler)
+	write := writeTimeout
+	if cfg.Admin.Pprof {
+		mountPprof(mux)
+		write = pprofWriteTimeout
+		logger.Warn("admin.pprof is on: Go's profiler is served at /debug/pprof/ on the admin listener", "admin", cfg.Admin.Listen)
+	}
 	mux.Handle("/", http.NotFoundHandler())
 	return &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
+		WriteTimeout:      write,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
@@ -367,4 +374,18 @@ func warnExpiry(ctx context.Context, b *bridge, logger *slog.Logger) {
 			check()
 		}
 	}
+}
+
+// pprofWriteTimeout lets a CPU profile of up to a minute (?seconds=60)
+// finish on the admin listener.
+const pprofWriteTimeout = 90 * time.Second
+
+// mountPprof adds net/http/pprof's handlers, on this mux only (never
+// http.DefaultServeMux, which the public listener does not use either).
+func mountPprof(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }

@@ -237,3 +237,44 @@ func TestServeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestServePprofOnAdminOnly: admin.pprof serves Go's profiler on the admin
+// listener, never on the public one; without it neither has it.
+func TestServePprofOnAdminOnly(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprintf("pprof=%v", on), func(t *testing.T) {
+			cfg, _ := serveConfig(t, "store: {type: memory}\n")
+			cfg.Admin.Pprof = on
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ready := make(chan string, 1)
+			adminAddr := make(chan string, 1)
+			adminReadyHook = func(a string) { adminAddr <- a }
+			t.Cleanup(func() { adminReadyHook = nil })
+			done := make(chan error, 1)
+			var logs lockedBuffer
+			go func() { done <- serve(ctx, cfg, &logs, ready) }()
+			var public string
+			select {
+			case public = <-ready:
+			case err := <-done:
+				t.Fatalf("serve: %v\n%s", err, logs.String())
+			case <-time.After(20 * time.Second):
+				t.Fatal("serve did not start")
+			}
+			admin := <-adminAddr
+			want := http.StatusNotFound
+			if on {
+				want = http.StatusOK
+			}
+			if code, _ := httpGet(t, "http://"+admin+"/debug/pprof/cmdline"); code != want {
+				t.Errorf("admin /debug/pprof/cmdline: %d, want %d", code, want)
+			}
+			if code, _ := httpGet(t, "http://"+public+"/debug/pprof/cmdline"); code != http.StatusNotFound {
+				t.Errorf("public /debug/pprof/cmdline: %d, want 404", code)
+			}
+			cancel()
+			<-done
+		})
+	}
+}
