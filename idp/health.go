@@ -30,7 +30,7 @@ func (s *Server) Health(ctx context.Context) error {
 		problems = append(problems, fmt.Sprintf("the store does not answer: %v", err))
 	}
 	now := s.now()
-	if cert := s.cfg.Builder.Key.Cert; cert == nil {
+	if cert := s.cfg.Builder.SigningCertificate(); cert == nil {
 		problems = append(problems, "no signing certificate")
 	} else if now.Before(cert.NotBefore) || !now.Before(cert.NotAfter) {
 		problems = append(problems, fmt.Sprintf("the signing certificate is valid %s to %s, not now: rotate the IdP key",

@@ -23,7 +23,8 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", MetadataContentType)
-	h.Set("Content-Length", strconv.Itoa(len(s.cfg.MetadataXML)))
+	xml := *s.metadataXML.Load()
+	h.Set("Content-Length", strconv.Itoa(len(xml)))
 	h.Set("Cache-Control", "public, max-age=300")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if r.URL.Query().Get("download") == "1" {
@@ -31,7 +32,7 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
-		_, _ = w.Write(s.cfg.MetadataXML)
+		_, _ = w.Write(xml)
 	}
 	s.metrics.request("metadata", "served")
 }

@@ -7,6 +7,7 @@
 package idp
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/partneridp/partneridp/binding"
@@ -132,6 +134,49 @@ type Server struct {
 
 	randMu sync.Mutex // an injected Rand need not be safe for concurrent use
 	rand   io.Reader
+
+	// What Reload swaps while requests are answered; each request reads
+	// one value of each.
+	metadataXML atomic.Pointer[[]byte]
+	verifier    atomic.Pointer[handoff.Verifier]
+	api         atomic.Pointer[apiHandler]
+}
+
+type apiHandler struct{ h http.Handler }
+
+// Reloaded is what a running Server takes anew (SIGHUP after a key
+// rotation or a platform key change). Zero fields keep what is there.
+type Reloaded struct {
+	MetadataXML []byte             // the IDP Metadata.xml served
+	Platforms   []handoff.Platform // the platforms' handoff token keys
+	API         http.Handler       // the platform API, rebuilt with the new keys
+}
+
+// Reload checks r and swaps it in at once; on any problem nothing changes.
+// The signing key itself is swapped by the Builder's Signer
+// (metadata.SignerSlot).
+func (s *Server) Reload(r Reloaded) error {
+	var next *handoff.Verifier
+	if r.Platforms != nil {
+		cur := s.verifier.Load()
+		v := *cur
+		v.Platforms = r.Platforms
+		if err := v.Validate(); err != nil {
+			return err
+		}
+		next = &v
+	}
+	if r.MetadataXML != nil {
+		xml := bytes.Clone(r.MetadataXML)
+		s.metadataXML.Store(&xml)
+	}
+	if next != nil {
+		s.verifier.Store(next)
+	}
+	if r.API != nil {
+		s.api.Store(&apiHandler{r.API})
+	}
+	return nil
 }
 
 // New checks cfg, reporting every problem at once, and returns the server.
@@ -183,8 +228,8 @@ func New(cfg Config) (*Server, error) {
 		if cfg.Builder.IssuerEntityID != cfg.IdPEntityID {
 			p.add("Builder.IssuerEntityID %q differs from IdPEntityID %q: responses would name another issuer than the metadata", cfg.Builder.IssuerEntityID, cfg.IdPEntityID)
 		}
-		if cfg.Builder.Key.Key == nil || cfg.Builder.Key.Cert == nil {
-			p.add("Builder.Key needs the signing key and its certificate")
+		if cfg.Builder.Signer == nil && (cfg.Builder.Key.Key == nil || cfg.Builder.Key.Cert == nil) {
+			p.add("Builder needs a Signer, or a Key with the signing key and its certificate")
 		}
 	}
 	if cfg.Verifier == nil {
@@ -255,6 +300,12 @@ func New(cfg Config) (*Server, error) {
 		metrics:           cfg.Metrics,
 		clientIP:          cfg.ClientIP,
 		rand:              cfg.Rand,
+	}
+	xml := bytes.Clone(cfg.MetadataXML)
+	s.metadataXML.Store(&xml)
+	s.verifier.Store(cfg.Verifier)
+	if cfg.API != nil {
+		s.api.Store(&apiHandler{cfg.API})
 	}
 	if s.pageDefault == "" {
 		s.pageDefault = LangEN
@@ -347,7 +398,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(PathHealthz, limitBody(maxOtherBody, http.HandlerFunc(s.handleHealthz)))
 	mux.Handle(PathReadyz, limitBody(maxOtherBody, http.HandlerFunc(s.handleReadyz)))
 	if s.cfg.API != nil {
-		mux.Handle("/api/v1/", s.cfg.API)
+		mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.api.Load().h.ServeHTTP(w, r)
+		}))
 	}
 	mux.Handle("/", limitBody(maxOtherBody, http.HandlerFunc(s.handleNotFound)))
 	return s.recoverPanics(s.capRequest(mux))

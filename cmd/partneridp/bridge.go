@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/partneridp/partneridp/binding"
@@ -42,7 +43,8 @@ type bridgeOptions struct {
 // bridge is a wired, running bridge and what it must close.
 type bridge struct {
 	cfg         *Config
-	keyset      *metadata.Keyset
+	keyset      atomic.Pointer[metadata.Keyset] // the current one; reload swaps it
+	signer      *metadata.SignerSlot            // what signs Responses; reload swaps it
 	metadataXML []byte
 	sp          func() *metadata.SP
 	spSource    *metadata.SPSource // nil when the SP was given in options
@@ -54,6 +56,10 @@ type bridge struct {
 
 	webhooks       []*webhook.Deliverer // platforms[].webhook (webhooks.go)
 	webhookMetrics *webhook.Metrics
+
+	// rebuildAPI makes the platform API anew with reloaded platform keys.
+	rebuildAPI func([]handoff.Platform) (http.Handler, error)
+	reloadMu   sync.Mutex // one reload at a time
 }
 
 type siteURLs struct {
@@ -122,8 +128,17 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 		}
 	}()
 
-	if b.metadataXML, b.keyset, err = buildIDPMetadata(cfg, now); err != nil {
+	var keyset *metadata.Keyset
+	if b.metadataXML, keyset, err = buildIDPMetadata(cfg, now); err != nil {
 		return nil, err
+	}
+	b.keyset.Store(keyset)
+	signer, err := metadata.NewKeySigner(keyset.Current)
+	if err != nil {
+		return nil, fmt.Errorf("idp.signing: %w", err)
+	}
+	if b.signer, err = metadata.NewSignerSlot(signer); err != nil {
+		return nil, fmt.Errorf("idp.signing: %w", err)
 	}
 	if b.site, err = resolveSite(cfg); err != nil {
 		return nil, err
@@ -194,7 +209,7 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 	}
 	builder := &samlresp.Builder{
 		IssuerEntityID:       cfg.IdP.EntityID,
-		Key:                  b.keyset.Current,
+		Signer:               b.signer,
 		Profile:              profile,
 		Lifetime:             cfg.IdP.AssertionTTL.Duration,
 		Skew:                 cfg.IdP.ClockSkew.Duration,
@@ -222,7 +237,10 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 	if err != nil {
 		return nil, err
 	}
-	api, err := buildPlatformAPI(cfg, platforms, b.store, partner, opts.Auditor, opts.Logger, opts.Clock)
+	b.rebuildAPI = func(ps []handoff.Platform) (http.Handler, error) {
+		return buildPlatformAPI(cfg, ps, b.store, partner, opts.Auditor, opts.Logger, opts.Clock)
+	}
+	api, err := b.rebuildAPI(platforms)
 	if err != nil {
 		return nil, err
 	}

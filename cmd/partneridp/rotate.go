@@ -168,7 +168,8 @@ where it stopped and finishes. Until then partneridp refuses to start rather
 than sign with a key that does not match its certificate.
 
 Afterwards:
-  1. Restart (or reload) partneridp, so that it signs with the new key.
+  1. Reload partneridp (kill -HUP its process, or systemctl reload partneridp),
+     so that it signs with the new key and serves the new metadata.
   2. partneridp metadata --config FILE --out IDP-Metadata.xml
      (it lists the new certificate and, as previous, the old one)
   3. Upload IDP-Metadata.xml in ` + partnerCenterUpload + `.
@@ -200,9 +201,9 @@ Afterwards:
 			if err != nil {
 				return fmt.Errorf("promoted, but the metadata does not build: %w", err)
 			}
-			fmt.Fprintf(out, "\nThe IdP metadata now publishes %d certificate(s); the new key signs once partneridp restarts.\n", published)
+			fmt.Fprintf(out, "\nThe IdP metadata now publishes %d certificate(s); the new key signs once partneridp reloads.\n", published)
 			steps := []string{
-				"Restart (or reload) partneridp so that it signs with the new key.",
+				"Reload partneridp so that it signs with the new key: kill -HUP its process, or systemctl reload partneridp.",
 				fmt.Sprintf("partneridp metadata --config %s --out IDP-Metadata.xml", configPath),
 				"Upload IDP-Metadata.xml in " + partnerCenterUpload + ".",
 			}
@@ -309,7 +310,7 @@ func nextRotationStep(s metadata.RotationStage, configPath string) string {
 	case metadata.RotationStaged:
 		return fmt.Sprintf("upload metadata listing the next certificate in %s; once Huawei uses it: partneridp keys rotate promote --config %s", partnerCenterUpload, configPath)
 	case metadata.RotationPromoted:
-		return fmt.Sprintf("restart partneridp and upload the current metadata in %s; once Huawei uses it: partneridp keys rotate retire --config %s", partnerCenterUpload, configPath)
+		return fmt.Sprintf("reload partneridp (kill -HUP, or systemctl reload) and upload the current metadata in %s; once Huawei uses it: partneridp keys rotate retire --config %s", partnerCenterUpload, configPath)
 	case metadata.RotationPromoting:
 		return fmt.Sprintf("partneridp keys rotate promote --config %s (it finishes the interrupted promotion)", configPath)
 	}

@@ -54,8 +54,13 @@ the proxy addresses in tls.trusted_proxies) or in development mode.
 Endpoints on listen: /saml/sso, /saml/slo, /saml/metadata, /sso/huawei,
 /huawei/bind, /healthz (process up), /readyz (store open, signing key and SP
 metadata valid). On admin.listen (default 127.0.0.1:9464): /metrics
-(Prometheus), /healthz and /readyz. The public listener answers 404 on /metrics. SIGTERM or SIGINT stops it gracefully: in-flight requests
-finish and the store is closed.`,
+(Prometheus), /healthz and /readyz, and /debug/pprof/ with admin.pprof: true. The
+public listener answers 404 on /metrics. SIGTERM or SIGINT stops it gracefully:
+in-flight requests finish and the store is closed. SIGHUP reloads without
+downtime: the signing keys (after keys rotate) and the metadata built from them,
+the platforms' token keys and Huawei's SP metadata are re-read from the files
+the config names, checked, and swapped in at once; on any problem the ones in
+use stay and the log says why. Other config changes need a restart.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := LoadConfig(configPath, os.Getenv)
@@ -185,6 +190,26 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 		}()
 	}
 	go func() { errc <- srv.Serve(ln) }()
+	// SIGHUP: re-read the signing keys, the platform keys and the SP
+	// metadata (reload.go); a bad file keeps what is in use.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reloads := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			select {
+			case reloads <- struct{}{}:
+			default: // one is pending already
+			}
+		}
+	}()
+	go b.reloadOnSignal(ctx, reloads, logger)
 	select {
 	case err := <-errc:
 		return err
@@ -327,7 +352,7 @@ func registerExpiryGauges(reg prometheus.Registerer, b *bridge) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "partneridp_signing_cert_expiry_seconds",
 		Help: "Seconds until the IdP's current signing certificate expires.",
-	}, func() float64 { return time.Until(b.keyset.Current.Cert.NotAfter).Seconds() }))
+	}, func() float64 { return time.Until(b.keyset.Load().Current.Cert.NotAfter).Seconds() }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "partneridp_sp_cert_expiry_seconds",
 		Help: "Seconds until the earliest SP (Huawei IAM) signing certificate expires.",
@@ -357,7 +382,7 @@ func spCertExpiry(b *bridge) time.Time {
 // within expiryWarning.
 func warnExpiry(ctx context.Context, b *bridge, logger *slog.Logger) {
 	check := func() {
-		for what, at := range map[string]time.Time{"IdP signing certificate": b.keyset.Current.Cert.NotAfter, "SP signing certificate": spCertExpiry(b)} {
+		for what, at := range map[string]time.Time{"IdP signing certificate": b.keyset.Load().Current.Cert.NotAfter, "SP signing certificate": spCertExpiry(b)} {
 			if left := time.Until(at); left < expiryWarning {
 				logger.Warn(what+" expires soon: plan the rollover (partneridp keys rotate stage)", "expires", at.UTC().Format(time.RFC3339), "days_left", int(left.Hours()/24))
 			}

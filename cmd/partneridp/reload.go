@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/partneridp/partneridp/idp"
+	"github.com/partneridp/partneridp/metadata"
+)
+
+// reload re-reads, from the files the config names, what may change while
+// the bridge serves: the signing keys (after `keys rotate`) with the
+// metadata built from them, the platforms' token keys (and the platform API
+// that checks them), and Huawei's SP metadata. Everything is loaded and
+// checked first; then it is swapped in at once. On any problem nothing is
+// swapped and the error says why (the SP metadata is refreshed last: a
+// failure there keeps the SP metadata in use and is reported too). The
+// config file itself is not re-read: a changed listen address, store or
+// setting needs a restart.
+func (b *bridge) reload(ctx context.Context) (summary string, err error) {
+	b.reloadMu.Lock()
+	defer b.reloadMu.Unlock()
+	now := b.clock()
+	xml, keyset, err := buildIDPMetadata(b.cfg, now)
+	if err != nil {
+		return "", fmt.Errorf("signing keys: %w", err)
+	}
+	signer, err := metadata.NewKeySigner(keyset.Current)
+	if err != nil {
+		return "", fmt.Errorf("signing keys: %w", err)
+	}
+	platforms, err := loadPlatforms(b.cfg)
+	if err != nil {
+		return "", fmt.Errorf("platform keys: %w", err)
+	}
+	api, err := b.rebuildAPI(platforms)
+	if err != nil {
+		return "", fmt.Errorf("platform API: %w", err)
+	}
+	if err := metadata.CheckSigner(signer); err != nil {
+		return "", fmt.Errorf("signing keys: %w", err)
+	}
+	if err := b.server.Reload(idp.Reloaded{MetadataXML: xml, Platforms: platforms, API: api}); err != nil {
+		return "", fmt.Errorf("platform keys: %w", err)
+	}
+	if _, err := b.signer.Swap(signer); err != nil {
+		return "", fmt.Errorf("signing keys: %w", err) // CheckSigner passed above: not reached
+	}
+	b.keyset.Store(keyset)
+	summary = fmt.Sprintf("signing certificate SHA-256 %s, %d platform(s)", metadata.FingerprintSHA256(keyset.Current.Cert), len(platforms))
+	if b.spSource != nil {
+		if err := b.spSource.Refresh(ctx); err != nil {
+			return summary, fmt.Errorf("the signing and platform keys were reloaded, but Huawei's SP metadata was not (the one in use stays): %w", err)
+		}
+		summary += "; SP metadata refreshed"
+	}
+	return summary, nil
+}
+
+// reloadOnSignal runs reload for every value on sig until ctx ends,
+// logging what happened.
+func (b *bridge) reloadOnSignal(ctx context.Context, sig <-chan struct{}, logger *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+		}
+		summary, err := b.reload(ctx)
+		switch {
+		case err == nil:
+			logger.Info("reloaded", "what", summary)
+		case summary != "":
+			logger.Warn("reloaded in part", "what", summary, "error", err)
+		default:
+			logger.Error("reload refused: the keys in use stay", "error", err)
+		}
+	}
+}
