@@ -183,9 +183,9 @@ func loadPlatform(tb testing.TB) platformKeys {
 func huaweiSP(tb testing.TB) *metadata.SP {
 	return &metadata.SP{
 		EntityID: spEntityID,
-		ACS:      []metadata.Endpoint{{Binding: metadata.BindingHTTPPost, Location: acsURL, Index: 0, IsDefault: true}},
+		ACS:      []metadata.Endpoint{{SAMLBinding: metadata.SAMLBindingHTTPPost, Location: acsURL, Index: 0, IsDefault: true}},
 		SLO: []metadata.Endpoint{
-			{Binding: metadata.BindingHTTPRedirect, Location: spSLOURL},
+			{SAMLBinding: metadata.SAMLBindingHTTPRedirect, Location: spSLOURL},
 		},
 		SigningCerts:         []*x509.Certificate{loadKey(tb, "sp-test").Cert},
 		NameIDFormats:        []string{metadata.NameIDFormatTransient},
@@ -543,7 +543,7 @@ func (a authnRequest) XML() string {
 	}
 	protocolBinding := a.ProtocolBinding
 	if protocolBinding == "" {
-		protocolBinding = metadata.BindingHTTPPost
+		protocolBinding = metadata.SAMLBindingHTTPPost
 	}
 	fmt.Fprintf(&b, ` ForceAuthn="%t" ID="%s" IsPassive="%t" IssueInstant="%s" ProtocolBinding="%s" Version="2.0">`,
 		a.ForceAuthn, html.EscapeString(a.ID), a.IsPassive, a.IssueInstant.UTC().Format("2006-01-02T15:04:05.000Z"), protocolBinding)

@@ -135,7 +135,7 @@ func (idp *testIdP) metadataXML(withSLO bool) []byte {
 	cert := base64.StdEncoding.EncodeToString(idp.key.Cert.Raw)
 	slo := ""
 	if withSLO {
-		slo = fmt.Sprintf(`<md:SingleLogoutService Binding="%s" Location="%s"/>`, metadata.BindingHTTPRedirect, idp.sloURL)
+		slo = fmt.Sprintf(`<md:SingleLogoutService Binding="%s" Location="%s"/>`, metadata.SAMLBindingHTTPRedirect, idp.sloURL)
 	}
 	return []byte(fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="%s">
@@ -147,7 +147,7 @@ func (idp *testIdP) metadataXML(withSLO bool) []byte {
     <md:SingleSignOnService Binding="%s" Location="%s"/>
   </md:IDPSSODescriptor>
 </md:EntityDescriptor>
-`, idp.entityID, cert, cert, slo, metadata.BindingHTTPRedirect, idp.ssoURL))
+`, idp.entityID, cert, cert, slo, metadata.SAMLBindingHTTPRedirect, idp.ssoURL))
 }
 
 // writeMetadata saves the metadata as a Partner Center upload file.
