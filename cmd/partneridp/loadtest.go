@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +35,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
 	"github.com/partneridp/partneridp/binding"
@@ -93,8 +95,12 @@ type loadtestOptions struct {
 	Store         string
 	EtcdEndpoints []string
 	Instances     int
-	EtcdPID       int       // etcd's process, sampled for its CPU and memory; 0: not sampled
-	Progress      io.Writer // progress lines; nil: none
+	EtcdPID       int // etcd's process, sampled for its CPU and memory; 0: not sampled
+	// ServerCPUs and GeneratorCPUs pin the servers and this process to
+	// disjoint CPU sets (Linux CPU numbers), GOMAXPROCS set to match, so
+	// neither takes the other's cores; empty: not pinned.
+	ServerCPUs, GeneratorCPUs []int
+	Progress                  io.Writer // progress lines; nil: none
 }
 
 func defaultLoadtestOptions() loadtestOptions {
@@ -141,6 +147,19 @@ func (o loadtestOptions) validate() error {
 		}
 	default:
 		p = append(p, fmt.Sprintf("--store %q: choose bolt or etcd", o.Store))
+	}
+	if (len(o.ServerCPUs) == 0) != (len(o.GeneratorCPUs) == 0) {
+		p = append(p, "--server-cpus and --generator-cpus: give both (disjoint CPU sets) or neither")
+	}
+	for _, c := range o.ServerCPUs {
+		if slices.Contains(o.GeneratorCPUs, c) {
+			p = append(p, fmt.Sprintf("--server-cpus and --generator-cpus share CPU %d: give disjoint sets", c))
+		}
+	}
+	for _, c := range append(slices.Clone(o.ServerCPUs), o.GeneratorCPUs...) {
+		if c < 0 || c >= runtime.NumCPU() {
+			p = append(p, fmt.Sprintf("CPU %d: this machine has CPUs 0 to %d", c, runtime.NumCPU()-1))
+		}
 	}
 	if o.EtcdPID < 0 || (o.EtcdPID > 0 && o.Store != storeEtcd) {
 		p = append(p, fmt.Sprintf("--etcd-pid %d: a process ID, with --store etcd", o.EtcdPID))
@@ -252,6 +271,8 @@ that sent its AuthnRequest.`,
 	f.StringSliceVar(&o.EtcdEndpoints, "etcd-endpoints", nil, "etcd client URLs for --store etcd; the run writes under a prefix of its own and deletes it at the end")
 	f.IntVar(&o.Instances, "instances", o.Instances, "serve processes on the one etcd cluster; connections are spread over them, so a flow's requests meet several instances")
 	f.IntVar(&o.EtcdPID, "etcd-pid", 0, "the etcd server's process ID on this machine: its CPU per flow and memory are reported too")
+	f.IntSliceVar(&o.ServerCPUs, "server-cpus", nil, "pin the servers to these CPUs (with GOMAXPROCS to match), e.g. 1; needs --generator-cpus")
+	f.IntSliceVar(&o.GeneratorCPUs, "generator-cpus", nil, "pin this load generator to these CPUs, disjoint from --server-cpus, e.g. 0")
 	return cmd
 }
 
@@ -392,6 +413,13 @@ func runLoadtest(ctx context.Context, o loadtestOptions) (*loadReport, error) {
 	if r.progress == nil {
 		r.progress = io.Discard
 	}
+	if len(o.GeneratorCPUs) > 0 {
+		// This process: the load generator and the in-process ceiling.
+		if err := r.pin(0, o.GeneratorCPUs); err != nil {
+			return nil, err
+		}
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(len(o.GeneratorCPUs)))
+	}
 	defer r.close()
 	if err := r.setup(ctx); err != nil {
 		return nil, err
@@ -401,7 +429,7 @@ func runLoadtest(ctx context.Context, o loadtestOptions) (*loadReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: SSO-core ceiling: %w", err)
 	}
-	r.logf("  %.2f ms CPU per response: ceiling %.0f responses/s on %d cores", ceiling.CPUMSPerResponse, ceiling.ResponsesPerSecond, runtime.NumCPU())
+	r.logf("  %.2f ms CPU per response: ceiling %.0f responses/s on %d cores", ceiling.CPUMSPerResponse, ceiling.ResponsesPerSecond, r.serverCores())
 	if err := r.startServer(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrLoadtestFailed, err)
 	}
@@ -425,7 +453,7 @@ func runLoadtest(ctx context.Context, o loadtestOptions) (*loadReport, error) {
 	r.logf("measuring the SSO-core ceiling again after the load...")
 	after, afterErr := r.measureCeiling(ctx)
 	if afterErr == nil {
-		ceiling = bracketCeiling(ceiling, after)
+		ceiling = bracketCeiling(ceiling, after, r.serverCores())
 	}
 	rep.Ceiling = ceiling
 	rep.Server.ExitCode, rep.Server.StopMS = r.exitCode, ms(r.stopTime)
@@ -906,7 +934,7 @@ func (r *loadRun) measureCeiling(ctx context.Context) (ceilingReport, error) {
 	if rep.CPUMSPerResponse <= 0 {
 		return rep, errors.New("getrusage reported no CPU time for the responses")
 	}
-	rep.ResponsesPerSecond = float64(runtime.NumCPU()) * 1000 / rep.CPUMSPerResponse
+	rep.ResponsesPerSecond = float64(r.serverCores()) * 1000 / rep.CPUMSPerResponse
 	return rep, nil
 }
 
@@ -934,12 +962,12 @@ func (r *loadRun) minterLifetime() time.Duration {
 }
 
 // bracketCeiling combines the timings before and after the load.
-func bracketCeiling(before, after ceilingReport) ceilingReport {
+func bracketCeiling(before, after ceilingReport, cores int) ceilingReport {
 	c := before
 	c.BeforeCPUMS, c.AfterCPUMS = before.CPUMSPerResponse, after.CPUMSPerResponse
 	c.CPUMSPerResponse = (before.CPUMSPerResponse + after.CPUMSPerResponse) / 2
 	c.WallMSPerResponse = (before.WallMSPerResponse + after.WallMSPerResponse) / 2
-	c.ResponsesPerSecond = float64(runtime.NumCPU()) * 1000 / c.CPUMSPerResponse
+	c.ResponsesPerSecond = float64(cores) * 1000 / c.CPUMSPerResponse
 	return c
 }
 
@@ -985,10 +1013,14 @@ func (r *loadRun) startServer(ctx context.Context) error {
 	r.childLog = f
 	cmd := exec.Command(r.opts.ServerBinary, "serve", "--config", r.cfgPath)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = withoutConfigOverrides(os.Environ())
+	cmd.Env = r.childEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("loadtest: start the server %s: %w", r.opts.ServerBinary, err)
+	}
+	if err := r.pin(cmd.Process.Pid, r.opts.ServerCPUs); err != nil {
+		_ = cmd.Process.Kill()
+		return err
 	}
 	r.child, r.childDone, r.primaryDone = cmd, make(chan struct{}), make(chan struct{})
 	go func() {
@@ -1028,10 +1060,14 @@ func (r *loadRun) startExtra(ctx context.Context, n int, addr string) error {
 	r.extraLogs = append(r.extraLogs, f)
 	cmd := exec.Command(r.opts.ServerBinary, "serve", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = withoutConfigOverrides(os.Environ())
+	cmd.Env = r.childEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("loadtest: start instance %d: %w", n, err)
+	}
+	if err := r.pin(cmd.Process.Pid, r.opts.ServerCPUs); err != nil {
+		_ = cmd.Process.Kill()
+		return err
 	}
 	x := &extraInstance{cmd: cmd, done: make(chan struct{})}
 	r.extra = append(r.extra, x)
@@ -1443,7 +1479,7 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 	rep := &loadReport{
 		Mode:         "fresh-session",
 		Concurrency:  r.opts.Concurrency,
-		Cores:        runtime.NumCPU(),
+		Cores:        r.serverCores(),
 		WarmupS:      r.opts.Warmup.Seconds(),
 		Interrupted:  interrupted,
 		ServerBinary: r.opts.ServerBinary,
@@ -2069,4 +2105,38 @@ func parseSystemCPUTicks(data []byte) (busy, total int64, err error) {
 		}
 	}
 	return busy, total, nil
+}
+
+// pin restricts a process (0: this one) to cpus; no cpus: nothing.
+func (r *loadRun) pin(pid int, cpus []int) error {
+	if len(cpus) == 0 {
+		return nil
+	}
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	if err := unix.SchedSetaffinity(pid, &set); err != nil {
+		return fmt.Errorf("loadtest: pin pid %d to CPUs %v: %w", pid, cpus, err)
+	}
+	return nil
+}
+
+// childEnv is the servers' environment: no PARTNERIDP_* overrides, and
+// GOMAXPROCS matching their CPU set when pinned.
+func (r *loadRun) childEnv() []string {
+	env := withoutConfigOverrides(os.Environ())
+	if n := len(r.opts.ServerCPUs); n > 0 {
+		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", n))
+	}
+	return env
+}
+
+// serverCores is how many cores the servers may use: their CPU set when
+// pinned, else the machine's.
+func (r *loadRun) serverCores() int {
+	if n := len(r.opts.ServerCPUs); n > 0 {
+		return n
+	}
+	return runtime.NumCPU()
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -269,6 +270,10 @@ func TestLoadtestOptionsValidate(t *testing.T) {
 			o.Store, o.EtcdEndpoints, o.Instances = storeEtcd, []string{"http://127.0.0.1:2379"}, loadMaxInstances+1
 		}, "--instances"},
 		{"etcd pid with bolt", func(o *loadtestOptions) { o.EtcdPID = 1 }, "--etcd-pid"},
+		{"pinned", func(o *loadtestOptions) { o.ServerCPUs, o.GeneratorCPUs = []int{0}, []int{runtime.NumCPU() - 1} }, ""},
+		{"pinned servers only", func(o *loadtestOptions) { o.ServerCPUs = []int{0} }, "give both"},
+		{"shared CPU", func(o *loadtestOptions) { o.ServerCPUs, o.GeneratorCPUs = []int{0}, []int{0} }, "share CPU 0"},
+		{"no such CPU", func(o *loadtestOptions) { o.ServerCPUs, o.GeneratorCPUs = []int{0}, []int{runtime.NumCPU()} }, "this machine has CPUs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
