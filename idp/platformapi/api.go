@@ -28,6 +28,7 @@ import (
 
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/idp/handoff"
+	"github.com/partneridp/partneridp/internal/clock"
 )
 
 // Prefix is where the API hangs below the public URL.
@@ -204,14 +205,7 @@ func (r Retry) sleep(ctx context.Context, d time.Duration) error {
 	if r.Sleep != nil {
 		return r.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return clock.Sleep(ctx, d)
 }
 
 func (e *HuaweiError) Error() string {

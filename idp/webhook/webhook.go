@@ -35,6 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/internal/clock"
 )
 
 // Defaults.
@@ -225,14 +226,7 @@ func (d *Deliverer) sleep(ctx context.Context, dur time.Duration) error {
 	if d.Sleep != nil {
 		return d.Sleep(ctx, dur)
 	}
-	t := time.NewTimer(dur)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return clock.Sleep(ctx, dur)
 }
 
 func (d *Deliverer) log() *slog.Logger {
