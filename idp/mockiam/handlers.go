@@ -2,6 +2,7 @@ package mockiam
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -112,7 +113,7 @@ func (m *IAM) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.record(Event{Kind: EventLogin, Accepted: true, XAccountType: l.XAccountType, RequestID: p.RequestID,
-		Detail: "AuthnRequest sent to " + p.IdP.SSO[0].Location})
+		Detail: "AuthnRequest sent to " + p.IdP.SSO[0].Location, Link: r.URL.RequestURI(), Message: eventMessage(p.RequestXML)})
 	http.Redirect(w, r, location, http.StatusFound)
 }
 
@@ -136,7 +137,7 @@ func (m *IAM) handleACS(w http.ResponseWriter, r *http.Request) {
 		err = m.consume(l)
 	}
 	if err != nil {
-		e := Event{Kind: EventACS}
+		e := Event{Kind: EventACS, Message: readableResponse(form.Get("SAMLResponse"))}
 		if l != nil && l.Pending != nil {
 			e.XAccountType, e.RequestID = l.Pending.XAccountType, l.Pending.RequestID
 		}
@@ -145,7 +146,7 @@ func (m *IAM) handleACS(w http.ResponseWriter, r *http.Request) {
 	}
 	p := l.Pending
 	m.record(Event{Kind: EventACS, Accepted: true, XAccountType: p.XAccountType, XUserID: l.XUserID,
-		RequestID: p.RequestID, AssertionID: l.AssertionID})
+		RequestID: p.RequestID, AssertionID: l.AssertionID, Message: readableResponse(form.Get("SAMLResponse"))})
 	m.afterLogin(w, l)
 }
 
@@ -252,13 +253,14 @@ func (m *IAM) handleBind(w http.ResponseWriter, r *http.Request) {
 		m.refusePage(w, e, err)
 		return
 	}
-	e.Accepted, e.DomainID, e.Detail = true, acct.Domain.ID, "bound to "+acct.Domain.Name
-	m.record(e)
 	pg := m.consolePage(&acct, s, "Huawei Cloud account bound (mock)")
-	if err := m.attachNotification(&pg, acct, BindActionBind); err != nil {
+	sent, err := m.attachNotification(&pg, acct, BindActionBind)
+	if err != nil {
 		m.refusePage(w, Event{Kind: EventBind, XAccountType: acct.XAccountType, XUserID: acct.XUserID}, err)
 		return
 	}
+	e.Accepted, e.DomainID, e.Detail, e.Message = true, acct.Domain.ID, "bound to "+acct.Domain.Name, sent
+	m.record(e)
 	render(w, http.StatusOK, pg)
 }
 
@@ -284,39 +286,56 @@ func (m *IAM) handleUnbind(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.endSession(w, r)
-	e.Accepted, e.DomainID, e.Detail = true, acct.Domain.ID, "unbound from "+acct.Domain.Name
-	m.record(e)
 	pg := page{Title: "Huawei Cloud account unbound (mock)", Verdict: "accepted", Account: &acct,
 		Notes: []string{"The binding is removed and the mock session ended."}}
-	if err := m.attachNotification(&pg, acct, BindActionUnbind); err != nil {
+	sent, err := m.attachNotification(&pg, acct, BindActionUnbind)
+	if err != nil {
 		m.refusePage(w, Event{Kind: EventUnbind, XAccountType: acct.XAccountType, XUserID: acct.XUserID}, err)
 		return
 	}
+	e.Accepted, e.DomainID, e.Detail, e.Message = true, acct.Domain.ID, "unbound from "+acct.Domain.Name, sent
+	m.record(e)
 	render(w, http.StatusOK, pg)
 }
 
 // attachNotification adds the auto-submitting notification form when the
-// partner registered a notification URL, or says none was sent.
-func (m *IAM) attachNotification(pg *page, acct Account, action int) error {
+// partner registered a notification URL, or says none was sent. It returns
+// the notification's JSON ("" when none is sent).
+func (m *IAM) attachNotification(pg *page, acct Account, action int) (string, error) {
 	m.mu.Lock()
 	r := m.registrations[acct.XAccountType]
 	m.mu.Unlock()
 	if r == nil || r.reg.NotificationURL == "" {
 		pg.Notes = append(pg.Notes, fmt.Sprintf("No NotificationURL is registered for %s, so no bind notification was sent.", acct.XAccountType))
-		return nil
+		return "", nil
 	}
 	signed, err := SignBindNotification(BindNotification{
 		DomainName: acct.Domain.Name, DomainID: acct.Domain.ID, XUserID: acct.XUserID, BindAction: action,
 	}, m.key)
 	if err != nil {
-		return refuse(ReasonNotificationFailed, http.StatusInternalServerError, "%v", err)
+		m.log.Error("mockiam: cannot sign the bind notification", "err", err)
+		return "", refuse(ReasonNotificationFailed, http.StatusInternalServerError, "the mock could not sign the bind notification; see its log")
 	}
 	what := "bind"
 	if action == BindActionUnbind {
 		what = "unbind"
 	}
 	pg.Notify = &notifyPage{What: what, Action: r.reg.NotificationURL, SignedBindNotification: signed}
-	return nil
+	body, _ := base64.StdEncoding.DecodeString(signed.BindRequest)
+	return eventMessage(body), nil
+}
+
+// readableResponse decodes a posted SAMLResponse for Event.Message; ""
+// when it is too large or not base64 of UTF-8 text.
+func readableResponse(samlResponse string) string {
+	if len(samlResponse) > base64.StdEncoding.EncodedLen(MaxEventMessage)+4096 {
+		return ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(stripSpace(samlResponse))
+	if err != nil {
+		return ""
+	}
+	return eventMessage(raw)
 }
 
 func (m *IAM) handleConsole(w http.ResponseWriter, r *http.Request) {

@@ -135,6 +135,7 @@ type pendingLogin struct {
 	Service      string
 	IssuedAt     time.Time
 	IdP          *IdPMetadata // as it was when the request was sent
+	RequestXML   []byte       // the AuthnRequest as sent, for Event.Message
 }
 
 // session is a logged-in mock console session.
