@@ -26,6 +26,19 @@ const (
 	OutcomeUnderway   Outcome = "underway"    // not finished (yet)
 )
 
+// Label is the outcome's badge on the page.
+func (o Outcome) Label() string {
+	switch o {
+	case OutcomeFirstLogin, OutcomeBindPage:
+		return "first login"
+	case OutcomeBound:
+		return "already bound"
+	case OutcomeUnderway:
+		return "under way"
+	}
+	return string(o)
+}
+
 // Login is one console visit, assembled from what each component saw.
 type Login struct {
 	N          int

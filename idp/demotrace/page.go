@@ -40,7 +40,7 @@ var pageTemplate = template.Must(template.New("trace").Parse(`<!DOCTYPE html>
 <p><a id="home" href="/">Back to the platform</a></p>
 {{if not .}}<p id="no-logins">No login yet: log in as a customer and press "Open Huawei Cloud console".</p>{{end}}
 {{range .}}{{$l := .}}<section id="login-{{.N}}" class="login {{.Outcome}}">
-<h2><span class="badge" id="login-{{.N}}-badge">{{.Outcome}}</span> Login {{.N}}: <code>{{.XAccountID}}</code></h2>
+<h2><span class="badge" id="login-{{.N}}-badge">{{.Outcome.Label}}</span> Login {{.N}}: <code>{{.XAccountID}}</code></h2>
 <p class="outcome" id="login-{{.N}}-summary">{{.Summary}}</p>
 <ol class="steps">
 <li id="login-{{.N}}-token"><span class="who">platform → browser → bridge</span> <strong>Handoff token</strong> (minted by the {{.Via}}; signature not shown)
