@@ -33,7 +33,7 @@ import (
 )
 
 // Paths of the mock, the same as Huawei IAM's under /authui/saml/, plus the
-// mock's own bind, unbind and console pages.
+// mock's own bind, unbind, notify and console pages.
 const (
 	PathMetadata    = "/authui/saml/metadata.xml"
 	PathLogin       = "/authui/saml/login"
@@ -43,6 +43,7 @@ const (
 	PathSLOPost     = "/authui/saml/LogoutServiceHTTPPost"
 	PathBind        = "/authui/saml/bind"
 	PathUnbind      = "/authui/saml/unbind"
+	PathNotify      = "/authui/saml/notify" // the page that auto-posts a bind notification, shown once
 	PathConsole     = "/console"
 )
 
@@ -118,6 +119,7 @@ type IAM struct {
 	domains       map[string]Domain // by lower-case name
 	sessions      map[string]*session
 	binds         map[string]*pendingBind
+	notifies      map[string]*pendingNotify
 	events        []Event
 }
 
@@ -159,6 +161,14 @@ type pendingBind struct {
 	Attributes   []Attribute
 	Service      string
 	Expires      time.Time
+	Error        string // the last bind form's error, shown on the bind page
+}
+
+// pendingNotify is a page that sends a bind or unbind notification, kept
+// for the one GET of PathNotify that follows the form post.
+type pendingNotify struct {
+	Page    page
+	Expires time.Time
 }
 
 // New checks cfg, builds and signs the SP metadata, and loads every
@@ -206,6 +216,7 @@ func New(cfg Config) (*IAM, error) {
 		domains:       map[string]Domain{},
 		sessions:      map[string]*session{},
 		binds:         map[string]*pendingBind{},
+		notifies:      map[string]*pendingNotify{},
 	}
 	if m.clock == nil {
 		m.clock = time.Now
@@ -350,7 +361,7 @@ func (m *IAM) idp(ctx context.Context, xAccountType string) (IdPRegistration, *I
 	m.mu.Unlock()
 	if !ok {
 		return IdPRegistration{}, nil, bad(ReasonUnknownXAccountType,
-			"no IdP metadata is registered for xAccountType %.64q; register it in the mock's Config.IdPs or with Register (Huawei: Partner Center 接入配置)", xAccountType)
+			"no partner platform is registered with xAccountType %.64q at this (mock) Huawei IAM: check the xAccountType in the login link, or register the platform's IDP Metadata.xml with the mock (Huawei: Partner Center, 接入配置)", xAccountType)
 	}
 	if meta := r.cached(m); meta != nil {
 		return r.reg, meta, nil
@@ -437,6 +448,11 @@ func (m *IAM) pruneLocked(now time.Time) {
 	for t, b := range m.binds {
 		if now.After(b.Expires) {
 			delete(m.binds, t)
+		}
+	}
+	for t, n := range m.notifies {
+		if now.After(n.Expires) {
+			delete(m.notifies, t)
 		}
 	}
 }
