@@ -65,7 +65,7 @@ func TestEveryPageIsNoStoreWithCSP(t *testing.T) {
 		{"GET", PathConsole, http.StatusUnauthorized, ReasonNoSession},
 		{"GET", "/nowhere", http.StatusNotFound, ReasonNotFound},
 		{"POST", PathLogin, http.StatusMethodNotAllowed, ReasonMethodNotAllowed},
-		{"GET", PathBind, http.StatusOK, ""}, // "Nothing to bind"
+		{"GET", PathBind, http.StatusOK, ""},                          // "Nothing to bind"
 		{"GET", PathNotify, http.StatusUnauthorized, ReasonNoSession}, // via the console
 		{"GET", PathUnbind, http.StatusUnauthorized, ReasonNoSession}, // via the console
 		{"PUT", PathBind, http.StatusMethodNotAllowed, ReasonMethodNotAllowed},
