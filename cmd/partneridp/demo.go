@@ -450,7 +450,11 @@ you go straight to the mock console. "Register a new customer" has the
 platform's backend call the bridge's POST /api/v1/customers, which creates the
 Huawei account through Huawei's Go SDK at the mock's partner API and stores the
 binding; the platform receives the binding webhook and lists it, and that
-customer's first console visit skips the bind page.
+customer's first console visit skips the bind page. The platform's "Trace of
+the logins" page (/trace) shows each console visit step by step: the token's
+claims, Huawei's login link with isFirstLogin, the decoded AuthnRequest and
+its verified signature, the signed Response, the bind notification and the
+stored binding.
 
 Development keys (the IdP signing key, the mock's SP key, the platform's
 Ed25519 key, its webhook secret, the mock partner AK/SK) and the binding store
