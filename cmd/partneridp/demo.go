@@ -194,6 +194,8 @@ func startDemoStack(ctx context.Context, o demoOptions) (_ *demoStack, err error
 		Logger:    o.Logger.With("component", "mock-huawei"),
 		PartnerAK: partnerAK,
 		PartnerSK: partnerSK,
+		// The platform's trace shows the decoded messages.
+		KeepMessages: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: mock Huawei IAM: %w", err)

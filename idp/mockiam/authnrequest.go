@@ -91,7 +91,9 @@ func (m *IAM) startLogin(ctx context.Context, l LoginLink) (string, *pendingLogi
 	p := &pendingLogin{
 		RequestID: id, RelayState: relayState, XAccountType: l.XAccountType,
 		IsFirstLogin: l.IsFirstLogin, Service: l.Service, IssuedAt: now, IdP: meta,
-		RequestXML: xml,
+	}
+	if m.keepMsgs {
+		p.RequestXML = xml
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

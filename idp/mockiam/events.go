@@ -36,11 +36,11 @@ type Event struct {
 	// Link is the login link as the browser sent it, path and query
 	// (login events).
 	Link string
-	// Message is the step's protocol message, decoded for reading: the
-	// AuthnRequest XML the mock sent (login), the Response XML it received
-	// (acs), the notification JSON it sent (bind, unbind). It holds no key
-	// or session secret; it is never logged. At most MaxEventMessage bytes;
-	// empty when the step had none.
+	// Message is the step's protocol message, decoded for reading, when
+	// Config.KeepMessages is on: the AuthnRequest XML the mock sent (login),
+	// the Response XML it received (acs), the notification JSON it sent
+	// (bind, unbind). It holds no key or session secret; it is never
+	// logged. At most MaxEventMessage bytes; empty when the step had none.
 	Message string
 }
 

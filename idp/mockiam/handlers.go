@@ -170,7 +170,7 @@ func (m *IAM) handleACS(w http.ResponseWriter, r *http.Request) {
 		err = m.consume(l)
 	}
 	if err != nil {
-		e := Event{Kind: EventACS, Message: readableResponse(form.Get("SAMLResponse"))}
+		e := Event{Kind: EventACS, Message: m.readableResponse(form.Get("SAMLResponse"))}
 		if l != nil && l.Pending != nil {
 			e.XAccountType, e.RequestID = l.Pending.XAccountType, l.Pending.RequestID
 		}
@@ -179,7 +179,7 @@ func (m *IAM) handleACS(w http.ResponseWriter, r *http.Request) {
 	}
 	p := l.Pending
 	m.record(Event{Kind: EventACS, Accepted: true, XAccountType: p.XAccountType, XUserID: l.XUserID,
-		RequestID: p.RequestID, AssertionID: l.AssertionID, Message: readableResponse(form.Get("SAMLResponse"))})
+		RequestID: p.RequestID, AssertionID: l.AssertionID, Message: m.readableResponse(form.Get("SAMLResponse"))})
 	m.afterLogin(w, l)
 }
 
@@ -346,14 +346,17 @@ func (m *IAM) attachNotification(pg *page, acct Account, action int) (string, er
 		what = "unbind"
 	}
 	pg.Notify = &notifyPage{What: what, Action: r.reg.NotificationURL, SignedBindNotification: signed}
+	if !m.keepMsgs {
+		return "", nil
+	}
 	body, _ := base64.StdEncoding.DecodeString(signed.BindRequest)
 	return eventMessage(body), nil
 }
 
 // readableResponse decodes a posted SAMLResponse for Event.Message; ""
-// when it is too large or not base64 of UTF-8 text.
-func readableResponse(samlResponse string) string {
-	if len(samlResponse) > base64.StdEncoding.EncodedLen(MaxEventMessage)+4096 {
+// when messages are not kept, or it is too large or not base64 of UTF-8.
+func (m *IAM) readableResponse(samlResponse string) string {
+	if !m.keepMsgs || len(samlResponse) > base64.StdEncoding.EncodedLen(MaxEventMessage)+4096 {
 		return ""
 	}
 	raw, err := base64.StdEncoding.DecodeString(stripSpace(samlResponse))

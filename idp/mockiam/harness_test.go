@@ -41,6 +41,7 @@ type harnessOpts struct {
 	notificationURL string
 	noSLO           bool
 	byURL           bool
+	keepMessages    bool
 }
 
 // harness is the mock behind an httptest server, the test IdP, and a
@@ -78,6 +79,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	iam, err := New(Config{
 		BaseURL: base, Key: spKey, IdPs: map[string]IdPRegistration{xat: reg},
 		Clock: clock.Now, Logger: slog.New(slog.NewTextHandler(logs, nil)), Rand: seededRand(1),
+		KeepMessages: o.keepMessages,
 	})
 	if err != nil {
 		t.Fatal(err)

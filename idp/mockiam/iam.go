@@ -90,6 +90,10 @@ type Config struct {
 	// PartnerAK and PartnerSK (optional) are the partner's access key the
 	// mock's partner API (create customer, check registration) accepts.
 	PartnerAK, PartnerSK string
+	// KeepMessages keeps each step's decoded message in its Event
+	// (Event.Message): the demo's trace shows them. Off, events hold
+	// identifiers and verdicts only.
+	KeepMessages bool
 }
 
 // IAM is the mock. Its methods are safe for concurrent use.
@@ -106,6 +110,7 @@ type IAM struct {
 	httpClient *http.Client
 	partnerAK  string
 	partnerSK  string
+	keepMsgs   bool
 	spSigned   []byte
 	spUnsigned []byte
 
@@ -137,7 +142,7 @@ type pendingLogin struct {
 	Service      string
 	IssuedAt     time.Time
 	IdP          *IdPMetadata // as it was when the request was sent
-	RequestXML   []byte       // the AuthnRequest as sent, for Event.Message
+	RequestXML   []byte       // the AuthnRequest as sent, for Event.Message (KeepMessages only)
 }
 
 // session is a logged-in mock console session.
@@ -209,6 +214,7 @@ func New(cfg Config) (*IAM, error) {
 		httpClient:    cfg.HTTPClient,
 		partnerAK:     cfg.PartnerAK,
 		partnerSK:     cfg.PartnerSK,
+		keepMsgs:      cfg.KeepMessages,
 		registrations: map[string]*registration{},
 		pendingByID:   map[string]*pendingLogin{},
 		consumed:      map[string]time.Time{},
