@@ -47,6 +47,9 @@ type Login struct {
 	Outcome    Outcome
 	Summary    string // one line a developer reads at a glance
 
+	// Hops is the login at a glance: one chip a step, in order.
+	Hops []Hop
+
 	Token Token
 
 	Handoff      *idp.AuditEvent // the bridge's handoff (or resume) decision
@@ -62,6 +65,12 @@ type Login struct {
 	Stored       *idp.AuditEvent
 	Binding      *binding.Binding // the binding in the bridge's store now
 	BindingError string
+}
+
+// Hop is one step of the glance line. State is "ok", "no" (refused) or
+// "wait" (not reached yet).
+type Hop struct {
+	Label, State string
 }
 
 // Token is the handoff token's header and claims; never its signature.
@@ -167,7 +176,42 @@ func assemble(m *minted, until uint64, audits []audit, events []mockiam.Event) L
 		}
 	}
 	l.Outcome, l.Summary = outcome(&l)
+	l.Hops = hops(&l)
 	return l
+}
+
+// hops draws the login as a line of steps: a first login ends with the
+// bind page, the notification and the stored binding; a later one with
+// the console.
+func hops(l *Login) []Hop {
+	state := func(reached, ok bool) string {
+		switch {
+		case !reached:
+			return "wait"
+		case ok:
+			return "ok"
+		}
+		return "no"
+	}
+	out := []Hop{{"token minted", "ok"}}
+	link := "login link"
+	if l.LoginLink != nil {
+		link = "login link isFirstLogin=" + l.LoginLink.IsFirstLogin
+	}
+	out = append(out,
+		Hop{link, state(l.Handoff != nil, l.Handoff != nil && l.Handoff.Verdict != idp.VerdictRefused && l.Handoff.Verdict != idp.VerdictError)},
+		Hop{"AuthnRequest verified", state(l.SSO != nil, l.SSO != nil && (l.SSO.Verdict == idp.VerdictIssued || l.SSO.Verdict == idp.VerdictDeferred))},
+		Hop{"Response accepted", state(l.ACS != nil, l.ACS != nil && l.ACS.Accepted)})
+	if l.Session != nil && l.Session.Accepted && l.Session.DomainID != "" {
+		return append(out, Hop{"console", "ok"})
+	}
+	if l.Session != nil && !l.Session.Accepted {
+		return append(out, Hop{"console", "no"})
+	}
+	return append(out,
+		Hop{"bind page", state(l.Bind != nil, l.Bind != nil && l.Bind.Accepted)},
+		Hop{"notification", state(l.Stored != nil, l.Stored != nil && l.Stored.Verdict == idp.VerdictStored)},
+		Hop{"binding stored", state(l.Stored != nil && l.Binding != nil, l.Binding != nil)})
 }
 
 // outcome labels the login: first and later logins must read differently.

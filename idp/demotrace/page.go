@@ -16,10 +16,12 @@ const pageCSS = `body{font-family:sans-serif;max-width:64rem;margin:1rem auto;pa
 	`section.bound{border-color:#166534;background:#f0fdf4}section.refused{border-color:#b91c1c;background:#fef2f2}` +
 	`.outcome{font-weight:bold;font-size:1.1rem}.badge{display:inline-block;padding:0 .4rem;border-radius:.3rem;color:#fff;background:#555}` +
 	`.first-login .badge,.bind-page .badge{background:#b45309}.bound .badge{background:#166534}.refused .badge{background:#b91c1c}` +
+	`.hop{display:inline-block;border:1px solid #999;border-radius:1rem;padding:0 .5rem;margin:.1rem 0;font-size:.9rem}` +
+	`.hop.ok{border-color:#166534;background:#dcfce7}.hop.no{border-color:#b91c1c;background:#fee2e2}.hop.wait{border-style:dashed;color:#777}` +
 	`ol.steps>li{margin:.5rem 0}.who{color:#555;font-size:.9rem}.skipped{color:#777}` +
 	`.ok{color:#166534;font-weight:bold}.no{color:#b91c1c;font-weight:bold}` +
 	`table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:.2rem .4rem;text-align:left;vertical-align:top}` +
-	`pre{background:#f8f8f8;border:1px solid #ddd;padding:.5rem;overflow-x:auto;font-size:.8rem;line-height:1.3}` +
+	`pre{background:#f8f8f8;border:1px solid #ddd;padding:.5rem;white-space:pre-wrap;word-break:break-all;font-size:.8rem;line-height:1.3}` +
 	`pre .hl{background:#fde68a;display:inline-block;min-width:100%}details{margin:.25rem 0}code{word-break:break-all}`
 
 func cspHash(s string) string {
@@ -42,6 +44,7 @@ var pageTemplate = template.Must(template.New("trace").Parse(`<!DOCTYPE html>
 {{range .}}{{$l := .}}<section id="login-{{.N}}" class="login {{.Outcome}}">
 <h2><span class="badge" id="login-{{.N}}-badge">{{.Outcome.Label}}</span> Login {{.N}}: <code>{{.XAccountID}}</code></h2>
 <p class="outcome" id="login-{{.N}}-summary">{{.Summary}}</p>
+<p class="hops" id="login-{{.N}}-hops">{{range $i, $h := .Hops}}{{if $i}} → {{end}}<span class="hop {{$h.State}}">{{$h.Label}}</span>{{end}}</p>
 <ol class="steps">
 <li id="login-{{.N}}-token"><span class="who">platform → browser → bridge</span> <strong>Handoff token</strong> (minted by the {{.Via}}; signature not shown)
 <table><tr><th colspan="3">header</th></tr>{{range .Token.Header}}<tr><td>{{.Name}}</td><td><code>{{.Value}}</code></td><td>{{.Note}}</td></tr>{{end}}

@@ -130,6 +130,7 @@ func (t *Trace) Logins(ctx context.Context) []Login {
 			} else if found {
 				l.Binding = &b
 			}
+			l.Hops = hops(&l)
 		}
 		out = append(out, l)
 	}

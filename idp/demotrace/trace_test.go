@@ -288,3 +288,41 @@ func FuzzXMLDocument(f *testing.F) {
 		_ = jsonDocument(s)
 	})
 }
+
+// TestHops: the glance line ends with the console for a bound login, with
+// the bind steps for a first one, and marks the refused step.
+func TestHops(t *testing.T) {
+	line := func(l Login) string {
+		var parts []string
+		for _, h := range l.Hops {
+			parts = append(parts, h.Label+":"+h.State)
+		}
+		return strings.Join(parts, " ")
+	}
+	for _, tc := range []struct {
+		name string
+		play func(w *world)
+		want string
+	}{
+		{"first", func(w *world) { w.login("alice", "_r1", false); w.bind("alice") },
+			"token minted:ok login link isFirstLogin=true:ok AuthnRequest verified:ok Response accepted:ok bind page:ok notification:ok binding stored:ok"},
+		{"waiting", func(w *world) { w.login("alice", "_r1", false) },
+			"token minted:ok login link isFirstLogin=true:ok AuthnRequest verified:ok Response accepted:ok bind page:wait notification:wait binding stored:wait"},
+		{"bound", func(w *world) { w.login("alice", "_r1", true) },
+			"token minted:ok login link isFirstLogin=false:ok AuthnRequest verified:ok Response accepted:ok console:ok"},
+		{"signature refused", func(w *world) {
+			w.mint("alice")
+			w.audit(idp.AuditEvent{Event: idp.EventHandoff, XAccountID: "alice", Verdict: idp.VerdictRedirected})
+			w.mock(mockiam.Event{Kind: mockiam.EventLogin, Accepted: true, RequestID: "_r1", Link: "/authui/saml/login?xAccountType=demo_IDP&isFirstLogin=true"})
+			w.audit(idp.AuditEvent{Event: idp.EventSSO, RequestID: "_r1", XAccountID: "alice", Verdict: idp.VerdictRefused, Reason: "bad_signature"})
+		}, "token minted:ok login link isFirstLogin=true:ok AuthnRequest verified:no Response accepted:wait bind page:wait notification:wait binding stored:wait"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			tc.play(w)
+			if got := line(w.trace.Logins(context.Background())[0]); got != tc.want {
+				t.Errorf("hops\n got %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+}
