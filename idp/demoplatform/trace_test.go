@@ -2,7 +2,6 @@ package demoplatform
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -27,19 +26,7 @@ func (r *recordingTracer) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 
 func newTracedSite(t *testing.T, tr Tracer) *site {
 	t.Helper()
-	srv := httptest.NewUnstartedServer(nil)
-	cfg := testConfig("http://" + srv.Listener.Addr().String())
-	cfg.Trace = tr
-	p, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = p.Handler()
-	srv.Start()
-	t.Cleanup(srv.Close)
-	s := newSite(t)
-	s.p, s.srv = p, srv
-	return s
+	return newSiteWith(t, func(c *Config) { c.Trace = tr })
 }
 
 // TestTraceSeesClaimsNotTokens: each minted token (console button, login
