@@ -16,7 +16,7 @@ func TestReloadAndBackLandSensibly(t *testing.T) {
 	noFollow := &http.Client{Jar: h.client.Jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 	// The Response is answered with a redirect to the bind page.
-	spec := h.idp.goodSpec(h.login(true, ""))
+	spec := h.idp.goodSpec(h.login(true, "http://127.0.0.1:1/console"))
 	resp, err := noFollow.PostForm(h.srv.URL+PathACS, spec.form(h.idp.build(spec)))
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +33,9 @@ func TestReloadAndBackLandSensibly(t *testing.T) {
 	}
 	resp, bindPage := h.get(PathBind)
 	at("the bind page", resp, bindPage, PathBind, http.StatusOK, `id="create-account"`)
+	if strings.Contains(bindPage, `<a id="service"`) || !strings.Contains(bindPage, `<code id="service">http://127.0.0.1:1/console</code>`) {
+		t.Error("the bind page links the console, which opens only after binding")
+	}
 	resp, again := h.get(PathBind)
 	at("reload the bind page", resp, again, PathBind, http.StatusOK, `id="create-account"`)
 
