@@ -52,6 +52,13 @@ const (
 	demoShutdownDeadline = 5 * time.Second
 )
 
+// The demo command's default ports (on 127.0.0.1).
+const (
+	demoPlatformPort = 8400
+	demoBridgePort   = 8401
+	demoMockPort     = 8402
+)
+
 // demoOptions say where the demo runs. Zero ports pick free ones.
 type demoOptions struct {
 	// DataDir holds keys and the store; "" makes a temporary directory that
@@ -480,9 +487,11 @@ production.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.DataDir, "data-dir", demoDefaultDataDir, `folder for the development keys and the store ("" : a temporary folder removed at exit)`)
-	f.IntVar(&o.PlatformPort, "platform-port", 0, "demo platform port (0: a free port)")
-	f.IntVar(&o.BridgePort, "bridge-port", 0, "bridge port (0: a free port)")
-	f.IntVar(&o.MockPort, "mock-port", 0, "mock Huawei IAM port (0: a free port)")
+	// Fixed ports by default: the printed URL stays the same from run to
+	// run, so a bookmark or a second terminal's curl keeps working.
+	f.IntVar(&o.PlatformPort, "platform-port", demoPlatformPort, "demo platform port, the URL to open (0: a free port)")
+	f.IntVar(&o.BridgePort, "bridge-port", demoBridgePort, "bridge port (0: a free port)")
+	f.IntVar(&o.MockPort, "mock-port", demoMockPort, "mock Huawei IAM port (0: a free port)")
 	f.StringVar(&o.XAccountType, "x-account-type", demoXAccountType, "the platform id the mock assigns (xAccountType)")
 	f.StringVar(&logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
 	return cmd
