@@ -5,16 +5,18 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	bbolt "go.etcd.io/bbolt"
+
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bindingtest"
 	"github.com/partneridp/partneridp/binding/bolt"
-	bbolt "go.etcd.io/bbolt"
 )
 
 // openTemp opens a new store in the test's temp dir. fsync stays on: the
@@ -453,5 +455,60 @@ func TestUpdateFailureRollsBack(t *testing.T) {
 	}
 	if _, err := db.Verify(ctx); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestCompactFile: compaction after many writes keeps every binding, its
+// history and the applied marks, leaves (almost) no free pages, and
+// refuses a file that is open elsewhere.
+func TestCompactFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.db")
+	db, err := bolt.Open(path, bolt.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for round := range 3 { // every round rebinds every account: the old pages are freed
+		var lines strings.Builder
+		for i := range 8000 {
+			fmt.Fprintf(&lines, `{"xaccount_type":"t_IDP","xaccount_id":"c-%06d","domain_id":"%032x"}`+"\n", (i*7919)%8000, round*100000+i+1)
+		}
+		if _, err := binding.Import(ctx, db, strings.NewReader(lines.String()), binding.ImportOptions{Actor: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := binding.Notification{DomainID: "dom-x", DomainName: "hw", XUserID: "c-000001", Action: binding.ActionBind, Mark: "m-1"}
+	if _, err := binding.ApplyNotification(ctx, db, "t_IDP", n, "huawei"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := bolt.CompactFile(path, 100*time.Millisecond); err == nil {
+		t.Fatal("compacted a file that is open")
+	}
+	freeBefore := bolt.RawBolt(db).Stats().FreePageN
+	db.Close()
+	// The file's size moves in bbolt's allocation steps; what compaction
+	// is for is the free pages every commit would write out.
+	if _, _, err := bolt.CompactFile(path, time.Second); err != nil {
+		t.Fatalf("CompactFile: %v", err)
+	}
+	db, err = bolt.Open(path, bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if freeAfter := bolt.RawBolt(db).Stats().FreePageN; freeBefore < 100 || freeAfter >= freeBefore/10 {
+		t.Errorf("free pages %d before compaction, %d after: want many, then few", freeBefore, freeAfter)
+	}
+	if c, err := db.Count(ctx); err != nil || c != 8000 {
+		t.Fatalf("count after compaction: %d, %v", c, err)
+	}
+	if got, err := db.Get(ctx, binding.Key{XAccountType: "t_IDP", XAccountID: "c-000001"}); err != nil || got.DomainID != "dom-x" {
+		t.Fatalf("rebound account after compaction: %+v, %v", got, err)
+	}
+	if _, err := binding.ApplyNotification(ctx, db, "t_IDP", n, "huawei"); !errors.Is(err, binding.ErrApplied) {
+		t.Errorf("the applied mark did not survive compaction: %v", err)
+	}
+	if rep, err := db.Verify(ctx); err != nil || !rep.OK() {
+		t.Errorf("verify after compaction: %+v, %v", rep, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -259,7 +260,9 @@ as exported by "bindings export" or collected from Huawei's create-customer API
 
 Every line is checked first. Without --skip-bad a single bad line refuses the
 whole file and nothing is stored; the bad line numbers are listed. Importing the
-same file twice changes nothing the second time.`,
+same file twice changes nothing the second time. After an import that stored
+10,000 bindings or more into a bolt file, the file is compacted (the pages the
+import freed would otherwise be written out by every later commit).`,
 		Example: `  partneridp bindings import customers.jsonl --config partneridp.yaml`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -268,7 +271,8 @@ same file twice changes nothing the second time.`,
 				return err
 			}
 			defer in.Close()
-			return withStore(f, func(ctx context.Context, cfg *Config, db binding.Store) error {
+			stored := 0
+			err = withStore(f, func(ctx context.Context, cfg *Config, db binding.Store) error {
 				opts := binding.ImportOptions{XAccountType: cfg.Huawei.XAccountType, Actor: f.actor, SkipBad: skipBad}
 				if !quiet {
 					opts.Progress = func(done int) { fmt.Fprintf(cmd.ErrOrStderr(), "\r%d record(s) done", done) }
@@ -284,8 +288,13 @@ same file twice changes nothing the second time.`,
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "read %d, stored %d, unchanged %d, skipped %d\n", rep.Read, rep.Stored, rep.Unchanged, rep.Skipped)
+				stored = rep.Stored
 				return nil
 			})(cmd, nil)
+			if err != nil || stored < compactAfterImport {
+				return err
+			}
+			return compactBoltStore(cmd, f)
 		},
 	}
 	cmd.Flags().BoolVar(&skipBad, "skip-bad", false, "store the good lines and report the bad ones")
@@ -411,4 +420,28 @@ func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(visibleJSON{w}) // hidden characters as \u escapes
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// compactAfterImport: an import that stored this many bindings into a bolt
+// file compacts it afterwards; a bulk import leaves free pages that every
+// later commit would pay for (bolt.CompactFile).
+const compactAfterImport = 10000
+
+// compactBoltStore compacts the bolt file the flags name (nothing for
+// other backends) and says so.
+func compactBoltStore(cmd *cobra.Command, f *storeFlags) error {
+	cfg, err := LoadConfig(f.config, os.Getenv)
+	if err != nil || cfg.Store.Type != storeBolt {
+		return err
+	}
+	path := f.store
+	if path == "" {
+		path = cfg.Path(cfg.Store.Path)
+	}
+	before, after, err := bolt.CompactFile(path, cfg.Store.OpenTimeout.Duration)
+	if err != nil {
+		return fmt.Errorf("the bindings are stored, but compacting %s failed (the store is fine, only larger than it needs to be): %w", path, err)
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "compacted %s: %.1f MiB -> %.1f MiB\n", filepath.Base(path), float64(before)/(1<<20), float64(after)/(1<<20))
+	return nil
 }
