@@ -54,7 +54,7 @@ func (s *Server) handleHandoff(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ev, err)
 		return
 	}
-	claims, err := s.cfg.Verifier.Verify(r.Context(), h.Token)
+	claims, err := s.verifier.Load().Verify(r.Context(), h.Token)
 	if err != nil {
 		s.fail(w, r, ev, err)
 		return

@@ -21,9 +21,10 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 			Msg: "The metadata is read with GET."})
 		return
 	}
+	doc := *s.metadataXML.Load()
 	h := w.Header()
 	h.Set("Content-Type", MetadataContentType)
-	h.Set("Content-Length", strconv.Itoa(len(s.cfg.MetadataXML)))
+	h.Set("Content-Length", strconv.Itoa(len(doc)))
 	h.Set("Cache-Control", "public, max-age=300")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if r.URL.Query().Get("download") == "1" {
@@ -31,7 +32,7 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
-		_, _ = w.Write(s.cfg.MetadataXML)
+		_, _ = w.Write(doc)
 	}
 	s.metrics.request("metadata", "served")
 }

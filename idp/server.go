@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/partneridp/partneridp/binding"
@@ -47,13 +48,13 @@ const maxFlowTTL = 24 * time.Hour
 type Config struct {
 	PublicURL   string // external base URL, e.g. https://idp.partner.example; the endpoint paths hang below it
 	IdPEntityID string
-	MetadataXML []byte // the document served at PathMetadata (built with metadata.BuildIDPMetadata)
+	MetadataXML []byte // the document served at PathMetadata (built with metadata.BuildIDPMetadata); SetMetadataXML replaces it
 
 	SPs       samlreq.SPLookup      // trusted SPs by entityID
 	DefaultSP func() *metadata.SP   // the configured Huawei site's SP (bind-notification certs); a func so refreshed metadata is used
 	Intake    *samlreq.Intake       // its Replay is set to a store-backed SAMLReplay when nil
-	Builder   *samlresp.Builder     // IssuerEntityID must equal IdPEntityID
-	Verifier  *handoff.Verifier     // its Replay is set to a store-backed TokenReplay when nil
+	Builder   *samlresp.Builder     // IssuerEntityID must equal IdPEntityID; signs through Builder.Signer (e.g. a metadata.SignerSlot) or Builder.Key
+	Verifier  *handoff.Verifier     // its Replay is set to a store-backed TokenReplay when nil; SetPlatforms replaces its platforms
 	Sessions  *handoff.Sessions     // the bridge's session cookie
 	LoginLink handoff.LoginLink     // Huawei's /authui/saml/login link
 	Services  handoff.ServicePolicy // allowed service URLs (also re-checked before the post-bind redirect)
@@ -132,6 +133,10 @@ type Server struct {
 
 	randMu sync.Mutex // an injected Rand need not be safe for concurrent use
 	rand   io.Reader
+
+	// What a reload replaces (reload.go); read once per request.
+	metadataXML atomic.Pointer[[]byte]
+	verifier    atomic.Pointer[handoff.Verifier]
 }
 
 // New checks cfg, reporting every problem at once, and returns the server.
@@ -183,8 +188,8 @@ func New(cfg Config) (*Server, error) {
 		if cfg.Builder.IssuerEntityID != cfg.IdPEntityID {
 			p.add("Builder.IssuerEntityID %q differs from IdPEntityID %q: responses would name another issuer than the metadata", cfg.Builder.IssuerEntityID, cfg.IdPEntityID)
 		}
-		if cfg.Builder.Key.Key == nil || cfg.Builder.Key.Cert == nil {
-			p.add("Builder.Key needs the signing key and its certificate")
+		if _, err := cfg.Builder.CurrentSigner(); err != nil {
+			p.add("Builder needs a usable signer (Builder.Signer, or the key pair in Builder.Key): %v", err)
 		}
 	}
 	if cfg.Verifier == nil {
@@ -256,6 +261,9 @@ func New(cfg Config) (*Server, error) {
 		clientIP:          cfg.ClientIP,
 		rand:              cfg.Rand,
 	}
+	doc := cfg.MetadataXML
+	s.metadataXML.Store(&doc)
+	s.verifier.Store(cfg.Verifier)
 	if s.pageDefault == "" {
 		s.pageDefault = LangEN
 	}
