@@ -42,8 +42,8 @@ type bridgeOptions struct {
 // bridge is a wired, running bridge and what it must close.
 type bridge struct {
 	cfg         *Config
-	keyset      *metadata.Keyset
-	metadataXML []byte
+	signer      *metadata.SignerSlot // what signs now; reload swaps it (reload.go)
+	metadataXML []byte               // the IdP metadata at start (reload gives the server newer ones)
 	sp          func() *metadata.SP
 	spSource    *metadata.SPSource // nil when the SP was given in options
 	store       binding.Store
@@ -51,6 +51,7 @@ type bridge struct {
 	server      *idp.Server
 	site        siteURLs
 	stopBG      func() // stops and waits for the background work; nil before start
+	reloadMu    sync.Mutex
 
 	webhooks       []*webhook.Deliverer // platforms[].webhook (webhooks.go)
 	webhookMetrics *webhook.Metrics
@@ -122,7 +123,11 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 		}
 	}()
 
-	if b.metadataXML, b.keyset, err = buildIDPMetadata(cfg, now); err != nil {
+	var keyset *metadata.Keyset
+	if b.metadataXML, keyset, err = buildIDPMetadata(cfg, now); err != nil {
+		return nil, err
+	}
+	if b.signer, err = newSignerSlot(keyset); err != nil {
 		return nil, err
 	}
 	if b.site, err = resolveSite(cfg); err != nil {
@@ -194,7 +199,7 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 	}
 	builder := &samlresp.Builder{
 		IssuerEntityID:       cfg.IdP.EntityID,
-		Key:                  b.keyset.Current,
+		Signer:               b.signer,
 		Profile:              profile,
 		Lifetime:             cfg.IdP.AssertionTTL.Duration,
 		Skew:                 cfg.IdP.ClockSkew.Duration,

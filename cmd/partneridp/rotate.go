@@ -30,6 +30,10 @@ func rotationFiles(cfg *Config) metadata.RotationFiles {
 // partnerCenterUpload is where the IDP Metadata.xml goes in Huawei Partner Center.
 const partnerCenterUpload = "Huawei Partner Center: Support > Capability Opening > Access Configuration > Modify"
 
+// reloadHow is how an operator makes a running serve reload its keys and
+// metadata (serve.go handles SIGHUP; the systemd unit's ExecReload sends it).
+const reloadHow = "systemctl reload partneridp, or kill -HUP the serve process"
+
 const rolloverHelp = `A signing-key rollover replaces the IdP's signing key without breaking logins.
 Huawei IAM checks our assertions against the certificates in the IDP
 Metadata.xml uploaded in Partner Center, so a new certificate must be
@@ -46,8 +50,8 @@ upload it:
   partneridp keys rotate promote --config FILE
       once Huawei uses that metadata: the next pair becomes current, the old
       certificate moves to previous_cert_file, the old private key is deleted.
-      Restart partneridp; the metadata lists the new and the previous
-      certificate.
+      Reload partneridp (` + reloadHow + `) so that it signs with
+      the new key; the metadata lists the new and the previous certificate.
   partneridp keys rotate retire --config FILE
       once Huawei uses that metadata: deletes previous_cert_file; the metadata
       lists the new certificate only.
@@ -135,6 +139,7 @@ The current key keeps signing. Afterwards:
 			printSteps(out,
 				fmt.Sprintf("partneridp metadata --config %s --out IDP-Metadata.xml", configPath),
 				"Upload IDP-Metadata.xml in "+partnerCenterUpload+".",
+				"Reload partneridp ("+reloadHow+") so that its /saml/metadata lists the next certificate too.",
 				"Wait until Huawei uses the new metadata.",
 				fmt.Sprintf("partneridp keys rotate promote --config %s", configPath),
 			)
@@ -169,7 +174,8 @@ where it stopped and finishes. Until then partneridp refuses to start rather
 than sign with a key that does not match its certificate.
 
 Afterwards:
-  1. Restart (or reload) partneridp, so that it signs with the new key.
+  1. Reload partneridp (` + reloadHow + `), so that it signs with
+     the new key and serves the new metadata; a restart does it too.
   2. partneridp metadata --config FILE --out IDP-Metadata.xml
      (it lists the new certificate and, as previous, the old one)
   3. Upload IDP-Metadata.xml in ` + partnerCenterUpload + `.
@@ -201,9 +207,9 @@ Afterwards:
 			if err != nil {
 				return fmt.Errorf("promoted, but the metadata does not build: %w", err)
 			}
-			fmt.Fprintf(out, "\nThe IdP metadata now publishes %d certificate(s); the new key signs once partneridp restarts.\n", published)
+			fmt.Fprintf(out, "\nThe IdP metadata now publishes %d certificate(s); the new key signs once partneridp reloads (SIGHUP) or restarts.\n", published)
 			steps := []string{
-				"Restart (or reload) partneridp so that it signs with the new key.",
+				"Reload partneridp ("+reloadHow+") so that it signs with the new key.",
 				fmt.Sprintf("partneridp metadata --config %s --out IDP-Metadata.xml", configPath),
 				"Upload IDP-Metadata.xml in " + partnerCenterUpload + ".",
 			}
@@ -253,6 +259,7 @@ Afterwards:
 			printSteps(out,
 				fmt.Sprintf("partneridp metadata --config %s --out IDP-Metadata.xml", configPath),
 				"Upload IDP-Metadata.xml in "+partnerCenterUpload+".",
+				"Reload partneridp ("+reloadHow+") so that its /saml/metadata lists only the current certificate.",
 			)
 			return nil
 		},
@@ -310,7 +317,7 @@ func nextRotationStep(s metadata.RotationStage, configPath string) string {
 	case metadata.RotationStaged:
 		return fmt.Sprintf("upload metadata listing the next certificate in %s; once Huawei uses it: partneridp keys rotate promote --config %s", partnerCenterUpload, configPath)
 	case metadata.RotationPromoted:
-		return fmt.Sprintf("restart partneridp and upload the current metadata in %s; once Huawei uses it: partneridp keys rotate retire --config %s", partnerCenterUpload, configPath)
+		return fmt.Sprintf("reload partneridp ("+reloadHow+") and upload the current metadata in %s; once Huawei uses it: partneridp keys rotate retire --config %s", partnerCenterUpload, configPath)
 	case metadata.RotationPromoting:
 		return fmt.Sprintf("partneridp keys rotate promote --config %s (it finishes the interrupted promotion)", configPath)
 	}

@@ -55,7 +55,13 @@ Endpoints on listen: /saml/sso, /saml/slo, /saml/metadata, /sso/huawei,
 /huawei/bind, /healthz (process up), /readyz (store open, signing key and SP
 metadata valid). On admin.listen (default 127.0.0.1:9464): /metrics
 (Prometheus), /healthz and /readyz. The public listener answers 404 on /metrics. SIGTERM or SIGINT stops it gracefully: in-flight requests
-finish and the store is closed.`,
+finish and the store is closed.
+
+SIGHUP (systemctl reload partneridp) reloads without dropping a request: it
+re-reads the signing key and certificates (after "keys rotate"), the SP
+metadata and the platforms' keys, checks them all, and puts them in service
+together; on any problem it keeps the previous ones and logs why. Changes to
+the config file itself take a restart.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := LoadConfig(configPath, os.Getenv)
@@ -129,6 +135,13 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 
 	b.startBackground(logger)
 
+	// SIGHUP reloads keys and metadata (reload.go); registered before the
+	// listener is announced, so a SIGHUP never finds the default action
+	// (which ends the process).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
 	// The public listener serves the bridge only: /metrics there is the
 	// bridge's 404. Metrics (and any future debug endpoint) are on the
 	// admin listener, with /healthz and /readyz on both.
@@ -185,10 +198,15 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 		}()
 	}
 	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
+	for running := true; running; {
+		select {
+		case err := <-errc:
+			return err
+		case <-hup:
+			_ = b.reloadAndLog(ctx, logger)
+		case <-ctx.Done():
+			running = false
+		}
 	}
 	logger.Info("shutting down: finishing in-flight requests")
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -321,7 +339,7 @@ func registerExpiryGauges(reg prometheus.Registerer, b *bridge) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "partneridp_signing_cert_expiry_seconds",
 		Help: "Seconds until the IdP's current signing certificate expires.",
-	}, func() float64 { return time.Until(b.keyset.Current.Cert.NotAfter).Seconds() }))
+	}, func() float64 { return time.Until(b.signingCert().NotAfter).Seconds() }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "partneridp_sp_cert_expiry_seconds",
 		Help: "Seconds until the earliest SP (Huawei IAM) signing certificate expires.",
@@ -351,7 +369,7 @@ func spCertExpiry(b *bridge) time.Time {
 // within expiryWarning.
 func warnExpiry(ctx context.Context, b *bridge, logger *slog.Logger) {
 	check := func() {
-		for what, at := range map[string]time.Time{"IdP signing certificate": b.keyset.Current.Cert.NotAfter, "SP signing certificate": spCertExpiry(b)} {
+		for what, at := range map[string]time.Time{"IdP signing certificate": b.signingCert().NotAfter, "SP signing certificate": spCertExpiry(b)} {
 			if left := time.Until(at); left < expiryWarning {
 				logger.Warn(what+" expires soon: plan the rollover (partneridp keys rotate stage)", "expires", at.UTC().Format(time.RFC3339), "days_left", int(left.Hours()/24))
 			}
