@@ -209,7 +209,7 @@ Afterwards:
 			}
 			fmt.Fprintf(out, "\nThe IdP metadata now publishes %d certificate(s); the new key signs once partneridp reloads (SIGHUP) or restarts.\n", published)
 			steps := []string{
-				"Reload partneridp ("+reloadHow+") so that it signs with the new key.",
+				"Reload partneridp (" + reloadHow + ") so that it signs with the new key.",
 				fmt.Sprintf("partneridp metadata --config %s --out IDP-Metadata.xml", configPath),
 				"Upload IDP-Metadata.xml in " + partnerCenterUpload + ".",
 			}
