@@ -191,12 +191,15 @@ type LogConfig struct {
 }
 
 // AdminConfig is the listener for endpoints that are not for browsers:
-// /metrics (and any future debug endpoint), plus /healthz and /readyz. The
-// public listener answers 404 on /metrics.
+// /metrics, /healthz and /readyz, and /debug/pprof/ when PProf is on. The
+// public listener answers 404 on /metrics and /debug/pprof/.
 type AdminConfig struct {
 	// Listen is the admin address; loopback by default. "off" serves no
 	// admin listener (no metrics).
 	Listen string `yaml:"listen"`
+	// PProf mounts Go's profiler (net/http/pprof) at /debug/pprof/ on the
+	// admin listener only. Off by default.
+	PProf bool `yaml:"pprof"`
 }
 
 // PagesConfig sets the language of the pages customers see from the
@@ -532,6 +535,9 @@ func (c *Config) Validate() []string {
 	case "", "en", "zh-CN":
 	default:
 		p.add("pages.default_language: %q is not supported (en or zh-CN)", c.Pages.DefaultLanguage)
+	}
+	if c.Admin.PProf && c.Admin.Listen == "off" {
+		p.add("admin.pprof: the profiler is served on the admin listener only, and admin.listen is off: set admin.listen (e.g. 127.0.0.1:9464) or admin.pprof: false")
 	}
 	if c.Admin.Listen != "off" {
 		if _, port, err := net.SplitHostPort(c.Admin.Listen); err != nil || port == "" {

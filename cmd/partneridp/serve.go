@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -54,7 +55,8 @@ the proxy addresses in tls.trusted_proxies) or in development mode.
 Endpoints on listen: /saml/sso, /saml/slo, /saml/metadata, /sso/huawei,
 /huawei/bind, /healthz (process up), /readyz (store open, signing key and SP
 metadata valid). On admin.listen (default 127.0.0.1:9464): /metrics
-(Prometheus), /healthz and /readyz. The public listener answers 404 on /metrics. SIGTERM or SIGINT stops it gracefully: in-flight requests
+(Prometheus), /healthz and /readyz, and with admin.pprof: true Go's profiler
+at /debug/pprof/. The public listener answers 404 on /metrics and /debug/pprof/. SIGTERM or SIGINT stops it gracefully: in-flight requests
 finish and the store is closed.
 
 SIGHUP (systemctl reload partneridp) reloads without dropping a request: it
@@ -224,6 +226,33 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 	return nil
 }
 
+// pprofWriteTimeout is the admin listener's write timeout with the
+// profiler on: room for a 60-second profile or trace.
+const pprofWriteTimeout = 75 * time.Second
+
+// mountPProf serves Go's profiler below /debug/pprof/ (the handlers
+// net/http/pprof registers on http.DefaultServeMux, which nothing serves).
+func mountPProf(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+}
+
+// isLoopbackAddr reports whether host:port names a loopback host.
+func isLoopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
+}
+
 // adminReadyHook, when set (tests), receives the admin listener's address.
 var adminReadyHook func(addr string)
 
@@ -239,12 +268,24 @@ func newAdminServer(cfg *Config, reg *prometheus.Registry, b *bridge, logger *sl
 	bridgeHandler := b.server.Handler()
 	mux.Handle(idp.PathHealthz, bridgeHandler)
 	mux.Handle(idp.PathReadyz, bridgeHandler)
+	write := writeTimeout
+	if cfg.Admin.PProf {
+		mountPProf(mux)
+		// A CPU profile or trace streams for ?seconds= (30 by default);
+		// pprof refuses durations the write timeout would cut.
+		write = pprofWriteTimeout
+		if !isLoopbackAddr(cfg.Admin.Listen) {
+			logger.Warn("admin.pprof is on and admin.listen is not a loopback address: whoever reaches it can profile the process and read its goroutine stacks; keep it behind a firewall or use 127.0.0.1",
+				"admin_listen", cfg.Admin.Listen)
+		}
+		logger.Info("profiler (net/http/pprof) on the admin listener at /debug/pprof/")
+	}
 	mux.Handle("/", http.NotFoundHandler())
 	return &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
+		WriteTimeout:      write,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
