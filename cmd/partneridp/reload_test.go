@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -212,10 +213,9 @@ func TestBridgeReload(t *testing.T) {
 			defer b.Close()
 			oldCert := b.signingCert()
 			metadataNow := func() string {
-				rec := &responseRecorder{header: http.Header{}}
-				req, _ := http.NewRequest(http.MethodGet, "/saml/metadata", nil)
-				b.server.Handler().ServeHTTP(rec, req)
-				return rec.body.String()
+				rec := httptest.NewRecorder()
+				b.server.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/saml/metadata", nil))
+				return rec.Body.String()
 			}
 			oldDoc := metadataNow()
 
@@ -256,17 +256,6 @@ func TestBridgeReload(t *testing.T) {
 		})
 	}
 }
-
-// responseRecorder is a minimal http.ResponseWriter.
-type responseRecorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (r *responseRecorder) Header() http.Header         { return r.header }
-func (r *responseRecorder) WriteHeader(code int)        { r.status = code }
-func (r *responseRecorder) Write(p []byte) (int, error) { return r.body.Write(p) }
 
 // ---- SIGHUP to a real serve process ----
 
@@ -366,5 +355,37 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	}
 	if st, _ := httpGet(t, base+"/readyz"); st != http.StatusOK {
 		t.Fatalf("readyz %d after a refused reload", st)
+	}
+}
+
+// A reload puts a rotated platform secret in service: tokens signed with it
+// are accepted, tokens signed with the old one no longer.
+func TestBridgeReloadPlatformKeys(t *testing.T) {
+	cfg, dir, _ := reloadDeployment(t)
+	b, err := newBridge(context.Background(), cfg, bridgeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ts := httptest.NewServer(b.server.Handler())
+	defer ts.Close()
+	old := newSSOClient(t, ts.URL)
+	if st := old.login(t); st != http.StatusFound {
+		t.Fatalf("handoff with the configured secret: %d", st)
+	}
+	rotated := []byte("a-new-platform-secret-of-32-bytes-or-more")
+	if err := os.WriteFile(filepath.Join(dir, "platform-hs256.secret"), rotated, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := newSSOClient(t, ts.URL).login(t); st == http.StatusFound {
+		t.Fatal("a token signed with the replaced secret was accepted after the reload")
+	}
+	next := newSSOClient(t, ts.URL)
+	next.minter.Key = rotated
+	if st := next.login(t); st != http.StatusFound {
+		t.Fatalf("handoff with the rotated secret after the reload: %d", st)
 	}
 }
