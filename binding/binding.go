@@ -215,7 +215,29 @@ type (
 		Cursor(ctx context.Context, name string) (uint64, error)
 		SetCursor(ctx context.Context, name string, seq uint64) error
 	}
+	// BatchUpdater applies many updates as one step (bulk import): each
+	// item as Update would, in order, and all of them or none. Stores
+	// whose transactions are small (etcd) do not offer it; callers then
+	// use Update per item.
+	BatchUpdater interface {
+		UpdateBatch(ctx context.Context, items []BatchItem) ([]Result, error)
+	}
+	// Elector is implemented by stores several processes share: of the
+	// processes that call Lead with the same name, one at a time leads.
+	// Lead blocks until this one does (or ctx ends) and returns a context
+	// that ends when the lead is lost, and the release. Without an Elector
+	// the one process owning the store always leads.
+	Elector interface {
+		Lead(ctx context.Context, name string) (context.Context, func(), error)
+	}
 )
+
+// BatchItem is one update of a BatchUpdater.
+type BatchItem struct {
+	Key    Key
+	Mark   string
+	Decide Decide
+}
 
 // CheckImportedHistory validates a history given to ImportAccount: every
 // entry names k, binds or unbinds, and the entries alternate as a store

@@ -3,11 +3,13 @@ package binding
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,9 +279,19 @@ func parseImportLine(line []byte, defaultType string) (Binding, error) {
 	return b, nil
 }
 
-// storeImport puts the validated records with a few concurrent workers.
-// Progress and the counts are handled on the calling goroutine.
+// importBatch is how many records a BatchUpdater store writes per
+// transaction: large enough that a million records are a few hundred
+// commits, small enough that one commit stays within tens of MiB.
+const importBatch = 65536
+
+// storeImport puts the validated records: in key order and in large
+// batches on a store that takes them (one commit per batch), otherwise
+// with a few concurrent workers. Progress and the counts are handled on
+// the calling goroutine.
 func storeImport(ctx context.Context, s Store, records []Binding, opts ImportOptions, rep *ImportReport) error {
+	if bu, ok := s.(BatchUpdater); ok {
+		return storeImportBatches(ctx, bu, records, opts, rep)
+	}
 	workers := opts.Workers
 	if workers <= 0 {
 		workers = 32
@@ -348,6 +360,48 @@ func storeImport(ctx context.Context, s Store, records []Binding, opts ImportOpt
 	}
 	if firstErr != nil {
 		return fmt.Errorf("import stopped after %d of %d records (those are stored): %w", done, len(records), firstErr)
+	}
+	return nil
+}
+
+// storeImportBatches writes the records sorted by key (neighbours share the
+// store's pages), importBatch per step. A failed step stores none of its
+// records; the ones before it stay stored.
+func storeImportBatches(ctx context.Context, bu BatchUpdater, records []Binding, opts ImportOptions, rep *ImportReport) error {
+	sorted := slices.Clone(records)
+	slices.SortStableFunc(sorted, func(a, b Binding) int {
+		return cmp.Or(cmp.Compare(a.XAccountType, b.XAccountType), cmp.Compare(a.XAccountID, b.XAccountID))
+	})
+	every := opts.ProgressEvery
+	if every <= 0 {
+		every = 1000
+	}
+	done, reported := 0, 0
+	for start := 0; start < len(sorted); start += importBatch {
+		chunk := sorted[start:min(start+importBatch, len(sorted))]
+		items := make([]BatchItem, len(chunk))
+		for i, b := range chunk {
+			items[i] = BatchItem{Key: b.Key, Decide: bindTo(b, opts.Actor, nil)}
+		}
+		results, err := bu.UpdateBatch(ctx, items)
+		if err != nil {
+			return fmt.Errorf("import stopped after %d of %d records (those are stored): %w", done, len(records), err)
+		}
+		for _, r := range results {
+			if r.Changed {
+				rep.Stored++
+			} else {
+				rep.Unchanged++
+			}
+		}
+		done += len(chunk)
+		if opts.Progress != nil && done/every > reported/every {
+			opts.Progress(done)
+			reported = done
+		}
+	}
+	if opts.Progress != nil && reported != done {
+		opts.Progress(done)
 	}
 	return nil
 }

@@ -123,10 +123,15 @@ func Put(ctx context.Context, s Store, b Binding, actor string, extra json.RawMe
 	if err := ValidateChangeInfo(actor, extra); err != nil {
 		return false, err
 	}
-	res, err := s.Update(ctx, b.Key, "", func(*Binding) (Edit, error) {
-		return Edit{Action: ActionBind, DomainID: b.DomainID, DomainName: b.DomainName, Source: b.Source, Actor: actor, Extra: extra}, nil
-	})
+	res, err := s.Update(ctx, b.Key, "", bindTo(b, actor, extra))
 	return res.Changed, err
+}
+
+// bindTo is the decision of Put: bind to b's domain, whatever is there.
+func bindTo(b Binding, actor string, extra json.RawMessage) Decide {
+	return func(*Binding) (Edit, error) {
+		return Edit{Action: ActionBind, DomainID: b.DomainID, DomainName: b.DomainName, Source: b.Source, Actor: actor, Extra: extra}, nil
+	}
 }
 
 // Delete removes a binding with a history entry; changed=false when there

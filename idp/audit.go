@@ -80,6 +80,7 @@ const (
 	EventLogout           = "logout"            // the SLO URL
 	EventHTTP             = "http"              // any other path, and refusals before a handler (size caps, rate limit)
 	EventAPI              = "api"               // a platform API call (/api/v1)
+	EventWebhook          = "webhook"           // a webhook event given up (binding changes' deliveries)
 )
 
 // Verdicts (AuditEvent.Verdict).
@@ -97,6 +98,7 @@ const (
 	VerdictRefused       = "refused"        // the request was refused (4xx)
 	VerdictError         = "error"          // our side failed (5xx)
 	VerdictAnswered      = "answered"       // a platform API call was answered
+	VerdictGivenUp       = "given_up"       // a webhook event was skipped after give_up_after
 )
 
 // slogAuditor is the auditor when none is configured: events go to the log.

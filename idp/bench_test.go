@@ -1,19 +1,28 @@
 package idp
 
 import (
+	"bytes"
+	"context"
 	"crypto"
 	"crypto/rsa"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/binding/bolt"
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/samlresp"
 	"github.com/partneridp/partneridp/metadata"
@@ -28,7 +37,12 @@ func handoffClaims(e *env) handoff.Claims {
 func quietEnv(b *testing.B) *env { return quietEnvOn(b, "memory") }
 
 func quietEnvOn(b *testing.B, backend string) *env {
-	return newEnv(b, envOptions{noTLS: true, backend: backend, tweak: func(c *Config) {
+	var dbPath string
+	if backend == "bolt-full" {
+		dbPath = fullStore(b)
+		backend = "bolt"
+	}
+	return newEnv(b, envOptions{noTLS: true, backend: backend, dbPath: dbPath, tweak: func(c *Config) {
 		c.Audit = AuditFunc(func(AuditEvent) {})
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}})
@@ -58,8 +72,15 @@ func BenchmarkSSOWithSession(b *testing.B) {
 
 // BenchmarkSSOStore is BenchmarkSSOWithSession/writer on each in-process
 // backend: memory (no store cost) and bolt without fsync (the store's CPU).
+// With PARTNERIDP_SCALE=N, bolt-full runs on a store holding N bindings and
+// N live spent marks, to compare with the empty bolt store (kept in the
+// file PARTNERIDP_FULL_STORE names, when set, for the next run).
 func BenchmarkSSOStore(b *testing.B) {
-	for _, backend := range []string{"memory", "bolt"} {
+	backends := []string{"memory", "bolt"}
+	if os.Getenv("PARTNERIDP_SCALE") != "" {
+		backends = append(backends, "bolt-full")
+	}
+	for _, backend := range backends {
 		b.Run(backend, func(b *testing.B) {
 			benchSSOWithSession(b, backend, func() benchResponseWriter { return &countingWriter{header: http.Header{}} })
 		})
@@ -109,10 +130,12 @@ func benchSSOWithSession(b *testing.B, backend string, newWriter func() benchRes
 		b.Fatal(err)
 	}
 	session := rec.Result().Cookies()[0]
-	// Each request ID is single use: sign them all before timing.
+	// Each request ID is single use: sign them all before timing. The run
+	// prefix keeps them new in a store kept from an earlier run.
+	run := "_bench-" + strconv.FormatInt(time.Now().UnixNano(), 36) + "-"
 	queries := make([]string, b.N)
 	for i := range queries {
-		queries[i] = e.newRequest("_bench-" + strconv.Itoa(i)).Query(b)
+		queries[i] = e.newRequest(run + strconv.Itoa(i)).Query(b)
 	}
 	runtime.GC() // the setup's garbage is not the handler's
 	b.ReportAllocs()
@@ -168,4 +191,70 @@ func BenchmarkBuildOnly(b *testing.B) {
 		}
 	}
 	reportCPU(b, start)
+}
+
+var full struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// fullStore builds, once per test binary, a bolt file with PARTNERIDP_SCALE
+// bindings (imported as `bindings import` does) and as many spent marks
+// that stay live for an hour of the env's clock, spread over the slots.
+func fullStore(b *testing.B) string {
+	full.once.Do(func() {
+		n, err := strconv.Atoi(os.Getenv("PARTNERIDP_SCALE"))
+		if err != nil || n < 1 {
+			full.err = fmt.Errorf("PARTNERIDP_SCALE=%q: want a positive count", os.Getenv("PARTNERIDP_SCALE"))
+			return
+		}
+		// PARTNERIDP_FULL_STORE keeps the file between runs (building it
+		// takes minutes): an existing file there is used as it is.
+		if full.path = os.Getenv("PARTNERIDP_FULL_STORE"); full.path != "" {
+			if _, err := os.Stat(full.path); err == nil {
+				return
+			}
+		} else {
+			dir, err := os.MkdirTemp("", "partneridp-full-")
+			if err != nil {
+				full.err = err
+				return
+			}
+			full.path = filepath.Join(dir, "full.db")
+		}
+		db, err := bolt.Open(full.path, bolt.Options{NoSync: true, Clock: func() time.Time { return testNow }})
+		if err != nil {
+			full.err = err
+			return
+		}
+		defer db.Close()
+		var lines bytes.Buffer
+		for i := range n {
+			fmt.Fprintf(&lines, `{"xaccount_type":%q,"xaccount_id":"customer-%08d","domain_id":"%032x"}`+"\n", xAccountType, (i*7919)%n, i+1)
+		}
+		ctx := context.Background()
+		if _, full.err = binding.Import(ctx, db, &lines, binding.ImportOptions{Actor: "bench"}); full.err != nil {
+			return
+		}
+		eph := db.Ephemeral()
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+					exp := testNow.Add(10*time.Minute + time.Duration(i%50)*time.Minute)
+					if err := eph.Spend(ctx, "bench", "mark-"+strconv.FormatInt(i, 10), exp); err != nil {
+						full.err = err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	})
+	if full.err != nil {
+		b.Fatal(full.err)
+	}
+	return full.path // shared: each run adds its own marks, as a server would
 }

@@ -42,6 +42,10 @@ type RequestError struct {
 
 func (e *RequestError) Error() string { return "request refused (" + e.Reason + "): " + e.Msg }
 
+func (e *RequestError) HTTPStatus() int       { return e.Status }
+func (e *RequestError) RefusalReason() string { return e.Reason }
+func (e *RequestError) PublicMessage() string { return e.Msg }
+
 // answer is how the HTTP edge answers one error: status, page, audit
 // verdict and reason.
 type answer struct {
@@ -71,71 +75,27 @@ type answer struct {
 //     (mobile, email format): 400; a RelayState that cannot be echoed: 400.
 //   - everything else: 500, with a reference to the log line.
 func classify(err error) answer {
-	var (
-		reqErr     *samlreq.Error
-		tokenErr   *handoff.TokenError
-		serviceErr *handoff.ServiceError
-		handoffReq *handoff.RequestError
-		ours       *RequestError
-	)
+	if isStoreUnavailable(err) {
+		// One outage, one answer, wherever the request met the store.
+		return storeUnavailableAnswer()
+	}
+	var r Refusal
+	if errors.As(err, &r) {
+		return refusalAnswer(r)
+	}
+	for _, s := range sentinelAnswers {
+		if errors.Is(err, s.target) {
+			a := answer{status: s.status, verdict: VerdictRefused, reason: s.reason, msg: s.prefix + err.Error(), sigFailure: s.sigFailure}
+			if s.msg != "" {
+				a.msg = s.msg
+			}
+			if s.refine != nil {
+				a.reason = s.refine(err)
+			}
+			return a
+		}
+	}
 	switch {
-	case errors.As(err, &ours):
-		return answer{status: ours.Status, verdict: VerdictRefused, reason: ours.Reason, msg: ours.Msg,
-			sigFailure: isSAMLSignatureReason(ours.Reason)}
-	case errors.As(err, &reqErr):
-		switch reqErr.Kind {
-		case samlreq.Untrusted, samlreq.Unsatisfiable:
-			return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: reqErr.Reason, msg: reqErr.Msg,
-				sigFailure: isSAMLSignatureReason(reqErr.Reason)}
-		}
-		return internalAnswer(reqErr.Reason)
-	case errors.As(err, &tokenErr):
-		a := answer{status: http.StatusUnauthorized, verdict: VerdictRefused, reason: reasonTokenPrefix + tokenErr.Reason, msg: tokenErr.Msg}
-		switch tokenErr.Reason {
-		case handoff.ReasonReplay:
-			a.status = http.StatusConflict
-		case handoff.ReasonMalformed, handoff.ReasonTooLarge:
-			a.status = http.StatusBadRequest
-		case handoff.ReasonBadSignature, handoff.ReasonAlgNotAllowed, handoff.ReasonUnknownKey:
-			a.sigFailure = true
-		}
-		return a
-	case errors.As(err, &serviceErr):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: reasonServicePrefix + serviceErr.Reason, msg: serviceErr.Msg}
-	case errors.As(err, &handoffReq):
-		return answer{status: handoffReq.Status, verdict: VerdictRefused, reason: ReasonBadHandoffRequest, msg: handoffReq.Msg}
-	case errors.Is(err, handoff.ErrSessionTooLarge):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonSessionTooLarge, msg: err.Error()}
-	case errors.Is(err, ErrFlowNotFound):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonFlowNotFound,
-			msg: "This sign-in has already been completed or has expired. Open the Huawei Cloud console link on the partner platform again."}
-	case errors.Is(err, binding.ErrNotificationSignature):
-		reason := ReasonBadSignature
-		switch {
-		case errors.Is(err, metadata.ErrSignatureMissing):
-			reason = ReasonSignatureMissing
-		case errors.Is(err, metadata.ErrSigAlgNotAllowed):
-			reason = ReasonSigAlgNotAllowed
-		}
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: reason, msg: err.Error(), sigFailure: true}
-	case errors.Is(err, binding.ErrNotificationEncoding):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonBadEncoding, msg: err.Error()}
-	case errors.Is(err, binding.ErrNotificationFields):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonBadFields, msg: err.Error()}
-	case errors.Is(err, binding.ErrNotificationMismatch):
-		return answer{status: http.StatusConflict, verdict: VerdictRefused, reason: ReasonUnbindMismatch, msg: err.Error()}
-	case errors.Is(err, binding.ErrInvalid):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonInvalidBinding, msg: err.Error()}
-	case errors.Is(err, samlresp.ErrInvalidUser):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonInvalidUser,
-			msg: "The partner platform sent account data that cannot be put into a SAML assertion: " + err.Error()}
-	case errors.Is(err, samlresp.ErrInvalidRelayState):
-		return answer{status: http.StatusBadRequest, verdict: VerdictRefused, reason: ReasonBadRelayState, msg: err.Error()}
-	case errors.Is(err, binding.ErrUnavailable), errors.Is(err, binding.ErrConflict):
-		a := internalAnswer(ReasonStoreUnavailable)
-		a.status = http.StatusServiceUnavailable
-		a.msg = "The bridge cannot reach its store right now. Nothing was changed; try again in a minute."
-		return a
 	case errors.Is(err, ErrNoDefaultSP):
 		return internalAnswer(ReasonNoDefaultSP)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
@@ -144,14 +104,89 @@ func classify(err error) answer {
 	return internalAnswer(ReasonInternal)
 }
 
+// Refusal is an error that carries its own answer (fosite's error carriers
+// are the model): samlreq.Error, handoff's TokenError, ServiceError and
+// RequestError, and this package's RequestError implement it, so each
+// layer says its status and reason and classify only reads them.
+type Refusal interface {
+	error
+	HTTPStatus() int       // 4xx: the client's mistake; 5xx: ours
+	RefusalReason() string // a registered reason (reasons.go)
+	PublicMessage() string // safe to show and log
+}
+
+var (
+	_ Refusal = (*RequestError)(nil)
+	_ Refusal = (*samlreq.Error)(nil)
+	_ Refusal = (*handoff.TokenError)(nil)
+	_ Refusal = (*handoff.ServiceError)(nil)
+	_ Refusal = (*handoff.RequestError)(nil)
+)
+
+func refusalAnswer(r Refusal) answer {
+	status, reason := r.HTTPStatus(), r.RefusalReason()
+	if status >= http.StatusInternalServerError {
+		return internalAnswer(reason)
+	}
+	return answer{status: status, verdict: VerdictRefused, reason: reason, msg: r.PublicMessage(), sigFailure: isSignatureReason(reason)}
+}
+
+// sentinelAnswers map the errors other packages mark with sentinels (no
+// carrier of their own): bind notifications, bindings, the Response
+// builder's refusals of what the platform sent, the flow store.
+var sentinelAnswers = []struct {
+	target     error
+	status     int
+	reason     string
+	msg        string // "": the error's own text
+	prefix     string // put before the error's own text
+	sigFailure bool
+	refine     func(error) string // a finer reason, when the cause tells
+}{
+	{target: handoff.ErrSessionTooLarge, status: http.StatusBadRequest, reason: ReasonSessionTooLarge},
+	{target: ErrFlowNotFound, status: http.StatusBadRequest, reason: ReasonFlowNotFound,
+		msg: "This sign-in has already been completed or has expired. Open the Huawei Cloud console link on the partner platform again."},
+	{target: binding.ErrNotificationSignature, status: http.StatusBadRequest, reason: ReasonBadSignature, sigFailure: true,
+		refine: func(err error) string {
+			switch {
+			case errors.Is(err, metadata.ErrSignatureMissing):
+				return ReasonSignatureMissing
+			case errors.Is(err, metadata.ErrSigAlgNotAllowed):
+				return ReasonSigAlgNotAllowed
+			}
+			return ReasonBadSignature
+		}},
+	{target: binding.ErrNotificationEncoding, status: http.StatusBadRequest, reason: ReasonBadEncoding},
+	{target: binding.ErrNotificationFields, status: http.StatusBadRequest, reason: ReasonBadFields},
+	{target: binding.ErrNotificationMismatch, status: http.StatusConflict, reason: ReasonUnbindMismatch},
+	{target: binding.ErrInvalid, status: http.StatusBadRequest, reason: ReasonInvalidBinding},
+	{target: samlresp.ErrInvalidUser, status: http.StatusBadRequest, reason: ReasonInvalidUser,
+		prefix: "The partner platform sent account data that cannot be put into a SAML assertion: "},
+	{target: samlresp.ErrInvalidRelayState, status: http.StatusBadRequest, reason: ReasonBadRelayState},
+}
+
+func isStoreUnavailable(err error) bool {
+	return errors.Is(err, binding.ErrUnavailable) || errors.Is(err, binding.ErrConflict)
+}
+
+func storeUnavailableAnswer() answer {
+	a := internalAnswer(ReasonStoreUnavailable)
+	a.status = http.StatusServiceUnavailable
+	a.msg = "The bridge cannot reach its store right now. Nothing was changed; try again in a minute."
+	return a
+}
+
 func internalAnswer(reason string) answer {
 	return answer{status: http.StatusInternalServerError, verdict: VerdictError, reason: reason, internal: true,
 		msg: "The bridge could not finish this request. Try again; if it repeats, give the operator the reference below."}
 }
 
-func isSAMLSignatureReason(reason string) bool {
+// isSignatureReason: the refusals counted as signature failures in the
+// metrics (SAML messages and handoff tokens alike).
+func isSignatureReason(reason string) bool {
 	switch reason {
-	case samlreq.ReasonBadSignature, samlreq.ReasonSignatureMissing, samlreq.ReasonSigAlgNotAllowed, samlreq.ReasonSignatureWrapping:
+	case samlreq.ReasonBadSignature, samlreq.ReasonSignatureMissing, samlreq.ReasonSigAlgNotAllowed, samlreq.ReasonSignatureWrapping,
+		reasonTokenPrefix + handoff.ReasonBadSignature, reasonTokenPrefix + handoff.ReasonAlgNotAllowed, reasonTokenPrefix + handoff.ReasonUnknownKey:
 		return true
 	}
 	return false

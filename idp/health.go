@@ -30,9 +30,9 @@ func (s *Server) Health(ctx context.Context) error {
 		problems = append(problems, fmt.Sprintf("the store does not answer: %v", err))
 	}
 	now := s.now()
-	if signer, err := s.cfg.Builder.CurrentSigner(); err != nil {
-		problems = append(problems, fmt.Sprintf("no usable signer: %v", err))
-	} else if cert := signer.Certificate(); now.Before(cert.NotBefore) || !now.Before(cert.NotAfter) {
+	if cert := s.cfg.Builder.SigningCertificate(); cert == nil {
+		problems = append(problems, "no signing certificate")
+	} else if now.Before(cert.NotBefore) || !now.Before(cert.NotAfter) {
 		problems = append(problems, fmt.Sprintf("the signing certificate is valid %s to %s, not now: rotate the IdP key",
 			cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339)))
 	}

@@ -38,6 +38,7 @@ import (
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/samlreq"
 	"github.com/partneridp/partneridp/idp/samlresp"
+	"github.com/partneridp/partneridp/internal/journey"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -182,9 +183,9 @@ func loadPlatform(tb testing.TB) platformKeys {
 func huaweiSP(tb testing.TB) *metadata.SP {
 	return &metadata.SP{
 		EntityID: spEntityID,
-		ACS:      []metadata.Endpoint{{Binding: metadata.BindingHTTPPost, Location: acsURL, Index: 0, IsDefault: true}},
+		ACS:      []metadata.Endpoint{{SAMLBinding: metadata.SAMLBindingHTTPPost, Location: acsURL, Index: 0, IsDefault: true}},
 		SLO: []metadata.Endpoint{
-			{Binding: metadata.BindingHTTPRedirect, Location: spSLOURL},
+			{SAMLBinding: metadata.SAMLBindingHTTPRedirect, Location: spSLOURL},
 		},
 		SigningCerts:         []*x509.Certificate{loadKey(tb, "sp-test").Cert},
 		NameIDFormats:        []string{metadata.NameIDFormatTransient},
@@ -542,7 +543,7 @@ func (a authnRequest) XML() string {
 	}
 	protocolBinding := a.ProtocolBinding
 	if protocolBinding == "" {
-		protocolBinding = metadata.BindingHTTPPost
+		protocolBinding = metadata.SAMLBindingHTTPPost
 	}
 	fmt.Fprintf(&b, ` ForceAuthn="%t" ID="%s" IsPassive="%t" IssueInstant="%s" ProtocolBinding="%s" Version="2.0">`,
 		a.ForceAuthn, html.EscapeString(a.ID), a.IsPassive, a.IssueInstant.UTC().Format("2006-01-02T15:04:05.000Z"), protocolBinding)
@@ -600,12 +601,6 @@ func signRedirect(tb testing.TB, param, rawMessage, relayState string, noRelay b
 
 // ---- reading what the bridge answered ----
 
-var (
-	formActionRE   = regexp.MustCompile(`<form id="saml-post" method="post" action="([^"]*)">`)
-	samlResponseRE = regexp.MustCompile(`name="SAMLResponse" value="([^"]*)"`)
-	relayStateRE   = regexp.MustCompile(`name="RelayState" value="([^"]*)"`)
-)
-
 // postForm is the auto-submitting form the bridge serves.
 type postForm struct {
 	Action       string
@@ -620,21 +615,19 @@ func readSAMLForm(tb testing.TB, p page) postForm {
 	if p.Status != http.StatusOK {
 		tb.Fatalf("want the POST form (200), got %d: %s", p.Status, p.Body)
 	}
-	var f postForm
-	m := formActionRE.FindStringSubmatch(p.Body)
-	r := samlResponseRE.FindStringSubmatch(p.Body)
-	if m == nil || r == nil {
+	base, _ := url.Parse(publicURL)
+	jf, ok := journey.FindForm(&journey.Page{URL: base, Body: p.Body}, "saml-post")
+	if !ok || jf.Values.Get("SAMLResponse") == "" {
 		tb.Fatalf("no SAML POST form in the page:\n%s", p.Body)
 	}
-	f.Action = html.UnescapeString(m[1])
-	f.RawResponse = r[1]
-	xml, err := base64.StdEncoding.DecodeString(r[1])
+	f := postForm{Action: jf.Action, RawResponse: jf.Values.Get("SAMLResponse")}
+	xml, err := base64.StdEncoding.DecodeString(f.RawResponse)
 	if err != nil {
 		tb.Fatalf("SAMLResponse is not base64: %v", err)
 	}
 	f.SAMLResponse = xml
-	if rs := relayStateRE.FindStringSubmatch(p.Body); rs != nil {
-		f.RelayState, f.HasRelay = html.UnescapeString(rs[1]), true
+	if rs, ok := jf.Values["RelayState"]; ok {
+		f.RelayState, f.HasRelay = rs[0], true
 	}
 	return f
 }

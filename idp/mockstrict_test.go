@@ -127,7 +127,7 @@ func TestMockRefusesBridgeOutput(t *testing.T) {
 			name: "wrong recipient: built for Huawei's real ACS",
 			answer: func(t *testing.T, l genuineLogin) acsPost {
 				sp := otherSP(func(sp *metadata.SP) {
-					sp.ACS = append(sp.ACS, metadata.Endpoint{Binding: metadata.BindingHTTPPost, Location: acsURL, Index: 1})
+					sp.ACS = append(sp.ACS, metadata.Endpoint{SAMLBinding: metadata.SAMLBindingHTTPPost, Location: acsURL, Index: 1})
 				})
 				return l.built(t, nil, sp, acsURL, l.requestID)
 			},
@@ -139,7 +139,7 @@ func TestMockRefusesBridgeOutput(t *testing.T) {
 			name: "wrong recipient: built for Huawei's real ACS, Destination rewritten",
 			answer: func(t *testing.T, l genuineLogin) acsPost {
 				sp := otherSP(func(sp *metadata.SP) {
-					sp.ACS = append(sp.ACS, metadata.Endpoint{Binding: metadata.BindingHTTPPost, Location: acsURL, Index: 1})
+					sp.ACS = append(sp.ACS, metadata.Endpoint{SAMLBinding: metadata.SAMLBindingHTTPPost, Location: acsURL, Index: 1})
 				})
 				p := l.built(t, nil, sp, acsURL, l.requestID)
 				return rewritten(t, p.form(), func(resp *etree.Element) {

@@ -21,10 +21,10 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 			Msg: "The metadata is read with GET."})
 		return
 	}
-	doc := *s.metadataXML.Load()
 	h := w.Header()
 	h.Set("Content-Type", MetadataContentType)
-	h.Set("Content-Length", strconv.Itoa(len(doc)))
+	xml := *s.metadataXML.Load()
+	h.Set("Content-Length", strconv.Itoa(len(xml)))
 	h.Set("Cache-Control", "public, max-age=300")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if r.URL.Query().Get("download") == "1" {
@@ -32,7 +32,7 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {
-		_, _ = w.Write(doc)
+		_, _ = w.Write(xml)
 	}
 	s.metrics.request("metadata", "served")
 }

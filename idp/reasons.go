@@ -6,6 +6,7 @@ import (
 
 	"github.com/partneridp/partneridp/idp/platformapi"
 	"github.com/partneridp/partneridp/idp/samlreq"
+	"github.com/partneridp/partneridp/idp/webhook"
 )
 
 // ReasonKind says what an emitted reason means.
@@ -119,7 +120,7 @@ var reasonRegistry = []ReasonInfo{
 	{samlreq.ReasonNoACS, KindRefusal, http.StatusBadRequest, "/saml/sso", "the SP metadata has no usable ACS: " + fixSPMetadata},
 	{samlreq.ReasonMissingNameID, KindRefusal, http.StatusBadRequest, "/saml/slo", "a LogoutRequest without NameID: " + fixAttackOrMistake},
 	{samlreq.ReasonReplay, KindRefusal, http.StatusBadRequest, "/saml/sso, /saml/slo", "the same request ID arrived twice (a reload or a replay): " + fixStartAgain},
-	{samlreq.ReasonReplayStore, KindInternal, http.StatusInternalServerError, "/saml/sso, /saml/slo", "the store failed while recording the request ID: check the data directory and `bindings verify`"},
+	{samlreq.ReasonReplayStore, KindInternal, http.StatusInternalServerError, "/saml/sso, /saml/slo", "the store failed while recording the request ID (an unavailable store answers store_unavailable instead): check the data directory and `bindings verify`"},
 	{samlreq.ReasonMisconfigured, KindInternal, http.StatusInternalServerError, "/saml/sso, /saml/slo", "the intake is misconfigured: check the log line at start; `partneridp config check`"},
 	{samlreq.ReasonUnsupportedBinding, KindSAMLError, http.StatusOK, "/saml/sso", "the SP asked for a response binding other than HTTP-POST: configure the SP for HTTP-POST"},
 	{samlreq.ReasonUnsupportedNameIDFormat, KindSAMLError, http.StatusOK, "/saml/sso", "the SP asked for a NameID format we do not offer: add it to idp.name_id_formats"},
@@ -186,7 +187,7 @@ var reasonRegistry = []ReasonInfo{
 	{ReasonLogoutResponse, KindOutcome, http.StatusFound, "/saml/slo", "a LogoutRequest answered with a signed LogoutResponse: " + fixNone},
 	// The platform API (/api/v1, idp/platformapi).
 	{platformapi.ReasonUnauthenticated, KindRefusal, http.StatusUnauthorized, "/api/v1", "the platform's backend sent no Authorization: Bearer token: see \"Platform API\" in the README"},
-	{platformapi.ReasonBadToken, KindRefusal, http.StatusUnauthorized, "/api/v1", "the API token was refused (signature, iss, aud <public_url>/api/v1, lifetime over 5 minutes, expired, replayed jti): the message says which; mint a new token per call"},
+	{platformapi.ReasonBadToken, KindRefusal, http.StatusUnauthorized, "/api/v1", "the API token was refused (signature, iss, aud <public_url>/api/v1, lifetime over 5 minutes, expired, replayed jti on a POST): the message says which; a token serves GETs until its exp and at most one POST"},
 	{platformapi.ReasonBadRequest, KindRefusal, http.StatusBadRequest, "/api/v1", "the message names the field: malformed JSON, an unknown field, an ID outside the account-ID alphabet, a bad cursor or limit (413 over 16 KiB, 415 without application/json)"},
 	{platformapi.ReasonNotFound, KindRefusal, http.StatusNotFound, "/api/v1", "no binding for that xaccount_id in the platform's xAccountType, or an unknown API path (see /api/v1/openapi.yaml)"},
 	{platformapi.ReasonPartnerDisabled, KindRefusal, http.StatusNotImplemented, "/api/v1/customers", "configure huawei.partner_api (AK/SK files or env) to create customers through the bridge"},
@@ -196,6 +197,8 @@ var reasonRegistry = []ReasonInfo{
 	{platformapi.ReasonOK, KindOutcome, http.StatusOK, "/api/v1", "an API call answered: " + fixNone},
 	{platformapi.ReasonCreated, KindOutcome, http.StatusCreated, "/api/v1/customers", "a Huawei customer was created and bound (source create_customer): " + fixNone},
 	{platformapi.ReasonExisting, KindOutcome, http.StatusOK, "/api/v1/customers", "create customer for an account already bound: the binding was returned, Huawei not called: " + fixNone},
+	// Webhook delivery (idp/webhook).
+	{webhook.ReasonGivenUp, KindInternal, 0, "webhooks", "a binding-change event failed for longer than platforms[].webhook.give_up_after and was skipped: fix the platform's receiver, then `partneridp webhooks retry --platform P --given-up`"},
 }
 
 var reasonIndex = func() map[string]ReasonInfo {

@@ -7,6 +7,7 @@
 package idp
 
 import (
+	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -48,13 +49,13 @@ const maxFlowTTL = 24 * time.Hour
 type Config struct {
 	PublicURL   string // external base URL, e.g. https://idp.partner.example; the endpoint paths hang below it
 	IdPEntityID string
-	MetadataXML []byte // the document served at PathMetadata (built with metadata.BuildIDPMetadata); SetMetadataXML replaces it
+	MetadataXML []byte // the document served at PathMetadata (built with metadata.BuildIDPMetadata)
 
 	SPs       samlreq.SPLookup      // trusted SPs by entityID
 	DefaultSP func() *metadata.SP   // the configured Huawei site's SP (bind-notification certs); a func so refreshed metadata is used
 	Intake    *samlreq.Intake       // its Replay is set to a store-backed SAMLReplay when nil
-	Builder   *samlresp.Builder     // IssuerEntityID must equal IdPEntityID; signs through Builder.Signer (e.g. a metadata.SignerSlot) or Builder.Key
-	Verifier  *handoff.Verifier     // its Replay is set to a store-backed TokenReplay when nil; SetPlatforms replaces its platforms
+	Builder   *samlresp.Builder     // IssuerEntityID must equal IdPEntityID
+	Verifier  *handoff.Verifier     // its Replay is set to a store-backed TokenReplay when nil
 	Sessions  *handoff.Sessions     // the bridge's session cookie
 	LoginLink handoff.LoginLink     // Huawei's /authui/saml/login link
 	Services  handoff.ServicePolicy // allowed service URLs (also re-checked before the post-bind redirect)
@@ -134,9 +135,48 @@ type Server struct {
 	randMu sync.Mutex // an injected Rand need not be safe for concurrent use
 	rand   io.Reader
 
-	// What a reload replaces (reload.go); read once per request.
+	// What Reload swaps while requests are answered; each request reads
+	// one value of each.
 	metadataXML atomic.Pointer[[]byte]
 	verifier    atomic.Pointer[handoff.Verifier]
+	api         atomic.Pointer[apiHandler]
+}
+
+type apiHandler struct{ h http.Handler }
+
+// Reloaded is what a running Server takes anew (SIGHUP after a key
+// rotation or a platform key change). Zero fields keep what is there.
+type Reloaded struct {
+	MetadataXML []byte             // the IDP Metadata.xml served
+	Platforms   []handoff.Platform // the platforms' handoff token keys
+	API         http.Handler       // the platform API, rebuilt with the new keys
+}
+
+// Reload checks r and swaps it in at once; on any problem nothing changes.
+// The signing key itself is swapped by the Builder's Signer
+// (metadata.SignerSlot).
+func (s *Server) Reload(r Reloaded) error {
+	var next *handoff.Verifier
+	if r.Platforms != nil {
+		cur := s.verifier.Load()
+		v := *cur
+		v.Platforms = r.Platforms
+		if err := v.Validate(); err != nil {
+			return err
+		}
+		next = &v
+	}
+	if r.MetadataXML != nil {
+		xml := bytes.Clone(r.MetadataXML)
+		s.metadataXML.Store(&xml)
+	}
+	if next != nil {
+		s.verifier.Store(next)
+	}
+	if r.API != nil {
+		s.api.Store(&apiHandler{r.API})
+	}
+	return nil
 }
 
 // New checks cfg, reporting every problem at once, and returns the server.
@@ -188,8 +228,8 @@ func New(cfg Config) (*Server, error) {
 		if cfg.Builder.IssuerEntityID != cfg.IdPEntityID {
 			p.add("Builder.IssuerEntityID %q differs from IdPEntityID %q: responses would name another issuer than the metadata", cfg.Builder.IssuerEntityID, cfg.IdPEntityID)
 		}
-		if _, err := cfg.Builder.CurrentSigner(); err != nil {
-			p.add("Builder needs a usable signer (Builder.Signer, or the key pair in Builder.Key): %v", err)
+		if cfg.Builder.Signer == nil && (cfg.Builder.Key.Key == nil || cfg.Builder.Key.Cert == nil) {
+			p.add("Builder needs a Signer, or a Key with the signing key and its certificate")
 		}
 	}
 	if cfg.Verifier == nil {
@@ -261,9 +301,12 @@ func New(cfg Config) (*Server, error) {
 		clientIP:          cfg.ClientIP,
 		rand:              cfg.Rand,
 	}
-	doc := cfg.MetadataXML
-	s.metadataXML.Store(&doc)
+	xml := bytes.Clone(cfg.MetadataXML)
+	s.metadataXML.Store(&xml)
 	s.verifier.Store(cfg.Verifier)
+	if cfg.API != nil {
+		s.api.Store(&apiHandler{cfg.API})
+	}
 	if s.pageDefault == "" {
 		s.pageDefault = LangEN
 	}
@@ -355,7 +398,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(PathHealthz, limitBody(maxOtherBody, http.HandlerFunc(s.handleHealthz)))
 	mux.Handle(PathReadyz, limitBody(maxOtherBody, http.HandlerFunc(s.handleReadyz)))
 	if s.cfg.API != nil {
-		mux.Handle("/api/v1/", s.cfg.API)
+		mux.Handle("/api/v1/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			s.api.Load().h.ServeHTTP(w, r)
+		}))
 	}
 	mux.Handle("/", limitBody(maxOtherBody, http.HandlerFunc(s.handleNotFound)))
 	return s.recoverPanics(s.capRequest(mux))

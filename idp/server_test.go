@@ -244,6 +244,7 @@ func TestClassify(t *testing.T) {
 		{&samlreq.Error{Kind: samlreq.Untrusted, Reason: samlreq.ReasonBadSignature, Msg: "m"}, 400, VerdictRefused, "bad_signature"},
 		{fmt.Errorf("wrapped: %w", &samlreq.Error{Kind: samlreq.Untrusted, Reason: samlreq.ReasonReplay, Msg: "m"}), 400, VerdictRefused, "replay"},
 		{&samlreq.Error{Kind: samlreq.Internal, Reason: samlreq.ReasonReplayStore, Msg: "bbolt: closed"}, 500, VerdictError, "replay_store"},
+		{&samlreq.Error{Kind: samlreq.Internal, Reason: samlreq.ReasonReplayStore, Msg: "no leader", Err: fmt.Errorf("%w: etcd", binding.ErrUnavailable)}, 503, VerdictError, "store_unavailable"},
 		{&handoff.TokenError{Reason: handoff.ReasonExpired}, 401, VerdictRefused, "token_expired"},
 		{&handoff.TokenError{Reason: handoff.ReasonBadSignature}, 401, VerdictRefused, "token_bad_signature"},
 		{&handoff.TokenError{Reason: handoff.ReasonReplay, Err: handoff.ErrReplay}, 409, VerdictRefused, "token_replay"},

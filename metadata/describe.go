@@ -31,7 +31,7 @@ func (sp *SP) Describe(w io.Writer, now time.Time) {
 		fmt.Fprintln(w, "  none")
 	}
 	for _, e := range sp.SLO {
-		fmt.Fprintf(w, "  %s %s\n", bindingName(e.Binding), e.Location)
+		fmt.Fprintf(w, "  %s %s\n", bindingName(e.SAMLBinding), e.Location)
 		if e.ResponseLocation != "" {
 			fmt.Fprintf(w, "    response: %s\n", e.ResponseLocation)
 		}

@@ -268,9 +268,9 @@ func (c *idpChecker) checkIDPSSODescriptor(root *etree.Element) {
 	switch {
 	case len(ssos) == 0:
 		c.add(ProblemSSO, "IDPSSODescriptor has no SingleSignOnService; Huawei sends AuthnRequests to it")
-	case attrValue(ssos[0], "Binding") != BindingHTTPRedirect:
+	case attrValue(ssos[0], "Binding") != SAMLBindingHTTPRedirect:
 		c.add(ProblemSSO, "the first SingleSignOnService has binding %.100q; Huawei uses the first one and sends HTTP-Redirect, so list %s first",
-			attrValue(ssos[0], "Binding"), BindingHTTPRedirect)
+			attrValue(ssos[0], "Binding"), SAMLBindingHTTPRedirect)
 	}
 }
 

@@ -84,13 +84,13 @@ func BuildIDPMetadata(cfg IDPConfig, certs []*x509.Certificate, now time.Time) (
 			SetText(base64.StdEncoding.EncodeToString(c.Raw))
 	}
 	if cfg.SLOURL != "" {
-		addEndpoint(idp, "md:SingleLogoutService", BindingHTTPRedirect, cfg.SLOURL)
+		addEndpoint(idp, "md:SingleLogoutService", SAMLBindingHTTPRedirect, cfg.SLOURL)
 	}
 	addNameIDFormats(idp, cfg.NameIDFormats)
 	// Huawei uses the first SingleSignOnService and sends HTTP-Redirect.
-	addEndpoint(idp, "md:SingleSignOnService", BindingHTTPRedirect, cfg.SSORedirectURL)
+	addEndpoint(idp, "md:SingleSignOnService", SAMLBindingHTTPRedirect, cfg.SSORedirectURL)
 	if cfg.SSOPostURL != "" {
-		addEndpoint(idp, "md:SingleSignOnService", BindingHTTPPost, cfg.SSOPostURL)
+		addEndpoint(idp, "md:SingleSignOnService", SAMLBindingHTTPPost, cfg.SSOPostURL)
 	}
 
 	if o := cfg.Organization; o != nil {

@@ -92,8 +92,8 @@ func TestBuildIDPMetadata(t *testing.T) {
 			if got := strings.Count(string(out), `<md:KeyDescriptor use="signing">`); got != len(certs) {
 				t.Errorf("%d signing KeyDescriptors, want %d", got, len(certs))
 			}
-			redirect := strings.Index(string(out), `<md:SingleSignOnService Binding="`+BindingHTTPRedirect)
-			post := strings.Index(string(out), `<md:SingleSignOnService Binding="`+BindingHTTPPost)
+			redirect := strings.Index(string(out), `<md:SingleSignOnService Binding="`+SAMLBindingHTTPRedirect)
+			post := strings.Index(string(out), `<md:SingleSignOnService Binding="`+SAMLBindingHTTPPost)
 			if redirect < 0 || (tc.cfg.SSOPostURL != "" && (post < 0 || post < redirect)) {
 				t.Errorf("SSO services out of order: redirect at %d, post at %d", redirect, post)
 			}

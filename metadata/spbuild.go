@@ -59,13 +59,13 @@ func BuildSPMetadata(cfg SPConfig, key SigningKey) ([]byte, error) {
 		addKeyInfo(kd, certB64)
 	}
 	if cfg.SLORedirectURL != "" {
-		addEndpoint(sso, "md:SingleLogoutService", BindingHTTPRedirect, cfg.SLORedirectURL)
+		addEndpoint(sso, "md:SingleLogoutService", SAMLBindingHTTPRedirect, cfg.SLORedirectURL)
 	}
 	if cfg.SLOPostURL != "" {
-		addEndpoint(sso, "md:SingleLogoutService", BindingHTTPPost, cfg.SLOPostURL)
+		addEndpoint(sso, "md:SingleLogoutService", SAMLBindingHTTPPost, cfg.SLOPostURL)
 	}
 	addNameIDFormats(sso, cfg.NameIDFormats)
-	acs := addEndpoint(sso, "md:AssertionConsumerService", BindingHTTPPost, cfg.ACSURL)
+	acs := addEndpoint(sso, "md:AssertionConsumerService", SAMLBindingHTTPPost, cfg.ACSURL)
 	acs.CreateAttr("index", "0")
 	acs.CreateAttr("isDefault", "true")
 

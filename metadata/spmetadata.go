@@ -541,7 +541,7 @@ func readSPEntity(entity *etree.Element, allowHTTP bool) (*SP, error) {
 	}
 
 	for i, el := range children(role, NamespaceMetadata, "AssertionConsumerService") {
-		if attrValue(el, "Binding") != BindingHTTPPost {
+		if attrValue(el, "Binding") != SAMLBindingHTTPPost {
 			continue
 		}
 		ep, err := readEndpoint(el, allowHTTP)
@@ -563,7 +563,7 @@ func readSPEntity(entity *etree.Element, allowHTTP bool) (*SP, error) {
 		sp.ACS = append(sp.ACS, ep)
 	}
 	if len(sp.ACS) == 0 {
-		return nil, invalid("no AssertionConsumerService with binding %s", BindingHTTPPost)
+		return nil, invalid("no AssertionConsumerService with binding %s", SAMLBindingHTTPPost)
 	}
 	sort.SliceStable(sp.ACS, func(i, j int) bool {
 		a, b := sp.ACS[i], sp.ACS[j]
@@ -590,11 +590,11 @@ func readSPEntity(entity *etree.Element, allowHTTP bool) (*SP, error) {
 
 func readEndpoint(el *etree.Element, allowHTTP bool) (Endpoint, error) {
 	ep := Endpoint{
-		Binding:          strings.TrimSpace(attrValue(el, "Binding")),
+		SAMLBinding:      strings.TrimSpace(attrValue(el, "Binding")),
 		Location:         strings.TrimSpace(attrValue(el, "Location")),
 		ResponseLocation: strings.TrimSpace(attrValue(el, "ResponseLocation")),
 	}
-	if ep.Binding == "" {
+	if ep.SAMLBinding == "" {
 		return ep, errors.New("no Binding")
 	}
 	if err := checkEndpointURL(ep.Location, allowHTTP); err != nil {

@@ -60,7 +60,7 @@ func TestParseSPHuawei(t *testing.T) {
 				t.Errorf("EntityID = %q", sp.EntityID)
 			}
 			acs, ok := sp.DefaultACS()
-			if !ok || acs.Location != "https://auth.huaweicloud.com/authui/saml/SAMLAssertionConsumer" || acs.Binding != BindingHTTPPost || !acs.IsDefault || acs.Index != 0 {
+			if !ok || acs.Location != "https://auth.huaweicloud.com/authui/saml/SAMLAssertionConsumer" || acs.SAMLBinding != SAMLBindingHTTPPost || !acs.IsDefault || acs.Index != 0 {
 				t.Errorf("default ACS = %+v", acs)
 			}
 			if len(sp.ACS) != 1 {
@@ -69,12 +69,12 @@ func TestParseSPHuawei(t *testing.T) {
 			if len(sp.SigningCerts) != 1 || FingerprintSHA256(sp.SigningCerts[0]) != huaweiFingerprint {
 				t.Errorf("signing certs = %d, want 1 with fingerprint %s", len(sp.SigningCerts), huaweiFingerprint)
 			}
-			slo, ok := sp.SLOFor(BindingHTTPRedirect)
+			slo, ok := sp.SLOFor(SAMLBindingHTTPRedirect)
 			if !ok || slo.Location != "https://auth.huaweicloud.com/authui/saml/LogoutServiceHTTPRedirect" ||
 				slo.ResponseLocation != "https://auth.huaweicloud.com/authui/saml/LogoutServiceHTTPRedirectResponse" {
 				t.Errorf("SLO redirect = %+v", slo)
 			}
-			if post, ok := sp.SLOFor(BindingHTTPPost); !ok || post.Location != "https://auth.huaweicloud.com/authui/saml/LogoutServiceHTTPPost" {
+			if post, ok := sp.SLOFor(SAMLBindingHTTPPost); !ok || post.Location != "https://auth.huaweicloud.com/authui/saml/LogoutServiceHTTPPost" {
 				t.Errorf("SLO POST = %+v", post)
 			}
 			if len(sp.NameIDFormats) != 1 || sp.NameIDFormats[0] != NameIDFormatTransient {

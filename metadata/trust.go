@@ -13,8 +13,8 @@ import (
 // SAML binding and format URIs used across the project, taken from
 // crewjam/saml's vocabulary so that the whole project spells them one way.
 const (
-	BindingHTTPRedirect = saml.HTTPRedirectBinding
-	BindingHTTPPost     = saml.HTTPPostBinding
+	SAMLBindingHTTPRedirect = saml.HTTPRedirectBinding
+	SAMLBindingHTTPPost     = saml.HTTPPostBinding
 
 	NameIDFormatTransient   = string(saml.TransientNameIDFormat)
 	NameIDFormatPersistent  = string(saml.PersistentNameIDFormat)
@@ -24,7 +24,7 @@ const (
 
 // Endpoint is one service location from SAML metadata.
 type Endpoint struct {
-	Binding          string
+	SAMLBinding      string
 	Location         string
 	ResponseLocation string
 	Index            int
@@ -74,9 +74,9 @@ func (sp *SP) FindACS(url string) (Endpoint, bool) {
 }
 
 // SLOFor returns the SP's single logout endpoint for a binding.
-func (sp *SP) SLOFor(binding string) (Endpoint, bool) {
+func (sp *SP) SLOFor(samlBinding string) (Endpoint, bool) {
 	for _, e := range sp.SLO {
-		if e.Binding == binding {
+		if e.SAMLBinding == samlBinding {
 			return e, true
 		}
 	}

@@ -116,9 +116,9 @@ func attrValue(el *etree.Element, name string) string {
 
 // addEndpoint appends an endpoint element (SingleSignOnService,
 // SingleLogoutService, AssertionConsumerService) to a role descriptor.
-func addEndpoint(descriptor *etree.Element, tag, binding, location string) *etree.Element {
+func addEndpoint(descriptor *etree.Element, tag, samlBinding, location string) *etree.Element {
 	el := descriptor.CreateElement(tag)
-	el.CreateAttr("Binding", binding)
+	el.CreateAttr("Binding", samlBinding)
 	el.CreateAttr("Location", location)
 	return el
 }

@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) binding.Store) {
 		{"ChangesFeed", testChangesFeed},
 		{"ListAfter", testListAfter},
 		{"MigrateInto", testMigrateInto},
+		{"UpdateBatch", testUpdateBatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

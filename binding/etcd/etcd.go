@@ -13,6 +13,8 @@
 //	P m/<mark>                        applied-once mark (permanent; value = seq or "")
 //	P e/<bucket>\x00<key>             flow record: 8-byte expiry (unix ns, big endian) + value
 //	P s/<bucket>\x00<key>             spent mark: 8-byte expiry
+//	P c/<name>                        feed cursor (decimal seq; the webhook deliverers')
+//	P lead/<name>/...                 election keys (etcd's concurrency recipe)
 //
 // Flow records and spent marks carry a shared lease per kind and per time
 // slot of their expiry (never one lease per key, never kept alive); the
@@ -24,12 +26,17 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -148,11 +155,14 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	eps := strings.Join(o.Endpoints, ",")
 	var tlsCfg *tls.Config
 	if o.CAFile != "" || o.CertFile != "" || o.KeyFile != "" {
+		if err := checkCAFile(o.CAFile); err != nil {
+			return nil, err
+		}
 		ti := transport.TLSInfo{TrustedCAFile: o.CAFile, CertFile: o.CertFile, KeyFile: o.KeyFile}
 		var err error
 		tlsCfg, err = ti.ClientConfig()
 		if err != nil {
-			return nil, fmt.Errorf("etcd: TLS settings (ca %q, cert %q, key %q): %v; fix the files in store.etcd.tls", o.CAFile, o.CertFile, o.KeyFile, err)
+			return nil, fmt.Errorf("etcd: TLS settings (ca %q, cert %q, key %q): %v; fix store.etcd.ca_file, cert_file and key_file", o.CAFile, o.CertFile, o.KeyFile, err)
 		}
 	}
 	c, err := clientv3.New(clientv3.Config{
@@ -175,9 +185,56 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		if errors.Is(err, binding.ErrSchema) || ctx.Err() != nil {
 			return nil, err
 		}
+		if tlsCfg != nil {
+			// gRPC reports a failed handshake as a deadline: ask once
+			// more, plainly, so the error names the TLS problem.
+			if herr := tlsHandshake(o.Endpoints, tlsCfg, o.DialTimeout); herr != nil {
+				err = herr
+			}
+		}
 		return nil, openError(eps, err)
 	}
 	return s, nil
+}
+
+// checkCAFile refuses a CA file without a PEM certificate, which the
+// client would otherwise ignore.
+func checkCAFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("etcd: store.etcd.ca_file: %w", err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		return fmt.Errorf("etcd: store.etcd.ca_file %s holds no PEM certificate", filepath.Base(path))
+	}
+	return nil
+}
+
+// tlsHandshake tries a TLS handshake with each endpoint and returns the
+// first failure.
+func tlsHandshake(endpoints []string, cfg *tls.Config, timeout time.Duration) error {
+	for _, ep := range endpoints {
+		u, err := url.Parse(ep)
+		if err != nil {
+			continue
+		}
+		c := cfg.Clone()
+		if c.ServerName == "" {
+			c.ServerName = u.Hostname()
+		}
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: timeout}, "tcp", u.Host, c)
+		if err != nil {
+			if _, isNet := err.(net.Error); isNet && !strings.Contains(err.Error(), "tls") {
+				continue // not a TLS failure: the plain error says more
+			}
+			return fmt.Errorf("TLS handshake with %s failed: %w", u.Host, err)
+		}
+		conn.Close()
+	}
+	return nil
 }
 
 func openError(eps string, err error) error {
@@ -186,8 +243,8 @@ func openError(eps string, err error) error {
 		return fmt.Errorf("%w: etcd at %s refused the credentials: %v; check store.etcd.username and the password file or variable", binding.ErrUnavailable, eps, err)
 	case errors.Is(err, rpctypes.ErrPermissionDenied), strings.Contains(err.Error(), "permission denied"), strings.Contains(err.Error(), "user name is empty"):
 		return fmt.Errorf("%w: etcd at %s: %v; grant the user read-write on the key prefix, or set store.etcd.username", binding.ErrUnavailable, eps, err)
-	case strings.Contains(err.Error(), "certificate"), strings.Contains(err.Error(), "tls:"):
-		return fmt.Errorf("%w: etcd at %s: TLS handshake failed: %v; check store.etcd.tls (CA, client certificate and key) and the endpoints' scheme", binding.ErrUnavailable, eps, err)
+	case strings.Contains(err.Error(), "certificate"), strings.Contains(err.Error(), "tls:"), strings.Contains(err.Error(), "TLS handshake"):
+		return fmt.Errorf("%w: etcd at %s: %v; check store.etcd.ca_file, cert_file and key_file, and that the endpoints' scheme (https) matches the cluster", binding.ErrUnavailable, eps, err)
 	}
 	return fmt.Errorf("%w: etcd at %s is unreachable: %v; check store.etcd.endpoints, that the cluster runs and has a leader, and the TLS settings", binding.ErrUnavailable, eps, err)
 }
@@ -1027,4 +1084,21 @@ func (e *ephemeral) Sweep(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// Prefix is the key prefix this store reads and writes under.
+func (s *Store) Prefix() string { return s.p }
+
+// Destroy deletes every key under the store's prefix: for throwaway
+// prefixes (selftest), never for a deployment's own.
+func (s *Store) Destroy(ctx context.Context) error {
+	cctx, cancel, err := s.begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if _, err := s.c.Delete(cctx, s.p, clientv3.WithPrefix()); err != nil {
+		return s.fail(ctx, "destroy", err)
+	}
+	return nil
 }

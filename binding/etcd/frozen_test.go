@@ -16,6 +16,7 @@ import (
 
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/etcd"
+	"github.com/partneridp/partneridp/internal/etcdtest"
 )
 
 // TestFrozenLeader: three members as separate processes; the leader is
@@ -27,7 +28,7 @@ func TestFrozenLeader(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three etcd processes")
 	}
-	ms := newMembers(t.TempDir(), 3)
+	ms := etcdtest.NewMembers(t.TempDir(), 3)
 	var procs []*exec.Cmd
 	defer func() {
 		for _, p := range procs {
@@ -39,12 +40,12 @@ func TestFrozenLeader(t *testing.T) {
 	var eps []string
 	for _, m := range ms {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %s %s %s %s", memberEnv, m.name, m.dir, m.client, m.peer, m.cluster))
+		cmd.Env = append(os.Environ(), m.Env())
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		procs = append(procs, cmd)
-		eps = append(eps, m.client)
+		eps = append(eps, m.Client)
 	}
 	ctx := context.Background()
 	c, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
@@ -133,7 +134,7 @@ func TestFrozenLeader(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Logf("leader %s frozen: 50 updates succeeded %s later, %d failed (ErrUnavailable)", ms[leader].name, time.Since(t0).Round(10*time.Millisecond), fails)
+	t.Logf("leader %s frozen: 50 updates succeeded %s later, %d failed (ErrUnavailable)", ms[leader].Name, time.Since(t0).Round(10*time.Millisecond), fails)
 	time.Sleep(time.Second)
 	procs[leader].Process.Signal(syscall.SIGCONT)
 	close(stop)

@@ -2,8 +2,17 @@ package etcd_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,12 +25,13 @@ import (
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bindingtest"
 	"github.com/partneridp/partneridp/binding/etcd"
+	"github.com/partneridp/partneridp/internal/etcdtest"
 )
 
 func open(t testing.TB, o etcd.Options) *etcd.Store {
 	t.Helper()
 	if o.Endpoints == nil {
-		o.Endpoints = []string{server.client}
+		o.Endpoints = []string{server.Client}
 	}
 	if o.Prefix == "" {
 		o.Prefix = newPrefix()
@@ -36,7 +46,7 @@ func open(t testing.TB, o etcd.Options) *etcd.Store {
 func rawClient(t testing.TB, endpoints ...string) *clientv3.Client {
 	t.Helper()
 	if len(endpoints) == 0 {
-		endpoints = []string{server.client}
+		endpoints = []string{server.Client}
 	}
 	c, err := clientv3.New(clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
@@ -89,7 +99,7 @@ func TestVerifyAndPing(t *testing.T) {
 }
 
 func TestOpenUnreachable(t *testing.T) {
-	ep := fmt.Sprintf("http://127.0.0.1:%d", freePort())
+	ep := fmt.Sprintf("http://127.0.0.1:%d", etcdtest.FreePort())
 	start := time.Now()
 	_, err := etcd.Open(context.Background(), etcd.Options{Endpoints: []string{ep}, DialTimeout: time.Second, RequestTimeout: time.Second})
 	t.Logf("Open(%s) after %s: %v", ep, time.Since(start).Round(time.Millisecond), err)
@@ -105,7 +115,7 @@ func TestOpenSchema(t *testing.T) {
 	if _, err := c.Put(ctx, p+"schema", "99"); err != nil {
 		t.Fatal(err)
 	}
-	_, err := etcd.Open(ctx, etcd.Options{Endpoints: []string{server.client}, Prefix: p})
+	_, err := etcd.Open(ctx, etcd.Options{Endpoints: []string{server.Client}, Prefix: p})
 	t.Logf("newer schema: %v", err)
 	if !errors.Is(err, binding.ErrSchema) || !strings.Contains(err.Error(), `"99"`) {
 		t.Errorf("Open on schema 99: %v, want ErrSchema", err)
@@ -114,7 +124,7 @@ func TestOpenSchema(t *testing.T) {
 	if _, err := c.Put(ctx, p2+"something/else", "x"); err != nil {
 		t.Fatal(err)
 	}
-	_, err = etcd.Open(ctx, etcd.Options{Endpoints: []string{server.client}, Prefix: p2})
+	_, err = etcd.Open(ctx, etcd.Options{Endpoints: []string{server.Client}, Prefix: p2})
 	t.Logf("foreign data: %v", err)
 	if !errors.Is(err, binding.ErrSchema) {
 		t.Errorf("Open on foreign data: %v, want ErrSchema", err)
@@ -135,12 +145,12 @@ func TestOpenSchema(t *testing.T) {
 }
 
 func TestOpenWrongPassword(t *testing.T) {
-	ms, err := startCluster(t.TempDir(), 1)
+	ms, err := etcdtest.StartCluster(t.TempDir(), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ms[0].stop()
-	ep := ms[0].client
+	defer ms[0].Stop()
+	ep := ms[0].Client
 	c := rawClient(t, ep)
 	ctx := context.Background()
 	if _, err := c.RoleAdd(ctx, "root"); err != nil {
@@ -245,18 +255,18 @@ func TestLeaseExpiry(t *testing.T) {
 // Updates fail only with ErrUnavailable, every acknowledged one is stored,
 // and the same Store serves again without reopening.
 func TestLeaderStopped(t *testing.T) {
-	ms, err := startCluster(t.TempDir(), 3)
+	ms, err := etcdtest.StartCluster(t.TempDir(), 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
 		for _, m := range ms {
-			m.stop()
+			m.Stop()
 		}
 	}()
 	var eps []string
 	for _, m := range ms {
-		eps = append(eps, m.client)
+		eps = append(eps, m.Client)
 	}
 	ctx := context.Background()
 	s, err := etcd.Open(ctx, etcd.Options{Endpoints: eps, Prefix: "/ha/", RequestTimeout: 700 * time.Millisecond,
@@ -326,7 +336,7 @@ func TestLeaderStopped(t *testing.T) {
 
 	leader := -1
 	for i, m := range ms {
-		if m.e.Server.Leader() == m.e.Server.MemberID() {
+		if m.E.Server.Leader() == m.E.Server.MemberID() {
 			leader = i
 		}
 	}
@@ -335,13 +345,13 @@ func TestLeaderStopped(t *testing.T) {
 	}
 	t0 := time.Now()
 	n := setPhase("leader stopped")
-	ms[leader].stop()
+	ms[leader].Stop()
 	waitOK(n, 15*time.Second)
-	t.Logf("leader %s stopped: updates succeed again after %s", ms[leader].name, time.Since(t0).Round(10*time.Millisecond))
+	t.Logf("leader %s stopped: updates succeed again after %s", ms[leader].Name, time.Since(t0).Round(10*time.Millisecond))
 
 	second := (leader + 1) % 3
 	setPhase("no quorum")
-	ms[second].stop()
+	ms[second].Stop()
 	time.Sleep(2 * time.Second)
 	if err := s.Ping(ctx); !errors.Is(err, binding.ErrUnavailable) {
 		t.Errorf("Ping without quorum: %v, want ErrUnavailable", err)
@@ -349,7 +359,7 @@ func TestLeaderStopped(t *testing.T) {
 	if _, err := s.Get(ctx, binding.Key{XAccountType: "t", XAccountID: "x"}); !errors.Is(err, binding.ErrUnavailable) {
 		t.Errorf("Get without quorum: %v, want ErrUnavailable", err)
 	}
-	if err := ms[second].start(); err != nil {
+	if err := ms[second].Start(); err != nil {
 		t.Fatal(err)
 	}
 	t1 := time.Now()
@@ -446,5 +456,91 @@ func TestTwoInstances(t *testing.T) {
 	}
 	if r, err := a.Verify(ctx); err != nil || r.Bindings != 10 {
 		t.Errorf("Verify = %+v, %v", r, err)
+	}
+}
+
+func TestCursorConformance(t *testing.T) {
+	bindingtest.RunCursor(t, func(t *testing.T) binding.Store { return open(t, etcd.Options{}) },
+		func(t *testing.T, s binding.Store) binding.Store {
+			prefix := s.(*etcd.Store).Prefix()
+			s.Close()
+			return open(t, etcd.Options{Prefix: prefix})
+		})
+}
+
+// TestLead: of two stores on one prefix, one leads at a time; the other
+// leads once the first releases.
+func TestLead(t *testing.T) {
+	a := open(t, etcd.Options{})
+	b := open(t, etcd.Options{Prefix: a.Prefix()})
+	defer a.Close()
+	defer b.Close()
+	ctx := context.Background()
+	actx, release, err := a.Lead(ctx, "webhook/p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan func(), 1)
+	go func() {
+		_, rel, err := b.Lead(ctx, "webhook/p")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		got <- rel
+	}()
+	select {
+	case <-got:
+		t.Fatal("two leaders at once")
+	case <-time.After(500 * time.Millisecond):
+	}
+	release()
+	if actx.Err() == nil {
+		t.Error("the released lead's context is still live")
+	}
+	select {
+	case rel := <-got:
+		rel()
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second store did not lead after the first released")
+	}
+	if _, _, err := a.Lead(ctx, ""); !errors.Is(err, binding.ErrInvalid) {
+		t.Errorf("empty name: %v", err)
+	}
+}
+
+// TestOpenTLSMismatch: TLS settings against a member that speaks plain
+// HTTP are refused at open, naming TLS; a CA file that is not a
+// certificate is refused before dialing.
+func TestOpenTLSMismatch(t *testing.T) {
+	dir := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, NotBefore: time.Now().Add(-time.Hour),
+		NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca := filepath.Join(dir, "ca.crt")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	https := strings.Replace(server.Client, "http://", "https://", 1)
+	_, err = etcd.Open(context.Background(), etcd.Options{Endpoints: []string{https}, Prefix: newPrefix(), CAFile: ca, DialTimeout: 2 * time.Second, RequestTimeout: 2 * time.Second})
+	t.Logf("TLS to a plain member: %v", err)
+	if err == nil || !strings.Contains(err.Error(), https) || !strings.Contains(err.Error(), "TLS handshake") {
+		t.Errorf("Open with TLS against a plain-HTTP member: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.crt")
+	if err := os.WriteFile(bad, []byte("not a certificate"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = etcd.Open(context.Background(), etcd.Options{Endpoints: []string{https}, Prefix: newPrefix(), CAFile: bad, DialTimeout: 2 * time.Second})
+	t.Logf("bad CA file: %v", err)
+	if err == nil || !strings.Contains(err.Error(), "store.etcd.ca_file bad.crt holds no PEM certificate") {
+		t.Errorf("Open with a CA file that is no certificate: %v", err)
 	}
 }

@@ -10,13 +10,12 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bolt"
 	"github.com/partneridp/partneridp/idp/handoff"
-	"github.com/spf13/cobra"
 )
-
-func init() { extraCommands = append(extraCommands, newBindingsCmd) }
 
 // storeFlags are the flags every bindings subcommand shares.
 type storeFlags struct {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/partneridp/partneridp/binding"
@@ -42,8 +43,9 @@ type bridgeOptions struct {
 // bridge is a wired, running bridge and what it must close.
 type bridge struct {
 	cfg         *Config
-	signer      *metadata.SignerSlot // what signs now; reload swaps it (reload.go)
-	metadataXML []byte               // the IdP metadata at start (reload gives the server newer ones)
+	keyset      atomic.Pointer[metadata.Keyset] // the current one; reload swaps it
+	signer      *metadata.SignerSlot            // what signs Responses; reload swaps it
+	metadataXML []byte
 	sp          func() *metadata.SP
 	spSource    *metadata.SPSource // nil when the SP was given in options
 	store       binding.Store
@@ -51,10 +53,13 @@ type bridge struct {
 	server      *idp.Server
 	site        siteURLs
 	stopBG      func() // stops and waits for the background work; nil before start
-	reloadMu    sync.Mutex
 
 	webhooks       []*webhook.Deliverer // platforms[].webhook (webhooks.go)
 	webhookMetrics *webhook.Metrics
+
+	// rebuildAPI makes the platform API anew with reloaded platform keys.
+	rebuildAPI func([]handoff.Platform) (http.Handler, error)
+	reloadMu   sync.Mutex // one reload at a time
 }
 
 type siteURLs struct {
@@ -127,8 +132,13 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 	if b.metadataXML, keyset, err = buildIDPMetadata(cfg, now); err != nil {
 		return nil, err
 	}
-	if b.signer, err = newSignerSlot(keyset); err != nil {
-		return nil, err
+	b.keyset.Store(keyset)
+	signer, err := metadata.NewKeySigner(keyset.Current)
+	if err != nil {
+		return nil, fmt.Errorf("idp.signing: %w", err)
+	}
+	if b.signer, err = metadata.NewSignerSlot(signer); err != nil {
+		return nil, fmt.Errorf("idp.signing: %w", err)
 	}
 	if b.site, err = resolveSite(cfg); err != nil {
 		return nil, err
@@ -220,14 +230,17 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 				"platform", pc.Name)
 		}
 	}
-	if b.webhooks, b.webhookMetrics, err = buildWebhooks(cfg, b.store, opts.Logger); err != nil {
+	if b.webhooks, b.webhookMetrics, err = buildWebhooks(cfg, b.store, opts.Auditor, opts.Logger); err != nil {
 		return nil, err
 	}
 	partner, err := buildPartner(cfg, os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	api, err := buildPlatformAPI(cfg, platforms, b.store, partner, opts.Auditor, opts.Logger, opts.Clock)
+	b.rebuildAPI = func(ps []handoff.Platform) (http.Handler, error) {
+		return buildPlatformAPI(cfg, ps, b.store, partner, opts.Auditor, opts.Logger, opts.Clock)
+	}
+	api, err := b.rebuildAPI(platforms)
 	if err != nil {
 		return nil, err
 	}
@@ -285,7 +298,38 @@ func (b *bridge) startBackground(logger *slog.Logger) {
 	bg.Go(func() { _ = binding.RunSweeper(ctx, eph, every, clock) })
 	bg.Go(func() { warnExpiry(ctx, b, logger) })
 	for _, d := range b.webhooks {
-		bg.Go(func() { _ = d.Run(ctx) })
+		bg.Go(func() { runLeading(ctx, b.store, webhook.CursorName(d.Name), d.Run, logger) })
+	}
+}
+
+// runLeading runs task while this process leads name among the instances
+// sharing the store (binding.Elector): one webhook deliverer per platform
+// across every instance, so events go out once and in order. A store
+// without an Elector belongs to this process alone: task just runs.
+func runLeading(ctx context.Context, store binding.Store, name string, task func(context.Context) error, logger *slog.Logger) {
+	el, ok := store.(binding.Elector)
+	if !ok {
+		_ = task(ctx)
+		return
+	}
+	for ctx.Err() == nil {
+		lctx, release, err := el.Lead(ctx, name)
+		if err != nil {
+			if ctx.Err() == nil {
+				logger.Warn("cannot take part in the election; retrying", "task", name, "error", err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(5 * time.Second):
+				}
+			}
+			continue
+		}
+		logger.Info("leading", "task", name)
+		_ = task(lctx)
+		release()
+		if ctx.Err() == nil {
+			logger.Warn("lost the lead; campaigning again", "task", name)
+		}
 	}
 }
 

@@ -9,11 +9,15 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/partneridp/partneridp/idp/platformapi"
+	"github.com/partneridp/partneridp/idp/webhook"
 )
 
 // maxConfigBytes caps the config file: a config is a few KiB; anything near
@@ -191,15 +195,16 @@ type LogConfig struct {
 }
 
 // AdminConfig is the listener for endpoints that are not for browsers:
-// /metrics, /healthz and /readyz, and /debug/pprof/ when PProf is on. The
-// public listener answers 404 on /metrics and /debug/pprof/.
+// /metrics (and any future debug endpoint), plus /healthz and /readyz. The
+// public listener answers 404 on /metrics.
 type AdminConfig struct {
 	// Listen is the admin address; loopback by default. "off" serves no
 	// admin listener (no metrics).
 	Listen string `yaml:"listen"`
-	// PProf mounts Go's profiler (net/http/pprof) at /debug/pprof/ on the
-	// admin listener only. Off by default.
-	PProf bool `yaml:"pprof"`
+	// Pprof serves Go's profiler under /debug/pprof/ on the admin listener
+	// only, for profiling in production; off by default, and refused on a
+	// non-loopback admin address (a heap profile shows memory contents).
+	Pprof bool `yaml:"pprof"`
 }
 
 // PagesConfig sets the language of the pages customers see from the
@@ -384,6 +389,12 @@ func (c *Config) applyDefaults() {
 	setDuration(&c.Huawei.SPRefresh, 24*time.Hour)
 	for i := range c.Platforms {
 		setDuration(&c.Platforms[i].MaxLifetime, 5*time.Minute)
+		if w := c.Platforms[i].Webhook; w != nil {
+			setDuration(&w.MaxAge, webhook.DefaultGiveUpAfter)
+		}
+	}
+	if pa := c.Huawei.PartnerAPI; pa != nil {
+		setDuration(&pa.Timeout, 15*time.Second)
 	}
 	if c.Limits.PerIPPerMinute == 0 {
 		c.Limits.PerIPPerMinute = 120
@@ -514,6 +525,37 @@ func (c *Config) Validate() []string {
 				p.add("%s.origins[%d]: %q must be an origin such as https://shop.example", at, j, o)
 			}
 		}
+		if a := pl.API; a != nil && len(a.XAccountType) > 64 {
+			p.add("%s.api.x_account_type: longer than 64 characters", at)
+		}
+		if w := pl.Webhook; w != nil {
+			p.url(at+".webhook.url", w.URL, true, c.Development)
+			if w.SecretFile == "" {
+				p.add("%s.webhook.secret_file: required (a file holding whsec_<base64 of at least 24 random bytes>, chmod 600)", at)
+			}
+			if d := w.MaxAge.Duration; d < webhook.MinGiveUpAfter || d > maxGiveUpAfter {
+				p.add("%s.webhook.give_up_after: %s is outside %s to %s", at, d, webhook.MinGiveUpAfter, maxGiveUpAfter)
+			}
+		}
+	}
+	if pa := c.Huawei.PartnerAPI; pa != nil {
+		for _, f := range []struct{ name, file, env string }{{"ak", pa.AKFile, pa.AKEnv}, {"sk", pa.SKFile, pa.SKEnv}} {
+			switch {
+			case f.file != "" && f.env != "":
+				p.add("huawei.partner_api: set %s_file or %s_env, not both", f.name, f.name)
+			case f.file == "" && f.env == "":
+				p.add("huawei.partner_api: set %s_file (chmod 600) or %s_env", f.name, f.name)
+			case f.env != "" && !envName.MatchString(f.env):
+				p.add("huawei.partner_api.%s_env: %q is not an environment variable name (A-Z, 0-9, _)", f.name, f.env)
+			}
+		}
+		if pa.DomainID == "" {
+			p.add("huawei.partner_api.domain_id: required (the partner's own Huawei account ID)")
+		}
+		p.url("huawei.partner_api.endpoint", pa.Endpoint, false, c.Development)
+		if d := pa.Timeout.Duration; d < time.Second || d > maxPartnerTimeout {
+			p.add("huawei.partner_api.timeout: %s is outside 1s to %s (a create-customer call with its retries must end within %s)", d, maxPartnerTimeout, platformapi.CreateDeadline)
+		}
 	}
 	p.positive("session.lifetime", c.Session.Lifetime.Duration, 7*24*time.Hour)
 	p.positive("store.open_timeout", c.Store.OpenTimeout.Duration, time.Minute)
@@ -536,21 +578,30 @@ func (c *Config) Validate() []string {
 	default:
 		p.add("pages.default_language: %q is not supported (en or zh-CN)", c.Pages.DefaultLanguage)
 	}
-	if c.Admin.PProf && c.Admin.Listen == "off" {
-		p.add("admin.pprof: the profiler is served on the admin listener only, and admin.listen is off: set admin.listen (e.g. 127.0.0.1:9464) or admin.pprof: false")
-	}
 	if c.Admin.Listen != "off" {
 		if _, port, err := net.SplitHostPort(c.Admin.Listen); err != nil || port == "" {
 			p.add("admin.listen: %q must be host:port (e.g. 127.0.0.1:9464) or off", c.Admin.Listen)
 		} else if c.Admin.Listen == c.Listen && port != "0" {
 			p.add("admin.listen: must differ from listen: metrics are not served on the public listener")
+		} else if c.Admin.Pprof && !isLoopbackListen(c.Admin.Listen) {
+			p.add("admin.pprof: needs a loopback admin.listen (127.0.0.1:PORT or [::1]:PORT), not %q: profiles show memory contents; reach it through an SSH tunnel", c.Admin.Listen)
 		}
+	} else if c.Admin.Pprof {
+		p.add("admin.pprof: needs the admin listener; admin.listen is off")
 	}
 	if c.Limits.PerIPPerMinute < 0 || c.Limits.Burst < 0 || c.Limits.MaxClients < 0 {
 		p.add("limits: values must not be negative")
 	}
 	return p.list
 }
+
+// Bounds of the platform API and webhook settings.
+const (
+	maxGiveUpAfter    = 30 * 24 * time.Hour
+	maxPartnerTimeout = 20 * time.Second
+)
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // CheckFiles reports every file the config names that is missing. Commands
 // that read a file report its own problems when they open it; `config check`
@@ -574,6 +625,13 @@ func (c *Config) CheckFiles() []string {
 		p.file(at+".jwks_file", c.Path(pl.JWKSFile), false)
 		p.file(at+".secret_file", c.Path(pl.SecretFile), false)
 		p.file(at+".test_signing_key_file", c.Path(pl.SigningKeyFile), false)
+		if pl.Webhook != nil {
+			p.file(at+".webhook.secret_file", c.Path(pl.Webhook.SecretFile), false)
+		}
+	}
+	if pa := c.Huawei.PartnerAPI; pa != nil {
+		p.file("huawei.partner_api.ak_file", c.Path(pa.AKFile), false)
+		p.file("huawei.partner_api.sk_file", c.Path(pa.SKFile), false)
 	}
 	return p.list
 }
@@ -648,4 +706,17 @@ func (p *problems) positive(field string, d, max time.Duration) {
 	} else if d > max {
 		p.add("%s: %s is more than the maximum %s", field, d, max)
 	}
+}
+
+// isLoopbackListen says whether a host:port listens on loopback only.
+func isLoopbackListen(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

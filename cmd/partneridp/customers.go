@@ -13,8 +13,6 @@ import (
 	"github.com/partneridp/partneridp/idp/platformapi"
 )
 
-func init() { extraCommands = append(extraCommands, newCustomersCmd) }
-
 // newCustomersCmd: `partneridp customers create|check`, Huawei's partner
 // API through the SDK with huawei.partner_api's AK/SK (the same path as
 // POST /api/v1/customers).
@@ -39,7 +37,7 @@ func newCustomersCmd() *cobra.Command {
 				if p == nil {
 					return errors.New("huawei.partner_api is not configured")
 				}
-				b, created, err := platformapi.CreateCustomer(ctx, db, p, platformapi.CreateCustomerRequest{XAccountType: cfg.Huawei.XAccountType, XAccountID: args[0], DomainName: domainName, Mobile: mobile}, f.actor)
+				b, created, err := platformapi.CreateCustomer(ctx, db, p, platformapi.CreateCustomerRequest{XAccountType: cfg.Huawei.XAccountType, XAccountID: args[0], DomainName: domainName, Mobile: mobile}, f.actor, platformapi.Retry{})
 				if err != nil {
 					return err
 				}

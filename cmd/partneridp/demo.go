@@ -5,6 +5,8 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -15,6 +17,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -25,17 +28,22 @@ import (
 	"github.com/partneridp/partneridp/idp/demoplatform"
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/mockiam"
+	"github.com/partneridp/partneridp/idp/platformapi"
 )
-
-func init() { extraCommands = append(extraCommands, newDemoCmd) }
 
 // Files the demo keeps in its data directory, besides the mock's SP key
 // pair (mockSPKeyName, mockSPCertName) and the store.
 const (
-	demoIdPKeyName       = "idp-signing.key"
-	demoIdPCertName      = "idp-signing.crt"
-	demoPlatformKeyName  = "platform-demo.key"
-	demoPlatformPubName  = "platform-demo.pub.pem"
+	demoIdPKeyName      = "idp-signing.key"
+	demoIdPCertName     = "idp-signing.crt"
+	demoPlatformKeyName = "platform-demo.key"
+	demoPlatformPubName = "platform-demo.pub.pem"
+	demoWebhookSecret   = "platform-demo.whsec"
+	demoPartnerAKName   = "huawei-partner.ak"
+	demoPartnerSKName   = "huawei-partner.sk"
+	// demoPartnerDomainID is the (made-up) partner account ID the demo's
+	// SDK client sends; the mock does not check it.
+	demoPartnerDomainID  = "de300000000000000000000000000001"
 	demoDefaultDataDir   = "partneridp-demo"
 	demoXAccountType     = "demo_IDP"
 	demoPlatformName     = "demo"
@@ -156,6 +164,19 @@ func startDemoStack(ctx context.Context, o demoOptions) (_ *demoStack, err error
 	if err != nil {
 		return nil, fmt.Errorf("demo: platform key: %w", err)
 	}
+	// The platform's webhook secret and the partner's (mock) AK/SK.
+	whsec, err := devSecretFile(s.dataDir, demoWebhookSecret, func(b []byte) string { return "whsec_" + base64.StdEncoding.EncodeToString(b) })
+	if err != nil {
+		return nil, fmt.Errorf("demo: webhook secret: %w", err)
+	}
+	partnerAK, err := devSecretFile(s.dataDir, demoPartnerAKName, func(b []byte) string { return "DEMOAK" + strings.ToUpper(hex.EncodeToString(b[:7])) })
+	if err != nil {
+		return nil, fmt.Errorf("demo: partner AK: %w", err)
+	}
+	partnerSK, err := devSecretFile(s.dataDir, demoPartnerSKName, func(b []byte) string { return hex.EncodeToString(b) })
+	if err != nil {
+		return nil, fmt.Errorf("demo: partner SK: %w", err)
+	}
 
 	// Huawei first: the bridge reads its SP metadata at start.
 	s.mock, err = mockiam.New(mockiam.Config{
@@ -165,8 +186,10 @@ func startDemoStack(ctx context.Context, o demoOptions) (_ *demoStack, err error
 			MetadataURL:     bridgeURL + idp.PathMetadata,
 			NotificationURL: bridgeURL + idp.PathBind,
 		}},
-		Clock:  o.Clock,
-		Logger: o.Logger.With("component", "mock-huawei"),
+		Clock:     o.Clock,
+		Logger:    o.Logger.With("component", "mock-huawei"),
+		PartnerAK: partnerAK,
+		PartnerSK: partnerSK,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: mock Huawei IAM: %w", err)
@@ -174,6 +197,7 @@ func startDemoStack(ctx context.Context, o demoOptions) (_ *demoStack, err error
 	s.group.start(servedListener{srv: newHTTPServer(s.mock.Handler(), o.Logger), ln: mockLn})
 
 	s.cfg = demoBridgeConfig(s.dataDir, o.XAccountType, bridgeURL, mockURL, platformURL, o.Logger)
+	withDemoBackend(s.cfg, s.dataDir, platformURL, mockURL)
 	if problems := s.cfg.Validate(); len(problems) > 0 {
 		return nil, &ConfigError{File: "demo bridge config (built in code)", Problems: problems}
 	}
@@ -193,13 +217,15 @@ func startDemoStack(ctx context.Context, o demoOptions) (_ *demoStack, err error
 
 	s.minter = &handoff.Minter{Issuer: platformURL, Audience: bridgeURL, Alg: handoff.AlgEdDSA, Key: platformKey, Clock: o.Clock}
 	s.platform, err = demoplatform.New(demoplatform.Config{
-		BaseURL:   platformURL,
-		BridgeURL: bridgeURL,
-		Minter:    s.minter,
-		Customers: demoplatform.DefaultCustomers(),
-		Service:   mockURL + mockiam.PathConsole,
-		Clock:     o.Clock,
-		Logger:    o.Logger.With("component", "demo-platform"),
+		BaseURL:       platformURL,
+		BridgeURL:     bridgeURL,
+		Minter:        s.minter,
+		APIMinter:     &handoff.Minter{Issuer: platformURL, Audience: platformapi.Audience(bridgeURL), Alg: handoff.AlgEdDSA, Key: platformKey, Clock: o.Clock},
+		WebhookSecret: whsec,
+		Customers:     demoplatform.DefaultCustomers(),
+		Service:       mockURL + mockiam.PathConsole,
+		Clock:         o.Clock,
+		Logger:        o.Logger.With("component", "demo-platform"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: platform: %w", err)
@@ -243,6 +269,21 @@ func demoBridgeConfig(dir, xAccountType, bridgeURL, mockURL, platformURL string,
 	return cfg
 }
 
+// withDemoBackend adds what the demo platform's backend uses to a demo
+// bridge config: the platform API, the binding webhooks to the platform, and
+// Huawei's partner API (create customer through the Go SDK, at the mock).
+// The webhook secret and the AK/SK files are in dir (devSecretFile).
+func withDemoBackend(cfg *Config, dir, platformURL, mockURL string) {
+	pc := &cfg.Platforms[0]
+	pc.API = &PlatformAPIConfig{Enabled: true}
+	pc.Webhook = &WebhookConfig{URL: platformURL + demoplatform.PathWebhooks, SecretFile: filepath.Join(dir, demoWebhookSecret)}
+	cfg.Huawei.PartnerAPI = &PartnerAPIConfig{
+		AKFile: filepath.Join(dir, demoPartnerAKName), SKFile: filepath.Join(dir, demoPartnerSKName),
+		DomainID: demoPartnerDomainID, Endpoint: mockURL, Timeout: Duration{10 * time.Second},
+	}
+	cfg.applyDefaults()
+}
+
 // resetBindings removes the demo platform's bindings left from an earlier
 // run: the mock keeps its Huawei accounts in memory only, so they would
 // point at accounts that no longer exist.
@@ -277,6 +318,26 @@ func slogAudit(log *slog.Logger) idp.Auditor {
 		}
 		log.Info("audit", attrs...)
 	})
+}
+
+// devSecretFile returns the secret kept in dir/name, or makes one from 32
+// random bytes (format shapes it) and writes it with mode 0600.
+func devSecretFile(dir, name string, format func([]byte) string) (string, error) {
+	path := filepath.Join(dir, name)
+	if b, err := os.ReadFile(path); err == nil {
+		if v := strings.TrimSpace(string(b)); v != "" {
+			return v, nil
+		}
+		return "", fmt.Errorf("%s is empty (delete it to make a new one)", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	v := format(raw)
+	return v, os.WriteFile(path, []byte(v+"\n"), 0o600)
 }
 
 // devEd25519Key loads the demo platform's Ed25519 key, or makes it (private
@@ -340,7 +401,7 @@ func (s *demoStack) Close() error {
 // describe prints the one URL to open, then what is behind it.
 func (s *demoStack) describe(w io.Writer) {
 	fmt.Fprintf(w, "partneridp demo is running. Open the demo partner platform in your browser:\n\n    %s/\n\n", s.platformURL)
-	fmt.Fprintf(w, "Log in as a customer, then press \"Open Huawei Cloud console\".\n\n")
+	fmt.Fprintf(w, "Log in as a customer, then press \"Open Huawei Cloud console\". Or register a new customer: the\nbridge creates the Huawei account at once (partner API), the platform receives the webhook,\nand the first console visit skips the bind page.\n\n")
 	fmt.Fprintf(w, "  bridge (IdP)        %s   metadata %s%s\n", s.bridgeURL, s.bridgeURL, idp.PathMetadata)
 	fmt.Fprintf(w, "  mock Huawei IAM     %s   SP metadata %s%s\n", s.mockURL, s.mockURL, mockiam.PathMetadata)
 	fmt.Fprintf(w, "  demo platform       %s   xAccountType %s\n", s.platformURL, s.xAccountType)
@@ -366,11 +427,15 @@ IdP), a strict mock of Huawei Cloud IAM in Huawei's place, and a small demo
 partner platform with three customers. Open the printed URL, log in as a
 customer and press "Open Huawei Cloud console": the first time you create a
 (mock) Huawei account and the bind notification stores the binding; after that
-you go straight to the mock console.
+you go straight to the mock console. "Register a new customer" has the
+platform's backend call the bridge's POST /api/v1/customers, which creates the
+Huawei account through Huawei's Go SDK at the mock's partner API and stores the
+binding; the platform receives the binding webhook and lists it, and that
+customer's first console visit skips the bind page.
 
 Development keys (the IdP signing key, the mock's SP key, the platform's
-Ed25519 key) and the binding store are kept in --data-dir, and nothing is
-written anywhere else. They are reused at the next start; bindings of an
+Ed25519 key, its webhook secret, the mock partner AK/SK) and the binding store
+are kept in --data-dir, and nothing is written anywhere else. They are reused at the next start; bindings of an
 earlier run are removed because the mock forgets its accounts at exit.
 --data-dir "" uses a temporary directory that is removed at exit.
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,7 +15,9 @@ import (
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bolt"
 	"github.com/partneridp/partneridp/idp"
+	"github.com/partneridp/partneridp/idp/demoplatform"
 	"github.com/partneridp/partneridp/idp/mockiam"
+	"github.com/partneridp/partneridp/internal/journey"
 )
 
 var (
@@ -91,12 +94,12 @@ func TestDemoWithNoFlags(t *testing.T) {
 	if got := listTree(t, tmp); len(got) != 0 {
 		t.Errorf("demo wrote to the temporary folder: %v", got)
 	}
-	want := []string{demoIdPCertName, demoIdPKeyName, mockSPCertName, mockSPKeyName, "partneridp.db", demoPlatformKeyName, demoPlatformPubName}
+	want := []string{demoIdPCertName, demoIdPKeyName, mockSPCertName, mockSPKeyName, "partneridp.db", demoPlatformKeyName, demoPlatformPubName, demoWebhookSecret, demoPartnerAKName, demoPartnerSKName}
 	sort.Strings(want)
 	if got := listTree(t, filepath.Join(work, demoDefaultDataDir)); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("data directory holds %v, want %v", got, want)
 	}
-	for _, key := range []string{demoIdPKeyName, mockSPKeyName, demoPlatformKeyName} {
+	for _, key := range []string{demoIdPKeyName, mockSPKeyName, demoPlatformKeyName, demoWebhookSecret, demoPartnerAKName, demoPartnerSKName} {
 		if st, err := os.Stat(filepath.Join(work, demoDefaultDataDir, key)); err != nil || st.Mode().Perm() != 0o600 {
 			t.Errorf("%s: mode %v, %v", key, st.Mode(), err)
 		}
@@ -195,5 +198,99 @@ func TestDemoRefusesBadSettings(t *testing.T) {
 	}
 	if _, _, err := run(t, "demo", "--log-level", "loud"); err == nil || !strings.Contains(err.Error(), "--log-level") {
 		t.Errorf("bad log level: %v", err)
+	}
+}
+
+// TestDemoRegisterNewCustomer is issue 12's demo: a new customer registers
+// on the demo platform, whose backend has the bridge create the Huawei
+// account (POST /api/v1/customers → Huawei's Go SDK → the mock's partner
+// API); the platform receives the binding webhook and shows it; and the
+// customer's first "Open Huawei Cloud console" goes to Huawei's login link
+// with isFirstLogin=false and on to the console without the bind page.
+func TestDemoRegisterNewCustomer(t *testing.T) {
+	ctx := context.Background()
+	s, err := startDemoStack(ctx, demoOptions{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	b := journey.NewBrowser(nil, mustHost(s.platformURL), mustHost(s.bridgeURL), mustHost(s.mockURL))
+
+	p, err := b.Post(ctx, s.platformURL+demoplatform.PathRegister, url.Values{"xaccount_id": {"dave"}, "name": {"Dave Chen"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct, ok := s.mock.Account(demoXAccountType, "dave")
+	if !ok {
+		t.Fatalf("the mock has no Huawei account for dave: %s", p.Describe())
+	}
+	if got := journey.Field(p.Body, "registered-domain-id"); got != acct.Domain.ID {
+		t.Fatalf("the platform shows domain %q, the mock made %s: %s", got, acct.Domain.ID, p.Describe())
+	}
+	stored, err := s.bridge.store.Get(ctx, binding.Key{XAccountType: demoXAccountType, XAccountID: "dave"})
+	if err != nil || stored.DomainID != acct.Domain.ID || stored.Source != binding.SourceCreateCustomer {
+		t.Fatalf("bridge binding %+v %v", stored, err)
+	}
+
+	// The webhook arrives (the deliverer polls every second).
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var got []demoplatform.ReceivedEvent
+		for _, ev := range s.platform.Events() {
+			if ev.XAccountID == "dave" {
+				got = append(got, ev)
+			}
+		}
+		if len(got) == 1 && got[0].Type == "binding.bound" && got[0].DomainID == acct.Domain.ID && got[0].Source == "create_customer" {
+			home, err := b.Get(ctx, s.platformURL+"/")
+			if err != nil || !strings.Contains(home.Body, `id="webhook-`+got[0].ID+`"`) {
+				t.Fatalf("the platform's page does not show webhook %s: %v", got[0].ID, err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no binding webhook for dave; the platform has %+v", s.platform.Events())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// First console visit: isFirstLogin=false, no bind page, the console.
+	home, err := b.Get(ctx, s.platformURL+"/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	open, ok := journey.FindForm(home, "open-console-form")
+	if !ok {
+		t.Fatalf("no console button: %s", home.Describe())
+	}
+	p, err = b.Submit(ctx, open)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var link *url.URL
+	for _, u := range p.Chain {
+		if strings.HasPrefix(u.String(), s.mockURL+mockiam.PathLogin+"?") {
+			link = u
+		}
+		if strings.HasPrefix(u.String(), s.mockURL+mockiam.PathBind) {
+			t.Errorf("the browser saw the bind page: %s", u.Path)
+		}
+	}
+	if link == nil || link.Query().Get("isFirstLogin") != "false" || link.Query().Get("xAccountType") != demoXAccountType {
+		t.Fatalf("Huawei login link %v (want isFirstLogin=false): %s", link, p.Describe())
+	}
+	post, ok := journey.FindForm(p, "saml-post")
+	if !ok {
+		t.Fatalf("no SAML POST form: %s", p.Describe())
+	}
+	console, err := b.Submit(ctx, post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if journey.Field(console.Body, "verdict") != "accepted" || journey.Field(console.Body, "domain-id") != acct.Domain.ID || journey.Field(console.Body, "xuserid") != "dave" {
+		t.Fatalf("console: %s", console.Describe())
+	}
+	if n := len(s.mock.Domains()); n != 1 {
+		t.Errorf("the mock holds %d Huawei accounts, want 1", n)
 	}
 }

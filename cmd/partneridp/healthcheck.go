@@ -13,8 +13,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { extraCommands = append(extraCommands, newHealthcheckCmd) }
-
 // newHealthcheckCmd is the container HEALTHCHECK (distroless has no curl):
 // it asks the local serve for /healthz (or /readyz) and exits 0 on 200.
 func newHealthcheckCmd() *cobra.Command {

@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/partneridp/partneridp/metadata"
 	"github.com/spf13/cobra"
-)
 
-func init() { extraCommands = append(extraCommands, newKeygenCmd) }
+	"github.com/partneridp/partneridp/metadata"
+)
 
 func newKeygenCmd() *cobra.Command {
 	var (

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -33,6 +35,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
 	"github.com/partneridp/partneridp/binding"
@@ -41,9 +44,8 @@ import (
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/mockiam"
 	"github.com/partneridp/partneridp/idp/samlreq"
+	"github.com/partneridp/partneridp/internal/journey"
 )
-
-func init() { extraCommands = append(extraCommands, newLoadtestCmd) }
 
 // Targets of issue 6, and the bounds of a run.
 const (
@@ -53,7 +55,8 @@ const (
 	loadMaxWarmup          = 10 * time.Minute
 	loadMaxConcurrency     = 256
 	loadMaxAccounts        = 10000 // each mock generation seeds them all
-	loadMaxCeilingSamples  = 5000  // the mock holds at most 10000 unanswered AuthnRequests
+	loadMaxInstances       = 8
+	loadMaxCeilingSamples  = 5000 // the mock holds at most 10000 unanswered AuthnRequests
 	loadReadyTimeout       = 20 * time.Second
 	loadStopTimeout        = shutdownGrace + 5*time.Second // serve's own grace, then SIGKILL
 	loadFlowTimeout        = 15 * time.Second              // the browser's client timeout bounds each request
@@ -85,8 +88,19 @@ type loadtestOptions struct {
 	ReuseSession   bool
 	Accounts       int
 	CeilingSamples int
-	CPUProfile     string    // this process's CPU profile during the load; "": none
-	Progress       io.Writer // progress lines; nil: none
+	CPUProfile     string // this process's CPU profile during the load; "": none
+	// Store is the servers' store.type: bolt (one instance) or etcd
+	// (Instances servers on the cluster at EtcdEndpoints, under a prefix
+	// of their own that is deleted at the end).
+	Store         string
+	EtcdEndpoints []string
+	Instances     int
+	EtcdPID       int // etcd's process, sampled for its CPU and memory; 0: not sampled
+	// ServerCPUs and GeneratorCPUs pin the servers and this process to
+	// disjoint CPU sets (Linux CPU numbers), GOMAXPROCS set to match, so
+	// neither takes the other's cores; empty: not pinned.
+	ServerCPUs, GeneratorCPUs []int
+	Progress                  io.Writer // progress lines; nil: none
 }
 
 func defaultLoadtestOptions() loadtestOptions {
@@ -96,6 +110,8 @@ func defaultLoadtestOptions() loadtestOptions {
 		Concurrency:    4 * runtime.GOMAXPROCS(0),
 		Accounts:       100,
 		CeilingSamples: 1000,
+		Store:          storeBolt,
+		Instances:      1,
 	}
 }
 
@@ -116,6 +132,37 @@ func (o loadtestOptions) validate() error {
 	}
 	if o.CeilingSamples < 10 || o.CeilingSamples > loadMaxCeilingSamples {
 		p = append(p, fmt.Sprintf("--ceiling-samples %d: must be between 10 and %d", o.CeilingSamples, loadMaxCeilingSamples))
+	}
+	switch o.Store {
+	case storeBolt:
+		if o.Instances != 1 {
+			p = append(p, fmt.Sprintf("--instances %d: a bolt store belongs to one process; use --store etcd for several instances", o.Instances))
+		}
+	case storeEtcd:
+		if len(o.EtcdEndpoints) == 0 {
+			p = append(p, "--store etcd: give the cluster with --etcd-endpoints (for example http://127.0.0.1:2379)")
+		}
+		if o.Instances < 1 || o.Instances > loadMaxInstances {
+			p = append(p, fmt.Sprintf("--instances %d: must be between 1 and %d", o.Instances, loadMaxInstances))
+		}
+	default:
+		p = append(p, fmt.Sprintf("--store %q: choose bolt or etcd", o.Store))
+	}
+	if (len(o.ServerCPUs) == 0) != (len(o.GeneratorCPUs) == 0) {
+		p = append(p, "--server-cpus and --generator-cpus: give both (disjoint CPU sets) or neither")
+	}
+	for _, c := range o.ServerCPUs {
+		if slices.Contains(o.GeneratorCPUs, c) {
+			p = append(p, fmt.Sprintf("--server-cpus and --generator-cpus share CPU %d: give disjoint sets", c))
+		}
+	}
+	for _, c := range append(slices.Clone(o.ServerCPUs), o.GeneratorCPUs...) {
+		if c < 0 || c >= runtime.NumCPU() {
+			p = append(p, fmt.Sprintf("CPU %d: this machine has CPUs 0 to %d", c, runtime.NumCPU()-1))
+		}
+	}
+	if o.EtcdPID < 0 || (o.EtcdPID > 0 && o.Store != storeEtcd) {
+		p = append(p, fmt.Sprintf("--etcd-pid %d: a process ID, with --store etcd", o.EtcdPID))
 	}
 	if o.ServerBinary != "" {
 		st, err := os.Stat(o.ServerBinary)
@@ -220,6 +267,12 @@ that sent its AuthnRequest.`,
 	f.IntVar(&o.Accounts, "accounts", o.Accounts, "pre-bound partner accounts the flows cycle through")
 	f.IntVar(&o.CeilingSamples, "ceiling-samples", o.CeilingSamples, "responses timed for the SSO-core ceiling")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write the load generator's CPU profile (warm-up and window) to this file")
+	f.StringVar(&o.Store, "store", o.Store, "the servers' store: bolt (one instance) or etcd (see --etcd-endpoints, --instances)")
+	f.StringSliceVar(&o.EtcdEndpoints, "etcd-endpoints", nil, "etcd client URLs for --store etcd; the run writes under a prefix of its own and deletes it at the end")
+	f.IntVar(&o.Instances, "instances", o.Instances, "serve processes on the one etcd cluster; connections are spread over them, so a flow's requests meet several instances")
+	f.IntVar(&o.EtcdPID, "etcd-pid", 0, "the etcd server's process ID on this machine: its CPU per flow and memory are reported too")
+	f.IntSliceVar(&o.ServerCPUs, "server-cpus", nil, "pin the servers to these CPUs (with GOMAXPROCS to match), e.g. 1; needs --generator-cpus")
+	f.IntSliceVar(&o.GeneratorCPUs, "generator-cpus", nil, "pin this load generator to these CPUs, disjoint from --server-cpus, e.g. 0")
 	return cmd
 }
 
@@ -244,7 +297,10 @@ type loadReport struct {
 	ErrorsByReason   map[string]int64  `json:"errors_by_reason"`
 	ErrorSamples     map[string]string `json:"error_samples,omitempty"`
 
-	Server        serverReport `json:"server"`
+	Store         string       `json:"store"`
+	Instances     int          `json:"instances"`
+	Server        serverReport `json:"server"` // all instances together
+	Etcd          *etcdReport  `json:"etcd,omitempty"`
 	LoadGenCPUMS  float64      `json:"load_generator_cpu_ms_per_flow"`
 	LoadGenCores  float64      `json:"load_generator_cpu_cores"`
 	OtherCPUCores float64      `json:"other_processes_cpu_cores"` // the rest of the machine during the window
@@ -277,7 +333,8 @@ type latencyReport struct {
 }
 
 type serverReport struct {
-	PID        int     `json:"pid"`
+	PID        int     `json:"pid"`  // the first instance
+	PIDs       []int   `json:"pids"` // every instance; the figures are their sums
 	URL        string  `json:"url"`
 	CPUMSFlow  float64 `json:"cpu_ms_per_flow"`
 	CPUCores   float64 `json:"cpu_cores"` // average use during the window
@@ -305,6 +362,15 @@ type serverReport struct {
 	ExitCode      int     `json:"exit_code"`
 	StopMS        float64 `json:"stop_ms"`
 	Log           string  `json:"log,omitempty"` // kept only with --data-dir
+}
+
+// etcdReport is the etcd server's share of the window (--etcd-pid).
+type etcdReport struct {
+	PID         int     `json:"pid"`
+	CPUMSFlow   float64 `json:"cpu_ms_per_flow"`
+	CPUCores    float64 `json:"cpu_cores"`
+	RSSStartMiB float64 `json:"rss_start_mib"`
+	RSSEndMiB   float64 `json:"rss_end_mib"`
 }
 
 type timelineSlice struct {
@@ -347,6 +413,13 @@ func runLoadtest(ctx context.Context, o loadtestOptions) (*loadReport, error) {
 	if r.progress == nil {
 		r.progress = io.Discard
 	}
+	if len(o.GeneratorCPUs) > 0 {
+		// This process: the load generator and the in-process ceiling.
+		if err := r.pin(0, o.GeneratorCPUs); err != nil {
+			return nil, err
+		}
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(len(o.GeneratorCPUs)))
+	}
 	defer r.close()
 	if err := r.setup(ctx); err != nil {
 		return nil, err
@@ -356,7 +429,7 @@ func runLoadtest(ctx context.Context, o loadtestOptions) (*loadReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: SSO-core ceiling: %w", err)
 	}
-	r.logf("  %.2f ms CPU per response: ceiling %.0f responses/s on %d cores", ceiling.CPUMSPerResponse, ceiling.ResponsesPerSecond, runtime.NumCPU())
+	r.logf("  %.2f ms CPU per response: ceiling %.0f responses/s on %d cores", ceiling.CPUMSPerResponse, ceiling.ResponsesPerSecond, r.serverCores())
 	if err := r.startServer(ctx); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrLoadtestFailed, err)
 	}
@@ -380,7 +453,7 @@ func runLoadtest(ctx context.Context, o loadtestOptions) (*loadReport, error) {
 	r.logf("measuring the SSO-core ceiling again after the load...")
 	after, afterErr := r.measureCeiling(ctx)
 	if afterErr == nil {
-		ceiling = bracketCeiling(ceiling, after)
+		ceiling = bracketCeiling(ceiling, after, r.serverCores())
 	}
 	rep.Ceiling = ceiling
 	rep.Server.ExitCode, rep.Server.StopMS = r.exitCode, ms(r.stopTime)
@@ -423,13 +496,18 @@ type loadRun struct {
 	accounts                    []string
 	transport                   *http.Transport
 
-	child     *exec.Cmd
-	childLog  *os.File
-	childDone chan struct{}
-	childErr  error
-	stopped   bool
-	exitCode  int
-	stopTime  time.Duration
+	child       *exec.Cmd
+	childLog    *os.File
+	childDone   chan struct{} // closed when any instance exits
+	childErr    error         // why the first to exit did
+	primaryDone chan struct{}
+	exitOnce    sync.Once
+	extra       []*extraInstance // instances 2..N (--store etcd)
+	extraLogs   []*os.File
+	addrs       []string // every instance's listen address, the first's is bridgeURL's
+	stopped     bool
+	exitCode    int
+	stopTime    time.Duration
 }
 
 func (r *loadRun) logf(format string, args ...any) {
@@ -467,10 +545,14 @@ func (r *loadRun) setup(ctx context.Context) (err error) {
 
 	// The server's port is reserved and released here so its URL can go
 	// in the config; the mock keeps its listener.
-	bridgeAddr, err := freeLoopbackAddr()
-	if err != nil {
-		return err
+	for range r.opts.Instances {
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			return err
+		}
+		r.addrs = append(r.addrs, addr)
 	}
+	bridgeAddr := r.addrs[0]
 	mockLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("loadtest: listen for the mock: %w", err)
@@ -498,14 +580,39 @@ func (r *loadRun) setup(ctx context.Context) (err error) {
 	r.mockGroup.start(servedListener{srv: newHTTPServer(r.mocks, slog.New(slog.NewTextHandler(io.Discard, nil))), ln: mockLn})
 
 	r.cfg = loadBridgeConfig(r.dir, bridgeAddr, r.bridgeURL, r.mockURL)
-	if r.cfgPath, err = writeLoadConfig(r.cfg, r.dir); err != nil {
+	if r.opts.Store == storeEtcd {
+		if err := r.etcdConfig(); err != nil {
+			return err
+		}
+	}
+	if r.cfgPath, err = writeLoadConfig(r.cfg, r.dir, "partneridp-loadtest.yaml"); err != nil {
 		return err
 	}
 	r.minter = &handoff.Minter{Issuer: loadPlatformURL, Audience: r.bridgeURL, Alg: handoff.AlgEdDSA, Key: platformKey}
-	if err := r.seedAccounts(ctx, r.cfg.Path(r.cfg.Store.Path)); err != nil {
+	if err := r.seedAccounts(ctx); err != nil {
 		return err
 	}
-	r.transport = loopbackTransport(r.opts.Concurrency)
+	// Connections to the public address are spread over the instances,
+	// as a load balancer without sticky sessions would.
+	r.transport = loopbackTransport(r.opts.Concurrency, map[string][]string{bridgeAddr: r.addrs})
+	return nil
+}
+
+// etcdConfig points the servers at the cluster, under a prefix of this
+// run's own, with the one session key every instance must share.
+func (r *loadRun) etcdConfig() error {
+	secret := make([]byte, 32)
+	if _, err := crand.Read(secret); err != nil {
+		return err
+	}
+	path := filepath.Join(r.dir, "session.key")
+	if err := os.WriteFile(path, secret, 0o600); err != nil {
+		return fmt.Errorf("loadtest: session key: %w", err)
+	}
+	r.cfg.Session.SecretFile = path
+	r.cfg.Store.Type = storeEtcd
+	r.cfg.Store.Etcd.Endpoints = r.opts.EtcdEndpoints
+	r.cfg.Store.Etcd.Prefix = "/partneridp-loadtest-" + randomHexString(6) + "/"
 	return nil
 }
 
@@ -525,12 +632,12 @@ func loadBridgeConfig(dir, listen, bridgeURL, mockURL string) *Config {
 
 // writeLoadConfig writes cfg as YAML and reads it back the way serve will,
 // so a config that serve would refuse fails here with its problems listed.
-func writeLoadConfig(cfg *Config, dir string) (string, error) {
+func writeLoadConfig(cfg *Config, dir, name string) (string, error) {
 	data, err := yaml.Marshal(cfg)
 	if err != nil {
 		return "", fmt.Errorf("loadtest: bridge config: %w", err)
 	}
-	path := filepath.Join(dir, "partneridp-loadtest.yaml")
+	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		return "", fmt.Errorf("loadtest: bridge config: %w", err)
 	}
@@ -551,8 +658,8 @@ func freeLoopbackAddr() (string, error) {
 
 // seedAccounts binds each test account in the server's store, to the
 // Huawei account the mock holds for it, before the server owns the file.
-func (r *loadRun) seedAccounts(ctx context.Context, storePath string) error {
-	db, err := bolt.Open(storePath, bolt.Options{Timeout: 2 * time.Second})
+func (r *loadRun) seedAccounts(ctx context.Context) error {
+	db, err := openStore(ctx, r.cfg, storeOpen{})
 	if err != nil {
 		return fmt.Errorf("loadtest: seed bindings: %w", err)
 	}
@@ -687,10 +794,14 @@ func (t *generationTransport) RoundTrip(req *http.Request) (*http.Response, erro
 
 // loopbackTransport keeps connections alive for every worker and refuses
 // to dial anything but loopback.
-func loopbackTransport(workers int) *http.Transport {
+func loopbackTransport(workers int, spread map[string][]string) *http.Transport {
 	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	var next atomic.Uint64
 	return &http.Transport{
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if to := spread[addr]; len(to) > 0 {
+				addr = to[int(next.Add(1)-1)%len(to)]
+			}
 			host, _, err := net.SplitHostPort(addr)
 			if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
 				return nil, fmt.Errorf("loadtest dials loopback addresses only, not %q", addr)
@@ -707,13 +818,13 @@ func loopbackTransport(workers int) *http.Transport {
 // loadBrowser is a browser whose requests to the mock go to the generation
 // of the flow it runs.
 type loadBrowser struct {
-	*browser
+	*journey.Browser
 	gen *generationTransport
 }
 
 func (r *loadRun) newBrowser() loadBrowser {
 	gt := &generationTransport{base: r.transport, mockHost: mustHost(r.mockURL)}
-	return loadBrowser{browser: newBrowser(gt, mustHost(r.bridgeURL), mustHost(r.mockURL)), gen: gt}
+	return loadBrowser{Browser: journey.NewBrowser(gt, mustHost(r.bridgeURL), mustHost(r.mockURL)), gen: gt}
 }
 
 func (r *loadRun) tokenFor(account string) (string, error) {
@@ -737,7 +848,10 @@ func (r *loadRun) measureCeiling(ctx context.Context) (ceilingReport, error) {
 	}
 	defer os.RemoveAll(dir)
 	cfg := *r.cfg
+	// The ceiling is the SSO core on a bolt file of its own whatever the
+	// servers use, so bolt and etcd runs compare against the same figure.
 	cfg.DataDir, cfg.Store.Path, cfg.Log.AuditLog = dir, filepath.Join(dir, "partneridp.db"), ""
+	cfg.Store.Type, cfg.Session.SecretFile = storeBolt, ""
 	b, err := newBridge(ctx, &cfg, bridgeOptions{})
 	if err != nil {
 		return rep, err
@@ -782,7 +896,7 @@ func (r *loadRun) measureCeiling(ctx context.Context) (ceilingReport, error) {
 		w := httptest.NewRecorder()
 		signerHandler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, signer.LoginURL(loadXAccountType, false, r.service), nil))
 		if w.Code != http.StatusFound {
-			return rep, fmt.Errorf("the mock answered its login link with HTTP %d, not 302: %s", w.Code, pageField(w.Body.String(), "detail"))
+			return rep, fmt.Errorf("the mock answered its login link with HTTP %d, not 302: %s", w.Code, journey.Field(w.Body.String(), "detail"))
 		}
 		targets[i] = w.Header().Get("Location")
 	}
@@ -794,7 +908,7 @@ func (r *loadRun) measureCeiling(ctx context.Context) (ceilingReport, error) {
 		w := httptest.NewRecorder()
 		handler.ServeHTTP(w, req)
 		if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), "SAMLResponse") {
-			return fmt.Errorf("the in-process bridge answered an AuthnRequest with HTTP %d, not its POST form (reason %q)", w.Code, pageField(w.Body.String(), "reason"))
+			return fmt.Errorf("the in-process bridge answered an AuthnRequest with HTTP %d, not its POST form (reason %q)", w.Code, journey.Field(w.Body.String(), "reason"))
 		}
 		return nil
 	}
@@ -820,7 +934,7 @@ func (r *loadRun) measureCeiling(ctx context.Context) (ceilingReport, error) {
 	if rep.CPUMSPerResponse <= 0 {
 		return rep, errors.New("getrusage reported no CPU time for the responses")
 	}
-	rep.ResponsesPerSecond = float64(runtime.NumCPU()) * 1000 / rep.CPUMSPerResponse
+	rep.ResponsesPerSecond = float64(r.serverCores()) * 1000 / rep.CPUMSPerResponse
 	return rep, nil
 }
 
@@ -848,12 +962,12 @@ func (r *loadRun) minterLifetime() time.Duration {
 }
 
 // bracketCeiling combines the timings before and after the load.
-func bracketCeiling(before, after ceilingReport) ceilingReport {
+func bracketCeiling(before, after ceilingReport, cores int) ceilingReport {
 	c := before
 	c.BeforeCPUMS, c.AfterCPUMS = before.CPUMSPerResponse, after.CPUMSPerResponse
 	c.CPUMSPerResponse = (before.CPUMSPerResponse + after.CPUMSPerResponse) / 2
 	c.WallMSPerResponse = (before.WallMSPerResponse + after.WallMSPerResponse) / 2
-	c.ResponsesPerSecond = float64(runtime.NumCPU()) * 1000 / c.CPUMSPerResponse
+	c.ResponsesPerSecond = float64(cores) * 1000 / c.CPUMSPerResponse
 	return c
 }
 
@@ -899,33 +1013,109 @@ func (r *loadRun) startServer(ctx context.Context) error {
 	r.childLog = f
 	cmd := exec.Command(r.opts.ServerBinary, "serve", "--config", r.cfgPath)
 	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = withoutConfigOverrides(os.Environ())
+	cmd.Env = r.childEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("loadtest: start the server %s: %w", r.opts.ServerBinary, err)
 	}
-	r.child, r.childDone = cmd, make(chan struct{})
+	if err := r.pin(cmd.Process.Pid, r.opts.ServerCPUs); err != nil {
+		_ = cmd.Process.Kill()
+		return err
+	}
+	r.child, r.childDone, r.primaryDone = cmd, make(chan struct{}), make(chan struct{})
 	go func() {
-		r.childErr = cmd.Wait()
-		close(r.childDone)
+		err := cmd.Wait()
+		r.exitOnce.Do(func() {
+			r.childErr = err
+			close(r.childDone)
+		})
+		close(r.primaryDone)
 	}()
-	r.logf("server %s serve (pid %d) at %s, mock Huawei IAM at %s", r.opts.ServerBinary, cmd.Process.Pid, r.bridgeURL, r.mockURL)
+	r.logf("server %s serve (pid %d) at %s, mock Huawei IAM at %s, store %s", r.opts.ServerBinary, cmd.Process.Pid, r.bridgeURL, r.mockURL, r.opts.Store)
+	if err := r.waitReady(ctx, r.addrs[0], r.logPath); err != nil {
+		return err
+	}
+	for i, addr := range r.addrs[1:] {
+		if err := r.startExtra(ctx, i+2, addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-	client := &http.Client{Transport: r.transport, Timeout: 2 * time.Second}
+// startExtra starts instance n (2..N) on the same store and config but
+// its own listen address.
+func (r *loadRun) startExtra(ctx context.Context, n int, addr string) error {
+	cfg := *r.cfg
+	cfg.Listen = addr
+	cfgPath, err := writeLoadConfig(&cfg, r.dir, fmt.Sprintf("partneridp-loadtest-%d.yaml", n))
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(r.dir, fmt.Sprintf("serve-%d.log", n))
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("loadtest: server log: %w", err)
+	}
+	r.extraLogs = append(r.extraLogs, f)
+	cmd := exec.Command(r.opts.ServerBinary, "serve", "--config", cfgPath)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.Env = r.childEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("loadtest: start instance %d: %w", n, err)
+	}
+	if err := r.pin(cmd.Process.Pid, r.opts.ServerCPUs); err != nil {
+		_ = cmd.Process.Kill()
+		return err
+	}
+	x := &extraInstance{cmd: cmd, done: make(chan struct{})}
+	r.extra = append(r.extra, x)
+	go func() {
+		x.err = cmd.Wait()
+		close(x.done)
+		r.exitOnce.Do(func() {
+			r.childErr = fmt.Errorf("instance %d exited (%v); its log:\n%s", n, x.err, tailFile(logPath, 20))
+			close(r.childDone)
+		})
+	}()
+	r.logf("instance %d: serve (pid %d) at %s", n, cmd.Process.Pid, addr)
+	return r.waitReady(ctx, addr, logPath)
+}
+
+// extraInstance is a serve process beside the first.
+type extraInstance struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error // Wait's, once done is closed
+}
+
+// pids are every instance's process IDs.
+func (r *loadRun) pids() []int {
+	pids := []int{r.child.Process.Pid}
+	for _, x := range r.extra {
+		pids = append(pids, x.cmd.Process.Pid)
+	}
+	return pids
+}
+
+// waitReady waits until the instance at addr answers /readyz with 200.
+func (r *loadRun) waitReady(ctx context.Context, addr, logPath string) error {
+	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(loadReadyTimeout)
 	for {
-		if code, err := httpStatus(ctx, client, r.bridgeURL+idp.PathReadyz); err == nil && code == http.StatusOK {
+		if code, err := httpStatus(ctx, client, "http://"+addr+idp.PathReadyz); err == nil && code == http.StatusOK {
 			return nil
 		}
 		select {
 		case <-r.childDone:
-			return fmt.Errorf("loadtest: the server exited before it was ready (%v); its log:\n%s", r.childErr, tailFile(r.logPath, 20))
+			return fmt.Errorf("loadtest: the server exited before it was ready (%v); its log:\n%s", r.childErr, tailFile(logPath, 20))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("loadtest: the server was not ready within %s; its log:\n%s", loadReadyTimeout, tailFile(r.logPath, 20))
+			return fmt.Errorf("loadtest: the server at %s was not ready within %s; its log:\n%s", addr, loadReadyTimeout, tailFile(logPath, 20))
 		}
 	}
 }
@@ -980,25 +1170,48 @@ func (r *loadRun) stopServer() error {
 	r.stopped = true
 	select {
 	case <-r.childDone:
+		// One instance ended on its own: stop the others, report it.
+		for _, x := range r.extra {
+			_ = x.cmd.Process.Kill()
+			<-x.done
+		}
+		_ = r.child.Process.Kill()
+		<-r.primaryDone
 		r.exitCode = r.child.ProcessState.ExitCode()
 		return fmt.Errorf("the server exited during the run (%v); its log:\n%s", r.childErr, tailFile(r.logPath, 20))
 	default:
 	}
 	t0 := time.Now()
+	for _, x := range r.extra {
+		_ = x.cmd.Process.Signal(syscall.SIGTERM)
+	}
 	_ = r.child.Process.Signal(syscall.SIGTERM)
 	var err error
 	select {
-	case <-r.childDone:
+	case <-r.primaryDone:
 	case <-time.After(loadStopTimeout):
 		_ = r.child.Process.Kill()
-		<-r.childDone
+		<-r.primaryDone
 		err = fmt.Errorf("the server did not stop within %s of SIGTERM and was killed", loadStopTimeout)
 	}
-	r.stopTime = time.Since(t0)
 	r.exitCode = r.child.ProcessState.ExitCode()
-	if err == nil && r.childErr != nil {
-		err = fmt.Errorf("the server did not stop cleanly (%v); its log:\n%s", r.childErr, tailFile(r.logPath, 20))
+	if err == nil && r.exitCode != 0 {
+		err = fmt.Errorf("the server did not stop cleanly (exit status %d); its log:\n%s", r.exitCode, tailFile(r.logPath, 20))
 	}
+	for i, x := range r.extra {
+		select {
+		case <-x.done:
+		case <-time.After(max(0, loadStopTimeout-time.Since(t0))):
+			_ = x.cmd.Process.Kill()
+			<-x.done
+			err = errors.Join(err, fmt.Errorf("instance %d did not stop within %s of SIGTERM and was killed", i+2, loadStopTimeout))
+			continue
+		}
+		if x.err != nil {
+			err = errors.Join(err, fmt.Errorf("instance %d did not stop cleanly: %v", i+2, x.err))
+		}
+	}
+	r.stopTime = time.Since(t0)
 	return err
 }
 
@@ -1009,6 +1222,20 @@ func (r *loadRun) close() {
 	}
 	if r.childLog != nil {
 		r.childLog.Close()
+	}
+	for _, f := range r.extraLogs {
+		f.Close()
+	}
+	if r.opts.Store == storeEtcd && r.cfg != nil {
+		// The run's own prefix: nothing of it stays in the cluster.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if s, err := openStore(ctx, r.cfg, storeOpen{}); err == nil {
+			if d, ok := s.(interface{ Destroy(context.Context) error }); ok {
+				_ = d.Destroy(ctx)
+			}
+			s.Close()
+		}
+		cancel()
 	}
 	if r.mockGroup != nil {
 		_ = r.mockGroup.shutdown()
@@ -1080,6 +1307,34 @@ type procSample struct {
 	CPUTicks int64 // the process's utime+stime; -1 when unread
 }
 
+// readGroupMemory is readProcMemory summed over the instances.
+func readGroupMemory(pids []int) (procSample, error) {
+	var sum procSample
+	for _, pid := range pids {
+		m, err := readProcMemory(pid)
+		if err != nil {
+			return sum, err
+		}
+		sum.RSSKiB += m.RSSKiB
+		sum.AnonKiB += m.AnonKiB
+		sum.FileKiB += m.FileKiB
+	}
+	return sum, nil
+}
+
+// readGroupCPUTicks is readProcCPUTicks summed over the instances.
+func readGroupCPUTicks(pids []int) (int64, error) {
+	var sum int64
+	for _, pid := range pids {
+		t, err := readProcCPUTicks(pid)
+		if err != nil {
+			return 0, err
+		}
+		sum += t
+	}
+	return sum, nil
+}
+
 // readProcMemory reads VmRSS, RssAnon and RssFile of /proc/<pid>/status.
 func readProcMemory(pid int) (procSample, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
@@ -1101,7 +1356,7 @@ func readProcMemory(pid int) (procSample, error) {
 // runLoad drives the workers through warm-up and the measured window and
 // samples the server once a second.
 func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
-	pid := r.child.Process.Pid
+	pids := r.pids()
 	var col collector
 	var stop atomic.Bool
 	var next atomic.Uint64
@@ -1124,9 +1379,9 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 		t := time.NewTicker(loadSampleEvery)
 		defer t.Stop()
 		for {
-			if m, err := readProcMemory(pid); err == nil {
+			if m, err := readGroupMemory(pids); err == nil {
 				m.At = time.Since(start)
-				if m.CPUTicks, err = readProcCPUTicks(pid); err != nil {
+				if m.CPUTicks, err = readGroupCPUTicks(pids); err != nil {
 					m.CPUTicks = -1
 				}
 				samplesMu.Lock()
@@ -1147,17 +1402,27 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 		busyTicks   int64 // every CPU's busy time
 		self        time.Duration
 		mem         procSample
+		etcdTicks   int64
+		etcdMem     procSample
 	}
 	take := func() (snapshot, error) {
 		s := snapshot{at: time.Since(start), self: processCPU()}
 		var err error
-		if s.serverTicks, err = readProcCPUTicks(pid); err != nil {
+		if s.serverTicks, err = readGroupCPUTicks(pids); err != nil {
 			return s, err
+		}
+		if r.opts.EtcdPID > 0 {
+			if s.etcdTicks, err = readProcCPUTicks(r.opts.EtcdPID); err != nil {
+				return s, fmt.Errorf("--etcd-pid %d: %w", r.opts.EtcdPID, err)
+			}
+			if s.etcdMem, err = readProcMemory(r.opts.EtcdPID); err != nil {
+				return s, fmt.Errorf("--etcd-pid %d: %w", r.opts.EtcdPID, err)
+			}
 		}
 		if s.busyTicks, _, err = readSystemCPUTicks(); err != nil {
 			return s, err
 		}
-		s.mem, err = readProcMemory(pid)
+		s.mem, err = readGroupMemory(pids)
 		return s, err
 	}
 
@@ -1181,7 +1446,7 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 	if ok {
 		startSnap, snapErr = take()
 		r.logf("measuring for %s...", r.opts.Duration)
-		ok = r.waitMeasuring(ctx, wait, start, startSnap.at, &col, pid)
+		ok = r.waitMeasuring(ctx, wait, start, startSnap.at, &col, pids)
 	}
 	endSnap, endErr := take()
 	stop.Store(true)
@@ -1202,12 +1467,19 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 	if snapErr != nil {
 		return nil, fmt.Errorf("loadtest: reading the server's /proc entries: %w", snapErr)
 	}
-	peak, _ := readProcStatusKiB(pid, "VmHWM")
+	// The kernel updates VmHWM lazily: it can read below the current VmRSS.
+	var peak int64
+	for _, pid := range pids {
+		hwm, _ := readProcStatusKiB(pid, "VmHWM")
+		rss, _ := readProcStatusKiB(pid, "VmRSS")
+		peak += max(hwm, rss)
+	}
+	peak = max(peak, endSnap.mem.RSSKiB)
 
 	rep := &loadReport{
 		Mode:         "fresh-session",
 		Concurrency:  r.opts.Concurrency,
-		Cores:        runtime.NumCPU(),
+		Cores:        r.serverCores(),
 		WarmupS:      r.opts.Warmup.Seconds(),
 		Interrupted:  interrupted,
 		ServerBinary: r.opts.ServerBinary,
@@ -1220,8 +1492,20 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 	records := col.snapshot()
 	summarizeFlows(rep, records, startSnap.at, endSnap.at)
 
-	rep.Server.PID, rep.Server.URL = pid, r.bridgeURL
+	rep.Server.PID, rep.Server.PIDs, rep.Server.URL = pids[0], pids, r.bridgeURL
+	rep.Store, rep.Instances = r.opts.Store, len(pids)
 	serverCPU := time.Duration(endSnap.serverTicks-startSnap.serverTicks) * time.Second / clockTicksPerSecond
+	if r.opts.EtcdPID > 0 {
+		etcdCPU := time.Duration(endSnap.etcdTicks-startSnap.etcdTicks) * time.Second / clockTicksPerSecond
+		e := &etcdReport{PID: r.opts.EtcdPID, RSSStartMiB: mib(startSnap.etcdMem.RSSKiB), RSSEndMiB: mib(endSnap.etcdMem.RSSKiB)}
+		if rep.Flows > 0 {
+			e.CPUMSFlow = ms(etcdCPU) / float64(rep.Flows)
+		}
+		if window > 0 {
+			e.CPUCores = etcdCPU.Seconds() / window.Seconds()
+		}
+		rep.Etcd = e
+	}
 	selfCPU := endSnap.self - startSnap.self
 	machineBusy := time.Duration(endSnap.busyTicks-startSnap.busyTicks) * time.Second / clockTicksPerSecond
 	if rep.Flows > 0 {
@@ -1243,7 +1527,9 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 	rep.Server.AnonGrowth, rep.Server.AnonFlat = memoryGrowth(inWindow, anonOf)
 	rep.Server.FileGrowth, _ = memoryGrowth(inWindow, fileOf)
 	rep.Server.ReplayWindowS = r.replayHorizon().Seconds()
-	rep.Timeline = timeline(records, inWindow, startSnap.at, endSnap.at, 10)
+	samplesMu.Lock()
+	rep.Timeline = timeline(records, samples, startSnap.at, endSnap.at, 10)
+	samplesMu.Unlock()
 	if !r.removeDir {
 		rep.Server.Log = r.logPath
 	}
@@ -1259,7 +1545,7 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 }
 
 // waitMeasuring waits out the window, printing progress every 30 s.
-func (r *loadRun) waitMeasuring(ctx context.Context, wait func(time.Duration) bool, start time.Time, from time.Duration, col *collector, pid int) bool {
+func (r *loadRun) waitMeasuring(ctx context.Context, wait func(time.Duration) bool, start time.Time, from time.Duration, col *collector, pids []int) bool {
 	end := from + r.opts.Duration
 	const every = 30 * time.Second
 	for {
@@ -1275,7 +1561,7 @@ func (r *loadRun) waitMeasuring(ctx context.Context, wait func(time.Duration) bo
 			return true
 		}
 		ok, failed := col.counts(from)
-		m, _ := readProcMemory(pid)
+		m, _ := readGroupMemory(pids)
 		r.logf("  %4.0f s: %d flows (%.1f/s), %d errors, server RSS %.1f MiB (anon %.1f, file %.1f)", (at - from).Seconds(), ok, float64(ok)/(at-from).Seconds(), failed, mib(m.RSSKiB), mib(m.AnonKiB), mib(m.FileKiB))
 	}
 }
@@ -1289,8 +1575,8 @@ func (r *loadRun) worker(ctx context.Context, worker int, start time.Time, stop 
 	for !stop.Load() && ctx.Err() == nil {
 		viaHandoff := true
 		if r.opts.ReuseSession {
-			viaHandoff = b.browser == nil
-			if b.browser == nil {
+			viaHandoff = b.Browser == nil
+			if b.Browser == nil {
 				b = r.newBrowser()
 			}
 		} else {
@@ -1300,7 +1586,7 @@ func (r *loadRun) worker(ctx context.Context, worker int, start time.Time, stop 
 		gen, mock := r.mocks.acquire()
 		b.gen.gen.Store(gen)
 		t0 := time.Now()
-		fe := r.flow(ctx, b.browser, mock, account, viaHandoff)
+		fe := r.flow(ctx, b.Browser, mock, account, viaHandoff)
 		if ctx.Err() != nil {
 			return // cut short by Ctrl-C: not the server's failure
 		}
@@ -1317,10 +1603,10 @@ func (r *loadRun) worker(ctx context.Context, worker int, start time.Time, stop 
 }
 
 // flow runs one SSO flow as a browser and checks each hop.
-func (r *loadRun) flow(ctx context.Context, b *browser, mock *mockiam.IAM, account string, viaHandoff bool) *flowError {
+func (r *loadRun) flow(ctx context.Context, b *journey.Browser, mock *mockiam.IAM, account string, viaHandoff bool) *flowError {
 	ctx, cancel := context.WithTimeout(ctx, 2*loadFlowTimeout)
 	defer cancel()
-	var p *page
+	var p *journey.Page
 	var err error
 	if viaHandoff {
 		token, terr := r.tokenFor(account)
@@ -1328,9 +1614,9 @@ func (r *loadRun) flow(ctx context.Context, b *browser, mock *mockiam.IAM, accou
 			return &flowError{"mint handoff token", terr.Error()}
 		}
 		q := url.Values{handoff.FieldToken: {token}, handoff.FieldService: {r.service}}
-		p, err = b.get(ctx, r.bridgeURL+idp.PathHandoff+"?"+q.Encode())
+		p, err = b.Get(ctx, r.bridgeURL+idp.PathHandoff+"?"+q.Encode())
 	} else {
-		p, err = b.get(ctx, mock.LoginURL(loadXAccountType, false, r.service))
+		p, err = b.Get(ctx, mock.LoginURL(loadXAccountType, false, r.service))
 	}
 	if err != nil {
 		return &flowError{"to the POST form: transport error", err.Error()}
@@ -1338,25 +1624,25 @@ func (r *loadRun) flow(ctx context.Context, b *browser, mock *mockiam.IAM, accou
 	if fe := r.checkLoginLink(p, viaHandoff); fe != nil {
 		return fe
 	}
-	form, found := findForm(p, "saml-post")
+	form, found := journey.FindForm(p, "saml-post")
 	if p.Status != http.StatusOK || !found {
-		return &flowError{"no POST form: " + r.where(p), p.describe()}
+		return &flowError{"no POST form: " + r.where(p), p.Describe()}
 	}
 	if form.Action != mock.ACSURL() {
 		return &flowError{"the POST form goes elsewhere than the mock's ACS", "action " + form.Action}
 	}
-	p, err = b.submit(ctx, form)
+	p, err = b.Submit(ctx, form)
 	if err != nil {
 		return &flowError{"to the mock ACS: transport error", err.Error()}
 	}
-	if p.Status != http.StatusOK || pageField(p.Body, "verdict") != "accepted" {
-		reason := pageField(p.Body, "reason")
+	if p.Status != http.StatusOK || journey.Field(p.Body, "verdict") != "accepted" {
+		reason := journey.Field(p.Body, "reason")
 		if reason == "" {
 			reason = "HTTP " + strconv.Itoa(p.Status)
 		}
-		return &flowError{"mock ACS refused: " + reason, p.describe()}
+		return &flowError{"mock ACS refused: " + reason, p.Describe()}
 	}
-	if got := pageField(p.Body, "xuserid"); got != account {
+	if got := journey.Field(p.Body, "xuserid"); got != account {
 		return &flowError{"mock console shows another user", fmt.Sprintf("xUserId %q, want %q", got, account)}
 	}
 	return nil
@@ -1364,7 +1650,7 @@ func (r *loadRun) flow(ctx context.Context, b *browser, mock *mockiam.IAM, accou
 
 // checkLoginLink checks that the bridge sent the browser to the mock's
 // login link with isFirstLogin=false: every account is bound.
-func (r *loadRun) checkLoginLink(p *page, viaHandoff bool) *flowError {
+func (r *loadRun) checkLoginLink(p *journey.Page, viaHandoff bool) *flowError {
 	if !viaHandoff {
 		return nil
 	}
@@ -1375,7 +1661,7 @@ func (r *loadRun) checkLoginLink(p *page, viaHandoff bool) *flowError {
 		}
 	}
 	if link == nil {
-		return &flowError{"handoff did not reach the login link: " + r.where(p), p.describe()}
+		return &flowError{"handoff did not reach the login link: " + r.where(p), p.Describe()}
 	}
 	if first := link.Query().Get("isFirstLogin"); first != "false" {
 		return &flowError{"login link has isFirstLogin=" + first + " for a bound account", link.Redacted()}
@@ -1384,7 +1670,7 @@ func (r *loadRun) checkLoginLink(p *page, viaHandoff bool) *flowError {
 }
 
 // where names the page a flow stopped on, stably enough to group by.
-func (r *loadRun) where(p *page) string {
+func (r *loadRun) where(p *journey.Page) string {
 	who := "other host"
 	switch p.URL.Host {
 	case mustHost(r.bridgeURL):
@@ -1393,7 +1679,7 @@ func (r *loadRun) where(p *page) string {
 		who = "mock"
 	}
 	s := fmt.Sprintf("HTTP %d at %s %s", p.Status, who, p.URL.Path)
-	if reason := pageField(p.Body, "reason"); reason != "" {
+	if reason := journey.Field(p.Body, "reason"); reason != "" {
 		s += " (" + reason + ")"
 	}
 	return s
@@ -1530,7 +1816,20 @@ func timeline(records []flowRecord, samples []procSample, from, to time.Duration
 			lat[i] = append(lat[i], rec.Latency)
 		}
 	}
+	// Each slice's samples, led by the last one before it: CPU time is a
+	// difference, so a slice with one sample of its own still has two. A
+	// slice without a sample of its own (slices narrower than the sampling
+	// interval) reads the memory of the one before.
 	rss := make([][]procSample, n)
+	for i := range rss {
+		start := from + time.Duration(i)*width
+		for j := len(samples) - 1; j >= 0; j-- {
+			if samples[j].At < start {
+				rss[i] = append(rss[i], samples[j])
+				break
+			}
+		}
+	}
 	for _, s := range samples {
 		if i := slot(s.At); i >= 0 {
 			rss[i] = append(rss[i], s)
@@ -1538,6 +1837,9 @@ func timeline(records []flowRecord, samples []procSample, from, to time.Duration
 	}
 	for i := range out {
 		out[i].ServerCPUMSFlow = cpuPerFlow(records, rss[i])
+		if len(rss[i]) > 1 {
+			rss[i] = rss[i][1:] // memory: the slice's own samples
+		}
 		out[i].FlowsPerSecond = float64(len(lat[i])) / width.Seconds()
 		out[i].P95MS = latencies(lat[i]).P95
 		out[i].RSSMiB = meanOf(rss[i], rssOf) / 1024
@@ -1635,7 +1937,11 @@ func (rep *loadReport) writeText(w io.Writer) {
 		pf("    %d x %s\te.g. %s", rep.ErrorsByReason[reason], reason, rep.ErrorSamples[reason])
 	}
 	pf("")
-	pf("server (child process pid %d, %s)", rep.Server.PID, rep.Server.URL)
+	if rep.Instances > 1 {
+		pf("servers (%d child processes on store %s, pids %v, public URL %s; figures are their sums)", rep.Instances, rep.Store, rep.Server.PIDs, rep.Server.URL)
+	} else {
+		pf("server (child process pid %d, %s, store %s)", rep.Server.PID, rep.Server.URL, rep.Store)
+	}
 	pf("  CPU per flow\t%.3f ms\t(%.2f cores busy on average)", rep.Server.CPUMSFlow, rep.Server.CPUCores)
 	pf("  with the cores to itself\t%.1f flows/s\t= %.1f %% of the ceiling (%d cores ÷ server CPU per flow)", rep.Server.ImpliedFPS, rep.Server.ImpliedPct, rep.Cores)
 	pf("  RSS start/end/peak\t%.1f / %.1f / %.1f MiB\t(peak = VmHWM over the process's life)", rep.Server.RSSStartMiB, rep.Server.RSSEndMiB, rep.Server.RSSPeakMiB)
@@ -1647,6 +1953,11 @@ func (rep *loadReport) writeText(w io.Writer) {
 	}
 	pf("  RSS last third vs middle\t%+.1f %%\t%s (anonymous %+.1f %%, file-backed %+.1f %%)", rep.Server.RSSGrowth, flat, rep.Server.AnonGrowth, rep.Server.FileGrowth)
 	pf("  stopped\tSIGTERM -> exit code %d after %.0f ms", rep.Server.ExitCode, rep.Server.StopMS)
+	if e := rep.Etcd; e != nil {
+		pf("etcd (pid %d)", e.PID)
+		pf("  CPU per flow\t%.3f ms\t(%.2f cores busy on average)", e.CPUMSFlow, e.CPUCores)
+		pf("  RSS start/end\t%.1f / %.1f MiB", e.RSSStartMiB, e.RSSEndMiB)
+	}
 	if rep.Server.Log != "" {
 		pf("  log\t%s", rep.Server.Log)
 	}
@@ -1794,4 +2105,38 @@ func parseSystemCPUTicks(data []byte) (busy, total int64, err error) {
 		}
 	}
 	return busy, total, nil
+}
+
+// pin restricts a process (0: this one) to cpus; no cpus: nothing.
+func (r *loadRun) pin(pid int, cpus []int) error {
+	if len(cpus) == 0 {
+		return nil
+	}
+	var set unix.CPUSet
+	for _, c := range cpus {
+		set.Set(c)
+	}
+	if err := unix.SchedSetaffinity(pid, &set); err != nil {
+		return fmt.Errorf("loadtest: pin pid %d to CPUs %v: %w", pid, cpus, err)
+	}
+	return nil
+}
+
+// childEnv is the servers' environment: no PARTNERIDP_* overrides, and
+// GOMAXPROCS matching their CPU set when pinned.
+func (r *loadRun) childEnv() []string {
+	env := withoutConfigOverrides(os.Environ())
+	if n := len(r.opts.ServerCPUs); n > 0 {
+		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", n))
+	}
+	return env
+}
+
+// serverCores is how many cores the servers may use: their CPU set when
+// pinned, else the machine's.
+func (r *loadRun) serverCores() int {
+	if n := len(r.opts.ServerCPUs); n > 0 {
+		return n
+	}
+	return runtime.NumCPU()
 }

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/partneridp/partneridp/idp/mockiam"
+	"github.com/partneridp/partneridp/internal/journey"
 )
 
 // buildServerBinary builds this command into a temporary folder: the load
@@ -211,7 +213,7 @@ func TestLoadtestServerKilled(t *testing.T) {
 func TestLoadtestGeneratedConfig(t *testing.T) {
 	dir := t.TempDir()
 	cfg := loadBridgeConfig(dir, "127.0.0.1:18443", "http://127.0.0.1:18443", "http://127.0.0.1:19443")
-	path, err := writeLoadConfig(cfg, dir)
+	path, err := writeLoadConfig(cfg, dir, "partneridp-loadtest.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,6 +260,20 @@ func TestLoadtestOptionsValidate(t *testing.T) {
 		{"missing binary", func(o *loadtestOptions) { o.ServerBinary = filepath.Join(t.TempDir(), "none") }, "--server-binary"},
 		{"binary not executable", func(o *loadtestOptions) { o.ServerBinary = notExec }, "not an executable"},
 		{"folder as binary", func(o *loadtestOptions) { o.ServerBinary = t.TempDir() }, "not an executable"},
+		{"etcd", func(o *loadtestOptions) {
+			o.Store, o.EtcdEndpoints, o.Instances = storeEtcd, []string{"http://127.0.0.1:2379"}, 3
+		}, ""},
+		{"unknown store", func(o *loadtestOptions) { o.Store = "redis" }, "--store"},
+		{"several instances on bolt", func(o *loadtestOptions) { o.Instances = 2 }, "--instances"},
+		{"etcd without endpoints", func(o *loadtestOptions) { o.Store = storeEtcd }, "--etcd-endpoints"},
+		{"too many instances", func(o *loadtestOptions) {
+			o.Store, o.EtcdEndpoints, o.Instances = storeEtcd, []string{"http://127.0.0.1:2379"}, loadMaxInstances+1
+		}, "--instances"},
+		{"etcd pid with bolt", func(o *loadtestOptions) { o.EtcdPID = 1 }, "--etcd-pid"},
+		{"pinned", func(o *loadtestOptions) { o.ServerCPUs, o.GeneratorCPUs = []int{0}, []int{runtime.NumCPU() - 1} }, ""},
+		{"pinned servers only", func(o *loadtestOptions) { o.ServerCPUs = []int{0} }, "give both"},
+		{"shared CPU", func(o *loadtestOptions) { o.ServerCPUs, o.GeneratorCPUs = []int{0}, []int{0} }, "share CPU 0"},
+		{"no such CPU", func(o *loadtestOptions) { o.ServerCPUs, o.GeneratorCPUs = []int{0}, []int{runtime.NumCPU()} }, "this machine has CPUs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -290,7 +306,7 @@ func TestLoadtestOptionsValidate(t *testing.T) {
 }
 
 func TestLoopbackTransportRefusesOtherAddresses(t *testing.T) {
-	tr := loopbackTransport(1)
+	tr := loopbackTransport(1, nil)
 	for _, addr := range []string{"192.0.2.1:80", "example.invalid:80", "[2001:db8::1]:443", "nonsense"} {
 		if _, err := tr.DialContext(context.Background(), "tcp", addr); err == nil || !strings.Contains(err.Error(), "loopback") {
 			t.Errorf("dial %s: want a loopback-only refusal, got %v", addr, err)
@@ -405,15 +421,15 @@ func TestFlowChecks(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
-		p          *page
+		p          *journey.Page
 		viaHandoff bool
 		want       string // "" : no error
 	}{
-		{"bound", &page{URL: login("false"), Chain: []*url.URL{handoffURL, login("false")}}, true, ""},
-		{"first login for a bound account", &page{URL: login("true"), Chain: []*url.URL{handoffURL, login("true")}}, true, "isFirstLogin=true"},
-		{"refused at the handoff", &page{URL: handoffURL, Status: 429, Body: `<p>Reason: <code id="reason">rate_limited</code></p>`, Chain: []*url.URL{handoffURL}}, true,
+		{"bound", &journey.Page{URL: login("false"), Chain: []*url.URL{handoffURL, login("false")}}, true, ""},
+		{"first login for a bound account", &journey.Page{URL: login("true"), Chain: []*url.URL{handoffURL, login("true")}}, true, "isFirstLogin=true"},
+		{"refused at the handoff", &journey.Page{URL: handoffURL, Status: 429, Body: `<p>Reason: <code id="reason">rate_limited</code></p>`, Chain: []*url.URL{handoffURL}}, true,
 			"handoff did not reach the login link: HTTP 429 at bridge /sso/huawei (rate_limited)"},
-		{"started at Huawei", &page{URL: login("false")}, false, ""},
+		{"started at Huawei", &journey.Page{URL: login("false")}, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -546,6 +562,13 @@ func TestTimeline(t *testing.T) {
 	cpuSamples := []procSample{{At: 10 * time.Second, CPUTicks: 1000}, {At: 14 * time.Second, CPUTicks: 1200}}
 	if got := timeline(records, cpuSamples, 10*time.Second, 20*time.Second, 2)[0].ServerCPUMSFlow; math.Abs(got-50) > 1e-9 {
 		t.Errorf("CPU per flow %.3f ms, want 50", got)
+	}
+	// A slice with one sample of its own is measured from the sample
+	// before it (it used to read 0.000): 300 ticks over [10 s, 16 s), 60
+	// good flows.
+	sparse := []procSample{{At: 10 * time.Second, CPUTicks: 1000, RSSKiB: 1024}, {At: 16 * time.Second, CPUTicks: 1300, RSSKiB: 2048}}
+	if tl := timeline(records, sparse, 10*time.Second, 20*time.Second, 2); math.Abs(tl[1].ServerCPUMSFlow-50) > 1e-9 || tl[1].RSSMiB != 2 {
+		t.Errorf("slice with one sample: %+v", tl[1])
 	}
 	cpuSamples[1].CPUTicks = -1
 	if got := timeline(records, cpuSamples, 10*time.Second, 20*time.Second, 2)[0].ServerCPUMSFlow; got != 0 {

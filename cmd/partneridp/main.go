@@ -140,19 +140,30 @@ Start with:  partneridp demo`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &usageError{cmd: c, err: fmt.Errorf("%w (see: %s --help)", err, c.CommandPath())}
 	})
+	// Every subcommand, here and nowhere else: each is built in its own
+	// file, and this list is the whole CLI.
 	root.AddCommand(
 		newVersionCmd(),
 		newConfigCmd(),
+		newServeCmd(),
+		newHealthcheckCmd(),
+		newMetadataCmd(),
+		newSPMetadataCmd(),
+		newKeygenCmd(),
+		newKeysCmd(),
+		newBindingsCmd(),
+		newStoreCmd(),
+		newCustomersCmd(),
+		newWebhooksCmd(),
+		newTokenCmd(),
+		newLoginURLCmd(),
+		newMockHuaweiCmd(),
+		newDemoCmd(),
+		newSelftestCmd(),
+		newLoadtestCmd(),
 	)
-	for _, add := range extraCommands {
-		root.AddCommand(add())
-	}
 	return root
 }
-
-// extraCommands are registered by the files that define them, so that each
-// subcommand lives beside its own wiring.
-var extraCommands []func() *cobra.Command
 
 func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
@@ -219,7 +230,7 @@ func newConfigCmd() *cobra.Command {
 		Short: "Work with the configuration file",
 	}
 	var path string
-	var offline bool
+	var offline, connect bool
 	check := &cobra.Command{
 		Use:   "check",
 		Short: "Validate a config file and report every problem at once",
@@ -229,7 +240,9 @@ TLS or proxy settings; key file modes (0600) and certificate validity; the
 platforms' keys; the data and audit-log folders; and Huawei's SP metadata, fetched
 and verified when it is a URL (--offline skips only that). Every problem is
 listed; the exit status is 2 when there is any. PARTNERIDP_* environment
-overrides are applied first.`,
+overrides are applied first. --connect also opens the configured store (for
+etcd: proves the cluster answers with the given TLS settings and credentials
+and holds this build's schema) and counts its bindings.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := LoadConfig(path, os.Getenv)
@@ -246,6 +259,13 @@ overrides are applied first.`,
 			if offline {
 				note = "; SP metadata URL not fetched (--offline)"
 			}
+			if connect {
+				n, err := connectStore(cmd.Context(), cfg)
+				if err != nil {
+					return &ConfigError{File: path, Problems: []string{err.Error()}}
+				}
+				note += fmt.Sprintf("; store %s reached, %d binding(s)", cfg.Store.Type, n)
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK (entityID %s, site %s, %d platform(s)%s)\n", path, cfg.IdP.EntityID, cfg.Huawei.Site, len(cfg.Platforms), note)
 			if cfg.Development {
 				fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: development: true allows http:// URLs and non-Secure cookies; never use it in production")
@@ -255,6 +275,7 @@ overrides are applied first.`,
 	}
 	check.Flags().StringVar(&path, "config", "partneridp.yaml", "config file (or set PARTNERIDP_CONFIG)")
 	check.Flags().BoolVar(&offline, "offline", false, "do not fetch SP metadata from its URL (files are still checked)")
+	check.Flags().BoolVar(&connect, "connect", false, "also open the configured store and count its bindings (etcd: proves endpoints, TLS and credentials)")
 	cmd.AddCommand(check)
 	return cmd
 }

@@ -7,13 +7,10 @@ import (
 	"os"
 	"time"
 
-	"github.com/partneridp/partneridp/metadata"
 	"github.com/spf13/cobra"
-)
 
-func init() {
-	extraCommands = append(extraCommands, newMetadataCmd, newSPMetadataCmd)
-}
+	"github.com/partneridp/partneridp/metadata"
+)
 
 // idpMetadataConfig turns the YAML config into what the metadata builder needs.
 func idpMetadataConfig(cfg *Config) metadata.IDPConfig {

@@ -28,8 +28,6 @@ import (
 	"github.com/partneridp/partneridp/metadata"
 )
 
-func init() { extraCommands = append(extraCommands, newMockHuaweiCmd) }
-
 // MockHuaweiConfig is the YAML configuration of `partneridp mock-huawei`.
 // Relative paths are relative to the file's own folder.
 type MockHuaweiConfig struct {

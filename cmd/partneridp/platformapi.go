@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -27,9 +28,12 @@ type PlatformAPIConfig struct {
 // WebhookConfig is platforms[].webhook: binding-change events POSTed to URL,
 // signed per Standard Webhooks with the whsec_ secret in SecretFile.
 type WebhookConfig struct {
-	URL        string   `yaml:"url"`
-	SecretFile string   `yaml:"secret_file"`
-	MaxAge     Duration `yaml:"give_up_after"` // default 24h of retries
+	URL        string `yaml:"url"`
+	SecretFile string `yaml:"secret_file"`
+	// MaxAge: an event whose delivery still fails this long after its
+	// change is given up (metric, audit, `webhooks retry --given-up`);
+	// default 24h, at least 1m.
+	MaxAge Duration `yaml:"give_up_after"`
 }
 
 // PartnerAPIConfig is huawei.partner_api: the AK/SK of the partner account
@@ -61,18 +65,18 @@ func buildPartner(cfg *Config, getenv func(string) string) (platformapi.Partner,
 			return "", fmt.Errorf("huawei.partner_api: set %s_file or %s_env, not both", field, field)
 		case file != "":
 			path := cfg.Path(file)
-			fi, err := os.Stat(path)
-			if err != nil {
-				return "", fmt.Errorf("huawei.partner_api.%s_file: %w", field, err)
-			}
-			if fi.Mode().Perm()&0o004 != 0 {
-				return "", fmt.Errorf("huawei.partner_api.%s_file: %s is world-readable; chmod 600 it", field, path)
+			if err := privateFileMode("huawei.partner_api."+field+"_file", path); err != nil {
+				return "", err
 			}
 			b, err := os.ReadFile(path)
 			if err != nil {
 				return "", fmt.Errorf("huawei.partner_api.%s_file: %w", field, err)
 			}
-			return strings.TrimSpace(string(b)), nil
+			v := strings.TrimSpace(string(b))
+			if v == "" {
+				return "", fmt.Errorf("huawei.partner_api.%s_file: %s is empty", field, filepath.Base(path))
+			}
+			return v, nil
 		case env != "":
 			v := strings.TrimSpace(getenv(env))
 			if v == "" {

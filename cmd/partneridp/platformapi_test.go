@@ -46,7 +46,8 @@ func TestPlatformAPIWiring(t *testing.T) {
 	dir := t.TempDir()
 	secret := strings.Repeat("s", 48)
 	os.WriteFile(filepath.Join(dir, "s"), []byte(secret), 0o600)
-	yaml := strings.Replace(minimalConfig, "secret_file: s}]", "secret_file: s, api: {enabled: true}}]", 1) +
+	// development: the mock answers on http.
+	yaml := "development: true\n" + strings.Replace(minimalConfig, "secret_file: s}]", "secret_file: s, api: {enabled: true}}]", 1) +
 		"huawei: {x_account_type: t_IDP, partner_api: {ak_env: TEST_AK, sk_env: TEST_SK, domain_id: 0123456789abcdef0123456789abcdef, endpoint: \"" + srv.URL + "\"}}\n"
 	yaml = strings.Replace(yaml, "huawei: {x_account_type: t_IDP}\n", "", 1)
 	cfgPath := filepath.Join(dir, "c.yaml")
@@ -118,7 +119,7 @@ func TestCustomersCommands(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "ak"), []byte(ak+"\n"), 0o600)
 	os.WriteFile(filepath.Join(dir, "sk"), []byte(sk+"\n"), 0o600)
-	yaml := strings.Replace(minimalConfig, "huawei: {x_account_type: t_IDP}\n",
+	yaml := "development: true\n" + strings.Replace(minimalConfig, "huawei: {x_account_type: t_IDP}\n",
 		"huawei: {x_account_type: t_IDP, partner_api: {ak_file: ak, sk_file: sk, domain_id: 0123456789abcdef0123456789abcdef, endpoint: \""+srv.URL+"\"}}\n", 1) + "store: {path: bindings.db}\n"
 	cfg := filepath.Join(dir, "c.yaml")
 	os.WriteFile(cfg, []byte(yaml), 0o644)

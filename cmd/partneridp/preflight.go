@@ -121,6 +121,18 @@ func preflight(cfg *Config, offline bool) []string {
 	add(err)
 	_, err = loadSessionSecret(cfg)
 	add(err)
+	if cfg.Store.Type == storeEtcd {
+		_, err = etcdPassword(cfg, os.Getenv)
+		add(err)
+	}
+	for i, pc := range cfg.Platforms {
+		if pc.Webhook != nil {
+			_, err = loadWebhookSecret(cfg, i)
+			add(err)
+		}
+	}
+	_, err = buildPartner(cfg, os.Getenv)
+	add(err)
 	_, err = attributeProfile(cfg)
 	add(err)
 	add(writableDir("data_dir", cfg.Path(cfg.DataDir)))

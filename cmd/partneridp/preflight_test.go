@@ -120,6 +120,23 @@ func TestConfigCheckAgreesWithServe(t *testing.T) {
 		{"no landing_url", func(dir string, y *string) {
 			*y = strings.Replace(*y, "landing_url: https://p.example/\n", "", 1)
 		}, "landing_url", false},
+		{"webhook secret readable by others", func(dir string, y *string) {
+			os.WriteFile(filepath.Join(dir, "shop.whsec"), []byte("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"), 0o640)
+			*y = strings.Replace(*y, "login_url: https://p.example/login}", "login_url: https://p.example/login, webhook: {url: \"https://p.example/hooks\", secret_file: shop.whsec}}", 1)
+		}, "platforms[0].webhook.secret_file", false},
+		{"webhook secret without whsec_", func(dir string, y *string) {
+			os.WriteFile(filepath.Join(dir, "shop.whsec"), []byte("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n"), 0o600)
+			*y = strings.Replace(*y, "login_url: https://p.example/login}", "login_url: https://p.example/login, webhook: {url: \"https://p.example/hooks\", secret_file: shop.whsec}}", 1)
+		}, "whsec_", false},
+		{"partner SK file readable by others", func(dir string, y *string) {
+			os.WriteFile(filepath.Join(dir, "hw.ak"), []byte("AKTEST\n"), 0o600)
+			os.WriteFile(filepath.Join(dir, "hw.sk"), []byte("SKTEST\n"), 0o644)
+			*y = strings.Replace(*y, "  x_account_type: test_IDP\n", "  x_account_type: test_IDP\n  partner_api: {ak_file: hw.ak, sk_file: hw.sk, domain_id: d0}\n", 1)
+		}, "huawei.partner_api.sk_file", false},
+		{"partner AK env unset", func(dir string, y *string) {
+			os.WriteFile(filepath.Join(dir, "hw.sk"), []byte("SKTEST\n"), 0o600)
+			*y = strings.Replace(*y, "  x_account_type: test_IDP\n", "  x_account_type: test_IDP\n  partner_api: {ak_env: PARTNERIDP_TEST_UNSET_AK, sk_file: hw.sk, domain_id: d0}\n", 1)
+		}, "PARTNERIDP_TEST_UNSET_AK is empty or unset", false},
 		{"data_dir not writable", func(dir string, y *string) {
 			os.WriteFile(filepath.Join(dir, "data"), []byte("a file"), 0o644)
 		}, "data", false},

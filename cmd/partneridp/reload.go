@@ -2,102 +2,79 @@ package main
 
 import (
 	"context"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 
+	"github.com/partneridp/partneridp/idp"
 	"github.com/partneridp/partneridp/metadata"
 )
 
-// Reload (SIGHUP to serve; systemctl reload partneridp) re-reads the files
-// the config names and puts them in service without dropping a request:
-// the signing key pair and the rollover certificates (after `keys rotate`),
-// hence the IdP metadata served at /saml/metadata; the Huawei SP metadata;
-// the platforms' handoff keys. The config file itself is not re-read:
-// changing it takes a restart.
-//
-// Everything is loaded and checked before anything is swapped; on any
-// problem nothing changes and the log says why. The SP metadata is
-// refreshed last because a successful refresh is in service at once.
-
-// newSignerSlot holds the file-based default signer for the keyset's
-// current key pair.
-func newSignerSlot(ks *metadata.Keyset) (*metadata.SignerSlot, error) {
-	s, err := metadata.NewKeySigner(ks.Current)
-	if err != nil {
-		return nil, fmt.Errorf("idp.signing: %w", err)
-	}
-	return metadata.NewSignerSlot(s)
-}
-
-// signingCert is the certificate of the key that signs now.
-func (b *bridge) signingCert() *x509.Certificate { return b.signer.Current().Certificate() }
-
-// reloaded says what a reload put in service, for its log line.
-type reloaded struct {
-	signingCert   string // SHA-256 fingerprint
-	publishedCert int    // certificates in the IdP metadata
-	spEntityID    string
-	platforms     int
-}
-
-// reload re-reads and swaps; see above. It is safe to call while the
-// bridge serves; concurrent reloads run one after the other.
-func (b *bridge) reload(ctx context.Context) (reloaded, error) {
+// reload re-reads, from the files the config names, what may change while
+// the bridge serves: the signing keys (after `keys rotate`) with the
+// metadata built from them, the platforms' token keys (and the platform API
+// that checks them), and Huawei's SP metadata. Everything is loaded and
+// checked first; then it is swapped in at once. On any problem nothing is
+// swapped and the error says why (the SP metadata is refreshed last: a
+// failure there keeps the SP metadata in use and is reported too). The
+// config file itself is not re-read: a changed listen address, store or
+// setting needs a restart.
+func (b *bridge) reload(ctx context.Context) (summary string, err error) {
 	b.reloadMu.Lock()
 	defer b.reloadMu.Unlock()
 	now := b.clock()
-
-	doc, ks, err := buildIDPMetadata(b.cfg, now)
+	xml, keyset, err := buildIDPMetadata(b.cfg, now)
 	if err != nil {
-		return reloaded{}, fmt.Errorf("idp.signing: %w", err)
+		return "", fmt.Errorf("signing keys: %w", err)
 	}
-	signer, err := metadata.NewKeySigner(ks.Current)
+	signer, err := metadata.NewKeySigner(keyset.Current)
 	if err != nil {
-		return reloaded{}, fmt.Errorf("idp.signing: %w", err)
+		return "", fmt.Errorf("signing keys: %w", err)
 	}
 	platforms, err := loadPlatforms(b.cfg)
 	if err != nil {
-		return reloaded{}, err
+		return "", fmt.Errorf("platform keys: %w", err)
 	}
-	if err := b.server.CheckPlatforms(platforms); err != nil {
-		return reloaded{}, fmt.Errorf("platforms: %w", err)
+	api, err := b.rebuildAPI(platforms)
+	if err != nil {
+		return "", fmt.Errorf("platform API: %w", err)
 	}
-	if b.spSource != nil {
-		if err := b.spSource.Refresh(ctx); err != nil {
-			return reloaded{}, fmt.Errorf("huawei.sp_metadata: %w", err)
-		}
+	if err := metadata.CheckSigner(signer); err != nil {
+		return "", fmt.Errorf("signing keys: %w", err)
 	}
-
-	// Everything passed its checks: swap. The metadata first, so that a
-	// certificate is published before (or as) it signs.
-	if err := b.server.SetMetadataXML(doc); err != nil {
-		return reloaded{}, err
+	if err := b.server.Reload(idp.Reloaded{MetadataXML: xml, Platforms: platforms, API: api}); err != nil {
+		return "", fmt.Errorf("platform keys: %w", err)
 	}
 	if _, err := b.signer.Swap(signer); err != nil {
-		return reloaded{}, fmt.Errorf("idp.signing: %w", err)
+		return "", fmt.Errorf("signing keys: %w", err) // CheckSigner passed above: not reached
 	}
-	if err := b.server.SetPlatforms(platforms); err != nil {
-		return reloaded{}, fmt.Errorf("platforms: %w", err)
+	b.keyset.Store(keyset)
+	summary = fmt.Sprintf("signing certificate SHA-256 %s, %d platform(s)", metadata.FingerprintSHA256(keyset.Current.Cert), len(platforms))
+	if b.spSource != nil {
+		if err := b.spSource.Refresh(ctx); err != nil {
+			return summary, fmt.Errorf("the signing and platform keys were reloaded, but Huawei's SP metadata was not (the one in use stays): %w", err)
+		}
+		summary += "; SP metadata refreshed"
 	}
-	r := reloaded{signingCert: metadata.FingerprintSHA256(signer.Certificate()), publishedCert: len(ks.Published()), platforms: len(platforms)}
-	if sp := b.sp(); sp != nil {
-		r.spEntityID = sp.EntityID
-	}
-	return r, nil
+	return summary, nil
 }
 
-// reloadAndLog runs reload and says in the log what happened: what is now
-// in service, or why the previous files stay in service. Errors name files
-// and settings, never key material.
-func (b *bridge) reloadAndLog(ctx context.Context, logger *slog.Logger) error {
-	r, err := b.reload(ctx)
-	if err != nil {
-		logger.Error("reload refused: still serving the previous signing key, IdP metadata, SP metadata and platform keys; fix the problem and reload again",
-			"reason", err.Error())
-		return err
+// reloadOnSignal runs reload for every value on sig until ctx ends,
+// logging what happened.
+func (b *bridge) reloadOnSignal(ctx context.Context, sig <-chan struct{}, logger *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sig:
+		}
+		summary, err := b.reload(ctx)
+		switch {
+		case err == nil:
+			logger.Info("reloaded", "what", summary)
+		case summary != "":
+			logger.Warn("reloaded in part", "what", summary, "error", err)
+		default:
+			logger.Error("reload refused: the keys in use stay", "error", err)
+		}
 	}
-	logger.Info("reloaded: signing key, IdP metadata, SP metadata and platform keys are in service",
-		"signing_cert_sha256", r.signingCert, "published_certs", r.publishedCert, "sp_entity_id", r.spEntityID, "platforms", r.platforms)
-	return nil
 }

@@ -9,11 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/partneridp/partneridp/metadata"
 	"github.com/spf13/cobra"
-)
 
-func init() { extraCommands = append(extraCommands, newKeysCmd) }
+	"github.com/partneridp/partneridp/metadata"
+)
 
 // rotationFiles is the config's idp.signing section as rollover files.
 func rotationFiles(cfg *Config) metadata.RotationFiles {
@@ -29,10 +28,6 @@ func rotationFiles(cfg *Config) metadata.RotationFiles {
 
 // partnerCenterUpload is where the IDP Metadata.xml goes in Huawei Partner Center.
 const partnerCenterUpload = "Huawei Partner Center: Support > Capability Opening > Access Configuration > Modify"
-
-// reloadHow is how an operator makes a running serve reload its keys and
-// metadata (serve.go handles SIGHUP; the systemd unit's ExecReload sends it).
-const reloadHow = "systemctl reload partneridp, or kill -HUP the serve process"
 
 const rolloverHelp = `A signing-key rollover replaces the IdP's signing key without breaking logins.
 Huawei IAM checks our assertions against the certificates in the IDP
@@ -50,8 +45,8 @@ upload it:
   partneridp keys rotate promote --config FILE
       once Huawei uses that metadata: the next pair becomes current, the old
       certificate moves to previous_cert_file, the old private key is deleted.
-      Reload partneridp (` + reloadHow + `) so that it signs with
-      the new key; the metadata lists the new and the previous certificate.
+      Restart partneridp; the metadata lists the new and the previous
+      certificate.
   partneridp keys rotate retire --config FILE
       once Huawei uses that metadata: deletes previous_cert_file; the metadata
       lists the new certificate only.
@@ -139,7 +134,6 @@ The current key keeps signing. Afterwards:
 			printSteps(out,
 				fmt.Sprintf("partneridp metadata --config %s --out IDP-Metadata.xml", configPath),
 				"Upload IDP-Metadata.xml in "+partnerCenterUpload+".",
-				"Reload partneridp ("+reloadHow+") so that its /saml/metadata lists the next certificate too.",
 				"Wait until Huawei uses the new metadata.",
 				fmt.Sprintf("partneridp keys rotate promote --config %s", configPath),
 			)
@@ -174,8 +168,8 @@ where it stopped and finishes. Until then partneridp refuses to start rather
 than sign with a key that does not match its certificate.
 
 Afterwards:
-  1. Reload partneridp (` + reloadHow + `), so that it signs with
-     the new key and serves the new metadata; a restart does it too.
+  1. Reload partneridp (kill -HUP its process, or systemctl reload partneridp),
+     so that it signs with the new key and serves the new metadata.
   2. partneridp metadata --config FILE --out IDP-Metadata.xml
      (it lists the new certificate and, as previous, the old one)
   3. Upload IDP-Metadata.xml in ` + partnerCenterUpload + `.
@@ -207,9 +201,9 @@ Afterwards:
 			if err != nil {
 				return fmt.Errorf("promoted, but the metadata does not build: %w", err)
 			}
-			fmt.Fprintf(out, "\nThe IdP metadata now publishes %d certificate(s); the new key signs once partneridp reloads (SIGHUP) or restarts.\n", published)
+			fmt.Fprintf(out, "\nThe IdP metadata now publishes %d certificate(s); the new key signs once partneridp reloads.\n", published)
 			steps := []string{
-				"Reload partneridp (" + reloadHow + ") so that it signs with the new key.",
+				"Reload partneridp so that it signs with the new key: kill -HUP its process, or systemctl reload partneridp.",
 				fmt.Sprintf("partneridp metadata --config %s --out IDP-Metadata.xml", configPath),
 				"Upload IDP-Metadata.xml in " + partnerCenterUpload + ".",
 			}
@@ -259,7 +253,6 @@ Afterwards:
 			printSteps(out,
 				fmt.Sprintf("partneridp metadata --config %s --out IDP-Metadata.xml", configPath),
 				"Upload IDP-Metadata.xml in "+partnerCenterUpload+".",
-				"Reload partneridp ("+reloadHow+") so that its /saml/metadata lists only the current certificate.",
 			)
 			return nil
 		},
@@ -317,7 +310,7 @@ func nextRotationStep(s metadata.RotationStage, configPath string) string {
 	case metadata.RotationStaged:
 		return fmt.Sprintf("upload metadata listing the next certificate in %s; once Huawei uses it: partneridp keys rotate promote --config %s", partnerCenterUpload, configPath)
 	case metadata.RotationPromoted:
-		return fmt.Sprintf("reload partneridp ("+reloadHow+") and upload the current metadata in %s; once Huawei uses it: partneridp keys rotate retire --config %s", partnerCenterUpload, configPath)
+		return fmt.Sprintf("reload partneridp (kill -HUP, or systemctl reload) and upload the current metadata in %s; once Huawei uses it: partneridp keys rotate retire --config %s", partnerCenterUpload, configPath)
 	case metadata.RotationPromoting:
 		return fmt.Sprintf("partneridp keys rotate promote --config %s (it finishes the interrupted promotion)", configPath)
 	}

@@ -145,7 +145,7 @@ func TestKeyRolloverCycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"Reload partneridp (systemctl reload partneridp", "old private key was deleted", "Capability Opening > Access Configuration > Modify", "keys rotate retire", metadata.FingerprintSHA256(newCert)} {
+	for _, want := range []string{"kill -HUP", "old private key was deleted", "Capability Opening > Access Configuration > Modify", "keys rotate retire", metadata.FingerprintSHA256(newCert)} {
 		if !strings.Contains(out, want) {
 			t.Errorf("promote output lacks %q:\n%s", want, out)
 		}

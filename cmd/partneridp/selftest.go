@@ -18,7 +18,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -31,14 +30,14 @@ import (
 
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bolt"
+	"github.com/partneridp/partneridp/binding/etcd"
 	"github.com/partneridp/partneridp/idp"
 	"github.com/partneridp/partneridp/idp/demoplatform"
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/mockiam"
+	"github.com/partneridp/partneridp/internal/journey"
 	"github.com/partneridp/partneridp/metadata"
 )
-
-func init() { extraCommands = append(extraCommands, newSelftestCmd) }
 
 // selftestTimeout bounds a whole run; a healthy one takes about a second.
 const selftestTimeout = 2 * time.Minute
@@ -118,13 +117,13 @@ type selftestEnv struct {
 	mockURL      string
 	xAccountType string
 	customer     demoplatform.Customer
-	newBrowser   func() *browser
+	newBrowser   func() *journey.Browser
 	// handoff starts a login from the platform: it returns the page the
 	// browser ends on (the bridge's POST form when all is well).
-	handoff func(ctx context.Context, b *browser) (*page, error)
+	handoff func(ctx context.Context, b *journey.Browser) (*journey.Page, error)
 	// platformLogin answers the bridge's redirect to the platform login (a
 	// page with Status 302 whose Location is the platform's login URL).
-	platformLogin func(ctx context.Context, b *browser, redirect *page) (*page, error)
+	platformLogin func(ctx context.Context, b *journey.Browser, redirect *journey.Page) (*journey.Page, error)
 	cleanup       []func() error
 }
 
@@ -223,33 +222,33 @@ func inProcessEnv(ctx context.Context, o selftestOptions) (*selftestEnv, error) 
 	env := &selftestEnv{
 		bridge: s.bridge, bridgeURL: s.bridgeURL, mock: s.mock, mockURL: s.mockURL,
 		xAccountType: s.xAccountType, customer: customer,
-		newBrowser: func() *browser {
-			return newBrowser(nil, mustHost(s.bridgeURL), mustHost(s.mockURL), platformHost)
+		newBrowser: func() *journey.Browser {
+			return journey.NewBrowser(nil, mustHost(s.bridgeURL), mustHost(s.mockURL), platformHost)
 		},
 		cleanup: []func() error{s.Close},
 	}
 	// The platform side: log in on the demo platform and press the button.
-	env.handoff = func(ctx context.Context, b *browser) (*page, error) {
-		p, err := b.post(ctx, s.platformURL+demoplatform.PathLogin, url.Values{"customer": {customer.XAccountID}})
+	env.handoff = func(ctx context.Context, b *journey.Browser) (*journey.Page, error) {
+		p, err := b.Post(ctx, s.platformURL+demoplatform.PathLogin, url.Values{"customer": {customer.XAccountID}})
 		if err != nil {
 			return nil, err
 		}
 		if p.Status != http.StatusOK || !strings.Contains(p.Body, `id="open-console"`) {
-			return nil, fmt.Errorf("demo platform login: %s", p.describe())
+			return nil, fmt.Errorf("demo platform login: %s", p.Describe())
 		}
 		m := csrfInputRE.FindStringSubmatch(p.Body)
 		if m == nil {
 			return nil, errors.New("demo platform: the account page has no CSRF token")
 		}
-		return b.post(ctx, s.platformURL+demoplatform.PathOpenConsole, url.Values{"csrf": {m[1]}})
+		return b.Post(ctx, s.platformURL+demoplatform.PathOpenConsole, url.Values{"csrf": {m[1]}})
 	}
-	env.platformLogin = func(ctx context.Context, b *browser, p *page) (*page, error) {
+	env.platformLogin = func(ctx context.Context, b *journey.Browser, p *journey.Page) (*journey.Page, error) {
 		// The browser already followed the redirect to the platform's
 		// login page: pick the customer there.
 		if p.Status != http.StatusOK || p.URL.Host != platformHost || !strings.Contains(p.Body, `id="customer-`+customer.XAccountID+`"`) {
-			return nil, fmt.Errorf("expected the demo platform's login page, got %s", p.describe())
+			return nil, fmt.Errorf("expected the demo platform's login page, got %s", p.Describe())
 		}
-		return b.post(ctx, s.platformURL+demoplatform.PathLogin, url.Values{
+		return b.Post(ctx, s.platformURL+demoplatform.PathLogin, url.Values{
 			"customer": {customer.XAccountID}, "return_to": {p.URL.Query().Get("return_to")}})
 	}
 	return env, nil
@@ -269,7 +268,7 @@ func mustHost(rawURL string) string {
 func runSelftestSteps(ctx context.Context, r *stepRunner, env *selftestEnv) {
 	c := env.customer
 	key := binding.Key{XAccountType: env.xAccountType, XAccountID: c.XAccountID}
-	var b *browser // one browser for the steps that share a bridge session
+	var b *journey.Browser // one browser for the steps that share a bridge session
 	if r.failed == 0 {
 		b = env.newBrowser()
 	}
@@ -285,26 +284,26 @@ func runSelftestSteps(ctx context.Context, r *stepRunner, env *selftestEnv) {
 		if !first {
 			return "", errors.New("the bridge sent isFirstLogin=false for a customer without a binding")
 		}
-		p, err := b.submit(ctx, form)
+		p, err := b.Submit(ctx, form)
 		if err != nil {
 			return "", err
 		}
-		create, ok := findForm(p, "create-form")
+		create, ok := journey.FindForm(p, "create-form")
 		if !ok {
-			return "", fmt.Errorf("the mock did not show its bind page: %s", p.describe())
+			return "", fmt.Errorf("the mock did not show its bind page: %s", p.Describe())
 		}
-		p, err = b.submit(ctx, create) // an empty domainName: the mock picks a random account name
+		p, err = b.Submit(ctx, create) // an empty domainName: the mock picks a random account name
 		if err != nil {
 			return "", err
 		}
-		notify, ok := findForm(p, "notify")
+		notify, ok := journey.FindForm(p, "notify")
 		if !ok {
-			return "", fmt.Errorf("the mock did not send a bind notification: %s", p.describe())
+			return "", fmt.Errorf("the mock did not send a bind notification: %s", p.Describe())
 		}
 		if want := env.bridgeURL + idp.PathBind; notify.Action != want {
 			return "", fmt.Errorf("the notification goes to %s, not the bridge's %s", notify.Action, want)
 		}
-		p, err = b.submit(ctx, notify)
+		p, err = b.Submit(ctx, notify)
 		if err != nil {
 			return "", err
 		}
@@ -314,13 +313,13 @@ func runSelftestSteps(ctx context.Context, r *stepRunner, env *selftestEnv) {
 		}
 		stored, err := env.bridge.store.Get(ctx, key)
 		if err != nil {
-			return "", fmt.Errorf("the bridge's store has no binding after the notification: %v (the bridge answered %s)", err, p.describe())
+			return "", fmt.Errorf("the bridge's store has no binding after the notification: %v (the bridge answered %s)", err, p.Describe())
 		}
 		if stored.DomainID != acct.Domain.ID {
 			return "", fmt.Errorf("the store binds %s to domain %s, the mock to %s", c.XAccountID, stored.DomainID, acct.Domain.ID)
 		}
-		if p.Status != http.StatusOK || pageField(p.Body, "domain-id") != acct.Domain.ID {
-			return "", fmt.Errorf("after the notification the browser did not land on the mock console: %s", p.describe())
+		if p.Status != http.StatusOK || journey.Field(p.Body, "domain-id") != acct.Domain.ID {
+			return "", fmt.Errorf("after the notification the browser did not land on the mock console: %s", p.Describe())
 		}
 		return fmt.Sprintf("Huawei account %s (domain %s) created; store: %s/%s -> %s (source %s)",
 			acct.Domain.Name, acct.Domain.ID, stored.XAccountType, stored.XAccountID, stored.DomainID, stored.Source), nil
@@ -334,7 +333,7 @@ func runSelftestSteps(ctx context.Context, r *stepRunner, env *selftestEnv) {
 		if first {
 			return "", errors.New("the bridge sent isFirstLogin=true for a bound customer")
 		}
-		p, err := b.submit(ctx, form)
+		p, err := b.Submit(ctx, form)
 		if err != nil {
 			return "", err
 		}
@@ -343,22 +342,22 @@ func runSelftestSteps(ctx context.Context, r *stepRunner, env *selftestEnv) {
 
 	r.run("login started at Huawei without a bridge session: platform login, back with a token", func() (string, error) {
 		fresh := env.newBrowser()
-		p, err := fresh.get(ctx, env.mock.LoginURL(env.xAccountType, false, env.mockURL+mockiam.PathConsole))
+		p, err := fresh.Get(ctx, env.mock.LoginURL(env.xAccountType, false, env.mockURL+mockiam.PathConsole))
 		if err != nil {
 			return "", err
 		}
-		if !p.visited(env.bridgeURL + idp.PathSSO) {
-			return "", fmt.Errorf("the mock's login link did not reach the bridge: %s", p.describe())
+		if !p.Visited(env.bridgeURL + idp.PathSSO) {
+			return "", fmt.Errorf("the mock's login link did not reach the bridge: %s", p.Describe())
 		}
 		p, err = env.platformLogin(ctx, fresh, p)
 		if err != nil {
 			return "", err
 		}
-		form, ok := findForm(p, "saml-post")
+		form, ok := journey.FindForm(p, "saml-post")
 		if !ok {
-			return "", fmt.Errorf("the bridge did not answer the resumed flow with a POST form: %s", p.describe())
+			return "", fmt.Errorf("the bridge did not answer the resumed flow with a POST form: %s", p.Describe())
 		}
-		p, err = fresh.submit(ctx, form)
+		p, err = fresh.Submit(ctx, form)
 		if err != nil {
 			return "", err
 		}
@@ -375,26 +374,26 @@ func runSelftestSteps(ctx context.Context, r *stepRunner, env *selftestEnv) {
 			return "", err
 		}
 		form.Values.Set("SAMLResponse", tampered)
-		p, err := b.submit(ctx, form)
+		p, err := b.Submit(ctx, form)
 		if err != nil {
 			return "", err
 		}
-		reason := pageField(p.Body, "reason")
+		reason := journey.Field(p.Body, "reason")
 		ev, _ := env.mock.LastEvent(mockiam.EventACS)
 		if p.Status != http.StatusForbidden || reason != string(mockiam.ReasonBadSignature) || ev.Accepted || ev.Reason != mockiam.ReasonBadSignature {
-			return "", fmt.Errorf("want a 403 refusal with reason %s, got %s", mockiam.ReasonBadSignature, p.describe())
+			return "", fmt.Errorf("want a 403 refusal with reason %s, got %s", mockiam.ReasonBadSignature, p.Describe())
 		}
 		if _, bound := env.mock.Account(env.xAccountType, "mallory"); bound {
 			return "", errors.New("the tampered user got an account")
 		}
-		return fmt.Sprintf("HTTP %d, reason %s: %s", p.Status, reason, pageField(p.Body, "detail")), nil
+		return fmt.Sprintf("HTTP %d, reason %s: %s", p.Status, reason, journey.Field(p.Body, "detail")), nil
 	})
 }
 
 // loginToPostForm hands the customer over and follows the browser to the
 // bridge's auto-submitting POST form; it reports the isFirstLogin the
 // bridge put on Huawei's login link.
-func loginToPostForm(ctx context.Context, env *selftestEnv, b *browser) (*form, bool, error) {
+func loginToPostForm(ctx context.Context, env *selftestEnv, b *journey.Browser) (*journey.Form, bool, error) {
 	p, err := env.handoff(ctx, b)
 	if err != nil {
 		return nil, false, err
@@ -406,15 +405,15 @@ func loginToPostForm(ctx context.Context, env *selftestEnv, b *browser) (*form, 
 		}
 	}
 	if link == nil {
-		return nil, false, fmt.Errorf("the bridge did not send the browser to the mock's login link: %s", p.describe())
+		return nil, false, fmt.Errorf("the bridge did not send the browser to the mock's login link: %s", p.Describe())
 	}
 	first := link.Query().Get("isFirstLogin")
 	if link.Query().Get("xAccountType") != env.xAccountType || (first != "true" && first != "false") {
 		return nil, false, fmt.Errorf("the bridge's login link is %s", link.Redacted())
 	}
-	f, ok := findForm(p, "saml-post")
+	f, ok := journey.FindForm(p, "saml-post")
 	if !ok {
-		return nil, false, fmt.Errorf("the bridge did not answer Huawei's AuthnRequest with a POST form: %s", p.describe())
+		return nil, false, fmt.Errorf("the bridge did not answer Huawei's AuthnRequest with a POST form: %s", p.Describe())
 	}
 	if want := env.mock.ACSURL(); f.Action != want {
 		return nil, false, fmt.Errorf("the POST form goes to %s, not the mock's ACS %s", f.Action, want)
@@ -424,19 +423,19 @@ func loginToPostForm(ctx context.Context, env *selftestEnv, b *browser) (*form, 
 
 // checkConsole checks the mock console page after a login: the bound
 // account and the partner user the assertion named.
-func checkConsole(env *selftestEnv, p *page) (string, error) {
+func checkConsole(env *selftestEnv, p *journey.Page) (string, error) {
 	c := env.customer
 	acct, bound := env.mock.Account(env.xAccountType, c.XAccountID)
 	if !bound {
 		return "", errors.New("the mock has no account for the customer")
 	}
-	if p.Status != http.StatusOK || pageField(p.Body, "verdict") != "accepted" {
-		return "", fmt.Errorf("the mock did not log the customer in: %s", p.describe())
+	if p.Status != http.StatusOK || journey.Field(p.Body, "verdict") != "accepted" {
+		return "", fmt.Errorf("the mock did not log the customer in: %s", p.Describe())
 	}
-	if got := pageField(p.Body, "domain-id"); got != acct.Domain.ID {
+	if got := journey.Field(p.Body, "domain-id"); got != acct.Domain.ID {
 		return "", fmt.Errorf("the console shows domain %q, want %s", got, acct.Domain.ID)
 	}
-	if got := pageField(p.Body, "xuserid"); got != c.XAccountID {
+	if got := journey.Field(p.Body, "xuserid"); got != c.XAccountID {
 		return "", fmt.Errorf("the console shows xUserId %q, want %s", got, c.XAccountID)
 	}
 	attrs := consoleAttributes(p.Body)
@@ -539,12 +538,21 @@ func configEnv(ctx context.Context, o selftestOptions, r *stepRunner) (*selftest
 	})
 
 	storeCopy := filepath.Join(tmp, "partneridp.db")
-	r.run("binding store (a temporary copy)", func() (string, error) {
-		return copyStore(cfg.Path(cfg.Store.Path), storeCopy)
-	})
+	run := *cfg
+	switch cfg.Store.Type {
+	case storeBolt:
+		r.run("binding store (a temporary copy)", func() (string, error) {
+			return copyStore(cfg.Path(cfg.Store.Path), storeCopy)
+		})
+	case storeEtcd:
+		run.Store.Etcd.Prefix = cfg.Store.Etcd.Prefix + "selftest-" + randomHexString(6) + "/"
+		r.run("binding store (a temporary prefix in the configured etcd cluster)", func() (string, error) {
+			return etcdSelftestPrefix(ctx, &run, env)
+		})
+	}
 
 	r.run("start the bridge and the mock Huawei IAM", func() (string, error) {
-		return startConfigEnv(ctx, o, cfg, env, platform, minter, metadataXML, tmp, storeCopy)
+		return startConfigEnv(ctx, o, &run, env, platform, minter, metadataXML, tmp, storeCopy)
 	})
 	if r.failed > 0 {
 		return env, nil // the steps after this are skipped and reported
@@ -595,6 +603,23 @@ func selftestMinter(cfg *Config, o selftestOptions) (*PlatformConfig, *handoff.M
 		return nil, nil, fmt.Errorf("a token signed with %s is refused by the bridge: %w", from, err)
 	}
 	return pc, m, nil
+}
+
+// etcdSelftestPrefix proves the cluster answers with the configured
+// endpoints, TLS and credentials, and arranges for the selftest's own
+// prefix (below the configured one, so the same permissions apply) to be
+// deleted at the end: the deployment's bindings are never touched.
+func etcdSelftestPrefix(ctx context.Context, run *Config, env *selftestEnv) (string, error) {
+	s, err := openStore(ctx, run, storeOpen{})
+	if err != nil {
+		return "", err
+	}
+	es := s.(*etcd.Store)
+	env.cleanup = append(env.cleanup, func() error {
+		defer es.Close()
+		return es.Destroy(context.Background())
+	})
+	return fmt.Sprintf("etcd at %s answers; the selftest writes under %s and deletes it afterwards", strings.Join(run.Store.Etcd.Endpoints, ","), run.Store.Etcd.Prefix), nil
 }
 
 // copyStore copies the store file (read only) so the bridge writes to the
@@ -704,7 +729,10 @@ func startConfigEnv(ctx context.Context, o selftestOptions, cfg *Config, env *se
 		return "", fmt.Errorf("the mock's SP metadata: %w", err)
 	}
 	run := *cfg
-	run.DataDir, run.Store.Path = tmp, storeCopy
+	run.DataDir = tmp
+	if cfg.Store.Type == storeBolt {
+		run.Store.Path = storeCopy
+	}
 	env.bridge, err = newBridge(ctx, &run, bridgeOptions{
 		Logger: o.Logger.With("component", "bridge"), Auditor: slogAudit(o.Logger.With("component", "bridge")),
 		SP: sp, LoginURL: env.mockURL + mockiam.PathLogin, ConsoleURL: env.mockURL + mockiam.PathConsole,
@@ -725,8 +753,8 @@ func startConfigEnv(ctx context.Context, o selftestOptions, cfg *Config, env *se
 	group.start(servedListener{srv: bridgeSrv, ln: bridgeLn, tls: useTLS})
 
 	route := map[string]string{publicHost: bridgeLn.Addr().String()}
-	env.newBrowser = func() *browser {
-		return newBrowser(&http.Transport{
+	env.newBrowser = func() *journey.Browser {
+		return journey.NewBrowser(&http.Transport{
 			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 				if to, ok := route[addr]; ok {
 					addr = to
@@ -745,20 +773,20 @@ func startConfigEnv(ctx context.Context, o selftestOptions, cfg *Config, env *se
 		c := env.customer
 		return minter.Mint(c.XAccountID, map[string]any{handoff.ClaimName: c.Name, handoff.ClaimMobile: c.Mobile, handoff.ClaimEmail: c.Email})
 	}
-	env.handoff = func(ctx context.Context, b *browser) (*page, error) {
+	env.handoff = func(ctx context.Context, b *journey.Browser) (*journey.Page, error) {
 		token, err := mint()
 		if err != nil {
 			return nil, err
 		}
 		q := url.Values{handoff.FieldToken: {token}, handoff.FieldService: {service}}
-		return b.get(ctx, env.bridgeURL+idp.PathHandoff+"?"+q.Encode())
+		return b.Get(ctx, env.bridgeURL+idp.PathHandoff+"?"+q.Encode())
 	}
 	// The platform's login page is the operator's real one: the selftest
 	// does not go there; it does what the platform does with return_to.
-	env.platformLogin = func(ctx context.Context, b *browser, p *page) (*page, error) {
-		loc, err := p.location()
+	env.platformLogin = func(ctx context.Context, b *journey.Browser, p *journey.Page) (*journey.Page, error) {
+		loc, err := p.Location()
 		if err != nil || !strings.HasPrefix(loc.String(), pc.LoginURL) {
-			return nil, fmt.Errorf("expected a redirect to platform %s's login_url %s, got %s", pc.Name, pc.LoginURL, p.describe())
+			return nil, fmt.Errorf("expected a redirect to platform %s's login_url %s, got %s", pc.Name, pc.LoginURL, p.Describe())
 		}
 		returnTo := loc.Query().Get("return_to")
 		if err := demoplatform.CheckReturnTo(returnTo, public.Scheme+"://"+public.Host); err != nil {
@@ -768,7 +796,7 @@ func startConfigEnv(ctx context.Context, o selftestOptions, cfg *Config, env *se
 		if err != nil {
 			return nil, err
 		}
-		return b.get(ctx, returnTo+"&token="+url.QueryEscape(token))
+		return b.Get(ctx, returnTo+"&token="+url.QueryEscape(token))
 	}
 	return fmt.Sprintf("bridge %s (served in-process on %s), mock %s; customer %s", env.bridgeURL, bridgeLn.Addr(), env.mockURL, env.customer.XAccountID), nil
 }
@@ -811,205 +839,4 @@ func randomHexString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// browser is the self-test's stand-in for a browser: a cookie jar, and
-// redirects followed only among the hosts under test.
-type browser struct {
-	client  *http.Client
-	allowed map[string]bool
-}
-
-func newBrowser(transport http.RoundTripper, hosts ...string) *browser {
-	jar, _ := cookiejar.New(nil) // never fails without options
-	b := &browser{
-		client: &http.Client{Jar: jar, Transport: transport, Timeout: 15 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		allowed: map[string]bool{},
-	}
-	for _, h := range hosts {
-		b.allowed[h] = true
-	}
-	return b
-}
-
-// page is where the browser ended: the last response and every URL visited.
-type page struct {
-	URL    *url.URL
-	Status int
-	Header http.Header
-	Body   string
-	Chain  []*url.URL
-}
-
-func (p *page) visited(prefix string) bool {
-	for _, u := range p.Chain {
-		if strings.HasPrefix(u.String(), prefix) {
-			return true
-		}
-	}
-	return false
-}
-
-func (p *page) location() (*url.URL, error) {
-	return p.URL.Parse(p.Header.Get("Location"))
-}
-
-// describe says where the browser is and what the page says, for a failure
-// message; it leaves out queries, which may hold tokens.
-func (p *page) describe() string {
-	where := p.URL.Scheme + "://" + p.URL.Host + p.URL.Path
-	s := fmt.Sprintf("HTTP %d at %s", p.Status, where)
-	if p.Status >= 300 && p.Status < 400 {
-		if loc, err := p.location(); err == nil {
-			s += " redirecting to " + loc.Scheme + "://" + loc.Host + loc.Path
-		}
-	}
-	for _, id := range []string{"reason", "message", "detail", "error"} {
-		if v := pageField(p.Body, id); v != "" {
-			s += fmt.Sprintf("; %s: %s", id, v)
-		}
-	}
-	return s
-}
-
-const maxPageBytes = 2 << 20
-
-func (b *browser) get(ctx context.Context, rawURL string) (*page, error) {
-	return b.fetch(ctx, http.MethodGet, rawURL, nil)
-}
-
-func (b *browser) post(ctx context.Context, rawURL string, form url.Values) (*page, error) {
-	return b.fetch(ctx, http.MethodPost, rawURL, form)
-}
-
-func (b *browser) submit(ctx context.Context, f *form) (*page, error) {
-	return b.post(ctx, f.Action, f.Values)
-}
-
-// fetch requests rawURL and follows redirects among the allowed hosts. A
-// redirect to any other host is returned as the page, not followed.
-func (b *browser) fetch(ctx context.Context, method, rawURL string, form url.Values) (*page, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	var chain []*url.URL
-	for hop := 0; hop < 20; hop++ {
-		if !b.allowed[u.Host] {
-			return nil, fmt.Errorf("the flow left the servers under test for %s://%s%s", u.Scheme, u.Host, u.Path)
-		}
-		var body io.Reader
-		if form != nil {
-			body = strings.NewReader(form.Encode())
-		}
-		req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
-		if err != nil {
-			return nil, err
-		}
-		if form != nil {
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		}
-		resp, err := b.client.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("%s %s://%s%s: %w", method, u.Scheme, u.Host, u.Path, err)
-		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, maxPageBytes))
-		resp.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		chain = append(chain, u)
-		p := &page{URL: u, Status: resp.StatusCode, Header: resp.Header, Body: string(data), Chain: chain}
-		if resp.StatusCode < 300 || resp.StatusCode >= 400 || resp.Header.Get("Location") == "" {
-			return p, nil
-		}
-		next, err := p.location()
-		if err != nil {
-			return nil, fmt.Errorf("bad redirect from %s: %w", u.Path, err)
-		}
-		if !b.allowed[next.Host] {
-			return p, nil
-		}
-		u, method, form = next, http.MethodGet, nil
-	}
-	return nil, errors.New("more than 20 redirects")
-}
-
-// form is an HTML form found on a page.
-type form struct {
-	ID     string
-	Action string // absolute
-	Values url.Values
-}
-
-var (
-	formRE = regexp.MustCompile(`<form id="([\w-]+)" method="post" action="([^"]*)">`)
-)
-
-// findForm reads the POST form with the given id and its hidden inputs.
-func findForm(p *page, id string) (*form, bool) {
-	for _, m := range formRE.FindAllStringSubmatchIndex(p.Body, -1) {
-		if p.Body[m[2]:m[3]] != id {
-			continue
-		}
-		rest := p.Body[m[1]:]
-		if end := strings.Index(rest, "</form>"); end >= 0 {
-			rest = rest[:end]
-		}
-		action, err := p.URL.Parse(html.UnescapeString(p.Body[m[4]:m[5]]))
-		if err != nil {
-			return nil, false
-		}
-		f := &form{ID: id, Action: action.String(), Values: hiddenInputs(rest)}
-		return f, true
-	}
-	return nil, false
-}
-
-// hiddenInputs reads <input type="hidden" name="N" value="V"> elements as
-// our pages write them. A plain scan, because a regexp capturing the 8 KB
-// SAMLResponse value cost the load generator a tenth of its CPU.
-func hiddenInputs(s string) url.Values {
-	const open, mid = `<input type="hidden" name="`, `" value="`
-	v := url.Values{}
-	for {
-		i := strings.Index(s, open)
-		if i < 0 {
-			return v
-		}
-		s = s[i+len(open):]
-		name, rest, ok := strings.Cut(s, mid)
-		if !ok || !validInputName(name) {
-			continue
-		}
-		value, rest, ok := strings.Cut(rest, `"`)
-		if !ok || !strings.HasPrefix(rest, ">") {
-			continue
-		}
-		v.Add(name, html.UnescapeString(value))
-		s = rest
-	}
-}
-
-func validInputName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for _, c := range name {
-		if !(c == '_' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
-
-// pageField is the text of the element with id (up to its first tag).
-func pageField(body, id string) string {
-	re := regexp.MustCompile(`id="` + regexp.QuoteMeta(id) + `"[^>]*>([^<]*)<`)
-	m := re.FindStringSubmatch(body)
-	if m == nil {
-		return ""
-	}
-	return strings.TrimSpace(html.UnescapeString(m[1]))
 }

@@ -18,15 +18,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/partneridp/partneridp/idp"
-	"github.com/partneridp/partneridp/idp/ratelimit"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
-)
 
-func init() { extraCommands = append(extraCommands, newServeCmd) }
+	"github.com/partneridp/partneridp/idp"
+	"github.com/partneridp/partneridp/idp/ratelimit"
+)
 
 // Server limits: an SSO exchange is a few KiB; anything larger is abuse.
 const (
@@ -55,15 +54,13 @@ the proxy addresses in tls.trusted_proxies) or in development mode.
 Endpoints on listen: /saml/sso, /saml/slo, /saml/metadata, /sso/huawei,
 /huawei/bind, /healthz (process up), /readyz (store open, signing key and SP
 metadata valid). On admin.listen (default 127.0.0.1:9464): /metrics
-(Prometheus), /healthz and /readyz, and with admin.pprof: true Go's profiler
-at /debug/pprof/. The public listener answers 404 on /metrics and /debug/pprof/. SIGTERM or SIGINT stops it gracefully: in-flight requests
-finish and the store is closed.
-
-SIGHUP (systemctl reload partneridp) reloads without dropping a request: it
-re-reads the signing key and certificates (after "keys rotate"), the SP
-metadata and the platforms' keys, checks them all, and puts them in service
-together; on any problem it keeps the previous ones and logs why. Changes to
-the config file itself take a restart.`,
+(Prometheus), /healthz and /readyz, and /debug/pprof/ with admin.pprof: true. The
+public listener answers 404 on /metrics. SIGTERM or SIGINT stops it gracefully:
+in-flight requests finish and the store is closed. SIGHUP reloads without
+downtime: the signing keys (after keys rotate) and the metadata built from them,
+the platforms' token keys and Huawei's SP metadata are re-read from the files
+the config names, checked, and swapped in at once; on any problem the ones in
+use stay and the log says why. Other config changes need a restart.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := LoadConfig(configPath, os.Getenv)
@@ -137,13 +134,6 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 
 	b.startBackground(logger)
 
-	// SIGHUP reloads keys and metadata (reload.go); registered before the
-	// listener is announced, so a SIGHUP never finds the default action
-	// (which ends the process).
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
 	// The public listener serves the bridge only: /metrics there is the
 	// bridge's 404. Metrics (and any future debug endpoint) are on the
 	// admin listener, with /healthz and /readyz on both.
@@ -200,15 +190,30 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 		}()
 	}
 	go func() { errc <- srv.Serve(ln) }()
-	for running := true; running; {
-		select {
-		case err := <-errc:
-			return err
-		case <-hup:
-			_ = b.reloadAndLog(ctx, logger)
-		case <-ctx.Done():
-			running = false
+	// SIGHUP: re-read the signing keys, the platform keys and the SP
+	// metadata (reload.go); a bad file keeps what is in use.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reloads := make(chan struct{}, 1)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+			}
+			select {
+			case reloads <- struct{}{}:
+			default: // one is pending already
+			}
 		}
+	}()
+	go b.reloadOnSignal(ctx, reloads, logger)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
 	}
 	logger.Info("shutting down: finishing in-flight requests")
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
@@ -224,33 +229,6 @@ func serve(ctx context.Context, cfg *Config, logw io.Writer, ready chan<- string
 	}
 	logger.Info("stopped cleanly")
 	return nil
-}
-
-// pprofWriteTimeout is the admin listener's write timeout with the
-// profiler on: room for a 60-second profile or trace.
-const pprofWriteTimeout = 75 * time.Second
-
-// mountPProf serves Go's profiler below /debug/pprof/ (the handlers
-// net/http/pprof registers on http.DefaultServeMux, which nothing serves).
-func mountPProf(mux *http.ServeMux) {
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-}
-
-// isLoopbackAddr reports whether host:port names a loopback host.
-func isLoopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 // adminReadyHook, when set (tests), receives the admin listener's address.
@@ -269,16 +247,10 @@ func newAdminServer(cfg *Config, reg *prometheus.Registry, b *bridge, logger *sl
 	mux.Handle(idp.PathHealthz, bridgeHandler)
 	mux.Handle(idp.PathReadyz, bridgeHandler)
 	write := writeTimeout
-	if cfg.Admin.PProf {
-		mountPProf(mux)
-		// A CPU profile or trace streams for ?seconds= (30 by default);
-		// pprof refuses durations the write timeout would cut.
+	if cfg.Admin.Pprof {
+		mountPprof(mux)
 		write = pprofWriteTimeout
-		if !isLoopbackAddr(cfg.Admin.Listen) {
-			logger.Warn("admin.pprof is on and admin.listen is not a loopback address: whoever reaches it can profile the process and read its goroutine stacks; keep it behind a firewall or use 127.0.0.1",
-				"admin_listen", cfg.Admin.Listen)
-		}
-		logger.Info("profiler (net/http/pprof) on the admin listener at /debug/pprof/")
+		logger.Warn("admin.pprof is on: Go's profiler is served at /debug/pprof/ on the admin listener", "admin", cfg.Admin.Listen)
 	}
 	mux.Handle("/", http.NotFoundHandler())
 	return &http.Server{
@@ -380,7 +352,7 @@ func registerExpiryGauges(reg prometheus.Registerer, b *bridge) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "partneridp_signing_cert_expiry_seconds",
 		Help: "Seconds until the IdP's current signing certificate expires.",
-	}, func() float64 { return time.Until(b.signingCert().NotAfter).Seconds() }))
+	}, func() float64 { return time.Until(b.keyset.Load().Current.Cert.NotAfter).Seconds() }))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "partneridp_sp_cert_expiry_seconds",
 		Help: "Seconds until the earliest SP (Huawei IAM) signing certificate expires.",
@@ -410,7 +382,7 @@ func spCertExpiry(b *bridge) time.Time {
 // within expiryWarning.
 func warnExpiry(ctx context.Context, b *bridge, logger *slog.Logger) {
 	check := func() {
-		for what, at := range map[string]time.Time{"IdP signing certificate": b.signingCert().NotAfter, "SP signing certificate": spCertExpiry(b)} {
+		for what, at := range map[string]time.Time{"IdP signing certificate": b.keyset.Load().Current.Cert.NotAfter, "SP signing certificate": spCertExpiry(b)} {
 			if left := time.Until(at); left < expiryWarning {
 				logger.Warn(what+" expires soon: plan the rollover (partneridp keys rotate stage)", "expires", at.UTC().Format(time.RFC3339), "days_left", int(left.Hours()/24))
 			}
@@ -427,4 +399,18 @@ func warnExpiry(ctx context.Context, b *bridge, logger *slog.Logger) {
 			check()
 		}
 	}
+}
+
+// pprofWriteTimeout lets a CPU profile of up to a minute (?seconds=60)
+// finish on the admin listener.
+const pprofWriteTimeout = 90 * time.Second
+
+// mountPprof adds net/http/pprof's handlers, on this mux only (never
+// http.DefaultServeMux, which the public listener does not use either).
+func mountPprof(mux *http.ServeMux) {
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 }

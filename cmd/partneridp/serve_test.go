@@ -18,7 +18,7 @@ import (
 
 // copyFixture copies a testdata file into dir with mode (git does not keep
 // 0600, and the loaders refuse readable key files).
-func copyFixture(t *testing.T, dir, src string, mode os.FileMode) string {
+func copyFixture(t testing.TB, dir, src string, mode os.FileMode) string {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join("../../testdata", src))
 	if err != nil {
@@ -33,7 +33,7 @@ func copyFixture(t *testing.T, dir, src string, mode os.FileMode) string {
 
 // serveConfig is a development config served on loopback, trusting the
 // test SP (testdata/metadata/sp-metadata-test.xml, pinned to sp-test.crt).
-func serveConfig(t *testing.T, extra string) (*Config, string) {
+func serveConfig(t testing.TB, extra string) (*Config, string) {
 	t.Helper()
 	dir := t.TempDir()
 	copyFixture(t, dir, "keys/idp-current.key", 0o600)
@@ -235,5 +235,46 @@ func TestServeTLS(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestServePprofOnAdminOnly: admin.pprof serves Go's profiler on the admin
+// listener, never on the public one; without it neither has it.
+func TestServePprofOnAdminOnly(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run(fmt.Sprintf("pprof=%v", on), func(t *testing.T) {
+			cfg, _ := serveConfig(t, "store: {type: memory}\n")
+			cfg.Admin.Pprof = on
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ready := make(chan string, 1)
+			adminAddr := make(chan string, 1)
+			adminReadyHook = func(a string) { adminAddr <- a }
+			t.Cleanup(func() { adminReadyHook = nil })
+			done := make(chan error, 1)
+			var logs lockedBuffer
+			go func() { done <- serve(ctx, cfg, &logs, ready) }()
+			var public string
+			select {
+			case public = <-ready:
+			case err := <-done:
+				t.Fatalf("serve: %v\n%s", err, logs.String())
+			case <-time.After(20 * time.Second):
+				t.Fatal("serve did not start")
+			}
+			admin := <-adminAddr
+			want := http.StatusNotFound
+			if on {
+				want = http.StatusOK
+			}
+			if code, _ := httpGet(t, "http://"+admin+"/debug/pprof/cmdline"); code != want {
+				t.Errorf("admin /debug/pprof/cmdline: %d, want %d", code, want)
+			}
+			if code, _ := httpGet(t, "http://"+public+"/debug/pprof/cmdline"); code != http.StatusNotFound {
+				t.Errorf("public /debug/pprof/cmdline: %d, want 404", code)
+			}
+			cancel()
+			<-done
+		})
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bolt"
+	"github.com/partneridp/partneridp/binding/etcd"
 	"github.com/partneridp/partneridp/binding/memory"
 )
 
@@ -62,6 +63,29 @@ var storeBackends = map[string]storeBackend{
 		},
 		check: func(*Config, *problems) {},
 	},
+	storeEtcd: {
+		summary: "an etcd v3 cluster shared by several bridge instances",
+		open:    openEtcd,
+		check:   checkEtcdConfig,
+		shared:  true,
+	},
+}
+
+// openEtcd connects to the cluster in store.etcd: the password from its
+// file or variable, the files relative to the config.
+func openEtcd(ctx context.Context, cfg *Config, o storeOpen) (binding.Store, error) {
+	e := cfg.Store.Etcd
+	password, err := etcdPassword(cfg, os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return etcd.Open(ctx, etcd.Options{
+		Endpoints: e.Endpoints, Prefix: e.Prefix,
+		CAFile: cfg.Path(e.CAFile), CertFile: cfg.Path(e.CertFile), KeyFile: cfg.Path(e.KeyFile),
+		Username: e.Username, Password: password,
+		DialTimeout: e.DialTimeout.Duration, RequestTimeout: e.RequestTimeout.Duration,
+		Clock: o.Clock,
+	})
 }
 
 func storeTypes() []string {
@@ -189,4 +213,27 @@ func checkLifetimes(cfg *Config, l binding.Limits, tokenReplay time.Duration, sa
 	}
 	slices.Sort(bad)
 	return fmt.Errorf("lifetimes do not agree: %s", strings.Join(bad, "; "))
+}
+
+// connectStore opens the configured store, pings it and counts its
+// bindings: config check --connect. A bolt file in use by serve is
+// reported as locked, which proves nothing is wrong with the config.
+func connectStore(ctx context.Context, cfg *Config) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Store.Etcd.DialTimeout.Duration+cfg.Store.Etcd.RequestTimeout.Duration)
+	defer cancel()
+	s, err := openStore(ctx, cfg, storeOpen{})
+	if err != nil {
+		return 0, fmt.Errorf("store (%s): %w", cfg.Store.Type, err)
+	}
+	defer s.Close()
+	if p, ok := s.(binding.Pinger); ok {
+		if err := p.Ping(ctx); err != nil {
+			return 0, fmt.Errorf("store (%s): %w", cfg.Store.Type, err)
+		}
+	}
+	n, err := s.Count(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("store (%s): %w", cfg.Store.Type, err)
+	}
+	return n, nil
 }

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bolt"
-	"github.com/spf13/cobra"
 )
-
-func init() { extraCommands = append(extraCommands, newStoreCmd) }
 
 func newStoreCmd() *cobra.Command {
 	cmd := &cobra.Command{

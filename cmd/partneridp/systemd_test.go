@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -33,20 +32,5 @@ func TestSystemdUnitExposure(t *testing.T) {
 	score, _ := strconv.ParseFloat(string(m[1]), 64)
 	if score >= 2 {
 		t.Errorf("exposure %.1f, want below 2:\n%s", score, out)
-	}
-}
-
-// The unit's reload is serve's SIGHUP reload (TestServeReloadsOnSIGHUP), and
-// `keys rotate` tells the operator to use it.
-func TestSystemdUnitReloads(t *testing.T) {
-	unit, err := os.ReadFile("deploy/partneridp.service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !regexp.MustCompile(`(?m)^ExecReload=/bin/kill -HUP \$MAINPID$`).Match(unit) {
-		t.Errorf("the unit has no ExecReload=/bin/kill -HUP $MAINPID")
-	}
-	if !strings.Contains(reloadHow, "systemctl reload partneridp") {
-		t.Errorf("keys rotate does not name systemctl reload: %q", reloadHow)
 	}
 }

@@ -8,12 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/idp/handoff"
-	"github.com/spf13/cobra"
 )
-
-func init() { extraCommands = append(extraCommands, newTokenCmd, newLoginURLCmd) }
 
 func newTokenCmd() *cobra.Command {
 	var (

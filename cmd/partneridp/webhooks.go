@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -10,10 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/idp"
 	"github.com/partneridp/partneridp/idp/webhook"
 )
-
-func init() { extraCommands = append(extraCommands, newWebhooksCmd) }
 
 // webhookPlatforms returns the configured webhook platforms with their xAccountType.
 func webhookType(cfg *Config, pc PlatformConfig) string {
@@ -24,18 +24,19 @@ func webhookType(cfg *Config, pc PlatformConfig) string {
 }
 
 // buildWebhooks returns a deliverer per platform with a webhook section.
-func buildWebhooks(cfg *Config, store binding.Store, logger *slog.Logger) ([]*webhook.Deliverer, *webhook.Metrics, error) {
+func buildWebhooks(cfg *Config, store binding.Store, audit idp.Auditor, logger *slog.Logger) ([]*webhook.Deliverer, *webhook.Metrics, error) {
 	var out []*webhook.Deliverer
 	m := webhook.NewMetrics(nil)
 	for i, pc := range cfg.Platforms {
 		if pc.Webhook == nil {
 			continue
 		}
-		secret, err := webhook.ReadSecretFile(cfg.Path(pc.Webhook.SecretFile))
+		secret, err := loadWebhookSecret(cfg, i)
 		if err != nil {
-			return nil, nil, fmt.Errorf("platforms[%d].webhook.secret_file: %w", i, err)
+			return nil, nil, err
 		}
-		d := &webhook.Deliverer{Name: pc.Name, XAccountType: webhookType(cfg, pc), URL: pc.Webhook.URL, Secret: secret, Store: store, Metrics: m, Log: logger}
+		d := &webhook.Deliverer{Name: pc.Name, XAccountType: webhookType(cfg, pc), URL: pc.Webhook.URL, Secret: secret, Store: store, Metrics: m, Log: logger,
+			GiveUpAfter: pc.Webhook.MaxAge.Duration, OnGiveUp: auditGiveUp(audit, logger)}
 		if err := d.Check(); err != nil {
 			return nil, nil, fmt.Errorf("platforms[%d].webhook: %w", i, err)
 		}
@@ -44,10 +45,38 @@ func buildWebhooks(cfg *Config, store binding.Store, logger *slog.Logger) ([]*we
 	return out, m, nil
 }
 
+// auditGiveUp records a given-up webhook event in the audit log.
+func auditGiveUp(audit idp.Auditor, logger *slog.Logger) func(webhook.GiveUp) {
+	return func(g webhook.GiveUp) {
+		e := idp.AuditEvent{Time: g.Change.Time, Event: idp.EventWebhook, RequestID: g.EventID, SP: g.Platform,
+			XAccountID: g.Change.Binding.XAccountID, DomainID: g.Change.Binding.DomainID, Verdict: idp.VerdictGivenUp, Reason: webhook.ReasonGivenUp}
+		if audit != nil {
+			audit.Record(e)
+			return
+		}
+		logger.Info("audit", "event", e.Event, "request_id", e.RequestID, "platform", e.SP, "xaccount_id", e.XAccountID, "domain_id", e.DomainID, "verdict", e.Verdict, "reason", e.Reason)
+	}
+}
+
+// loadWebhookSecret reads platforms[i].webhook.secret_file: mode 0600,
+// holding whsec_<base64 of at least 24 bytes>.
+func loadWebhookSecret(cfg *Config, i int) (webhook.Secret, error) {
+	field := fmt.Sprintf("platforms[%d].webhook.secret_file", i)
+	path := cfg.Path(cfg.Platforms[i].Webhook.SecretFile)
+	if err := privateFileMode(field, path); err != nil {
+		return nil, err
+	}
+	secret, err := webhook.ReadSecretFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	return secret, nil
+}
+
 // registerWebhookMetrics puts the deliverers' metrics on the admin /metrics.
 func registerWebhookMetrics(reg prometheus.Registerer, b *bridge) {
 	if b.webhookMetrics != nil {
-		reg.MustRegister(b.webhookMetrics.Delivered, b.webhookMetrics.Failures, b.webhookMetrics.Pending)
+		reg.MustRegister(b.webhookMetrics.Collectors()...)
 	}
 }
 
@@ -78,6 +107,13 @@ func newWebhooksCmd() *cobra.Command {
 						return err
 					}
 					fmt.Fprintf(out, "platform %s  url %s  delivered through seq %d  pending %d\n", pc.Name, pc.Webhook.URL, cur, len(pending))
+					first, n, err := webhook.GivenUp(ctx, db, pc.Name)
+					if err != nil {
+						return err
+					}
+					if n > 0 {
+						fmt.Fprintf(out, "  given up: %d events, the first seq %d; replay with: partneridp webhooks retry --platform %s --given-up\n", n, first, pc.Name)
+					}
 					for _, c := range pending {
 						fmt.Fprintf(out, "  %s  seq %d  %s  %s  %s  %s\n", webhook.EventID(c), c.Seq, c.Time.UTC().Format("2006-01-02T15:04:05Z"), c.Action, visible(c.Binding.XAccountID), c.Binding.DomainID)
 					}
@@ -91,11 +127,15 @@ func newWebhooksCmd() *cobra.Command {
 	}
 	list.Flags().IntVar(&limit, "limit", 50, "pending events shown per platform")
 	var platform, from string
+	var givenUp bool
 	retry := &cobra.Command{
 		Use:   "retry",
-		Short: "Send again every event after --from (a seq) to --platform; takes effect when serve next polls",
+		Short: "Send again every event after --from (a seq), or from the first given-up event (--given-up), to --platform; takes effect when serve next polls",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if (from == "") == !givenUp {
+				return errors.New("give exactly one of --from SEQ and --given-up")
+			}
 			return withStore(&f, func(ctx context.Context, cfg *Config, db binding.Store) error {
 				found := false
 				for _, pc := range cfg.Platforms {
@@ -103,6 +143,16 @@ func newWebhooksCmd() *cobra.Command {
 				}
 				if !found {
 					return fmt.Errorf("--platform %q: no platform of that name has a webhook section", platform)
+				}
+				if givenUp {
+					seq, err := webhook.ReplayGivenUp(ctx, db, platform)
+					if errors.Is(err, webhook.ErrNoneGivenUp) {
+						return fmt.Errorf("platform %s: %w; see webhooks list", platform, err)
+					} else if err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "platform %s: events from seq %d (the first given up) on will be delivered again\n", platform, seq)
+					return nil
 				}
 				seq, err := strconv.ParseUint(from, 10, 64)
 				if err != nil {
@@ -117,9 +167,9 @@ func newWebhooksCmd() *cobra.Command {
 		},
 	}
 	retry.Flags().StringVar(&platform, "platform", "", "platform name (required)")
-	retry.Flags().StringVar(&from, "from", "", "resend every event after this seq (required; 0: all)")
+	retry.Flags().StringVar(&from, "from", "", "resend every event after this seq (0: all)")
+	retry.Flags().BoolVar(&givenUp, "given-up", false, "resend from the first event given up after give_up_after")
 	_ = retry.MarkFlagRequired("platform")
-	_ = retry.MarkFlagRequired("from")
 	cmd.AddCommand(list, retry)
 	return cmd
 }

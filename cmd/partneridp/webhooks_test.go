@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/partneridp/partneridp/binding/bolt"
 )
 
 func TestWebhooksCommands(t *testing.T) {
@@ -34,5 +37,39 @@ func TestWebhooksCommands(t *testing.T) {
 	}
 	if _, errOut, err := run(t, "webhooks", "retry", "--platform", "nope", "--from", "0", "--config", cfg); err == nil || !strings.Contains(err.Error()+errOut, "--platform") {
 		t.Errorf("unknown platform: %v %s", err, errOut)
+	}
+
+	// Given-up events (as the deliverer records them after give_up_after).
+	db, err := bolt.Open(filepath.Join(dir, "bindings.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_ = db.SetCursor(ctx, "webhook/p", 2)
+	_ = db.SetCursor(ctx, "webhook/p/given-up-first", 1)
+	_ = db.SetCursor(ctx, "webhook/p/given-up-count", 2)
+	db.Close()
+	if out := mustRun("webhooks", "list"); !strings.Contains(out, "given up: 2 events, the first seq 1") || !strings.Contains(out, "--given-up") {
+		t.Fatalf("list with given-up events:\n%s", out)
+	}
+	if out := mustRun("webhooks", "retry", "--platform", "p", "--given-up"); !strings.Contains(out, "from seq 1") {
+		t.Fatalf("retry --given-up:\n%s", out)
+	}
+	if out := mustRun("webhooks", "list"); !strings.Contains(out, "delivered through seq 0  pending 2") || strings.Contains(out, "given up") {
+		t.Fatalf("after retry --given-up:\n%s", out)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--given-up"}, "no event was given up"},
+		{[]string{"--given-up", "--from", "1"}, "exactly one of --from SEQ and --given-up"},
+		{nil, "exactly one of --from SEQ and --given-up"},
+		{[]string{"--from", "x"}, "--from: a sequence number"},
+	} {
+		args := append([]string{"webhooks", "retry", "--platform", "p", "--config", cfg}, tc.args...)
+		if _, errOut, err := run(t, args...); err == nil || !strings.Contains(err.Error()+errOut, tc.want) {
+			t.Errorf("%v: %v %s; want %q", tc.args, err, errOut, tc.want)
+		}
 	}
 }

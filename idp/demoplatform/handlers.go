@@ -14,7 +14,7 @@ const (
 
 // allowed lists the methods of each page, for 405 answers.
 var allowed = map[string]string{
-	PathHome: "GET", PathLogin: "GET, POST", PathOpenConsole: "POST", PathLogout: "POST",
+	PathHome: "GET", PathLogin: "GET, POST", PathOpenConsole: "POST", PathLogout: "POST", PathRegister: "POST", PathWebhooks: "POST",
 }
 
 // Handler serves the platform's pages.
@@ -24,6 +24,8 @@ func (p *Platform) Handler() http.Handler {
 	mux.HandleFunc("POST "+PathLogin, p.handleLogin)
 	mux.HandleFunc("POST "+PathOpenConsole, p.handleOpenConsole)
 	mux.HandleFunc("POST "+PathLogout, p.handleLogout)
+	mux.HandleFunc("POST "+PathRegister, p.handleRegister)
+	mux.HandleFunc("POST "+PathWebhooks, p.handleWebhook)
 	mux.HandleFunc("GET /{$}", p.handleHome)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allow, known := allowed[r.URL.Path]; known {
@@ -45,11 +47,15 @@ func clipPath(s string) string {
 
 func (p *Platform) handleHome(w http.ResponseWriter, r *http.Request) {
 	if ses := p.session(r); ses != nil {
-		c := p.byID[ses.XAccountID]
-		render(w, http.StatusOK, page{Title: "Your account", Current: &c, CSRF: ses.CSRF, BridgeURL: p.bridgeURL})
+		c, _ := p.customer(ses.XAccountID)
+		pg := page{Title: "Your account", Current: &c, CSRF: ses.CSRF, BridgeURL: p.bridgeURL}
+		p.addBackend(&pg, ses.XAccountID)
+		render(w, http.StatusOK, pg)
 		return
 	}
-	render(w, http.StatusOK, page{Title: "Customers", Picker: true, Customers: p.customers})
+	pg := page{Title: "Customers", Picker: true, Customers: p.Customers()}
+	p.addBackend(&pg, "")
+	render(w, http.StatusOK, pg)
 }
 
 // handleLoginPage is the platform login URL the bridge sends a user to
@@ -69,7 +75,7 @@ func (p *Platform) handleLoginPage(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	render(w, http.StatusOK, page{Title: "Log in", Picker: true, Customers: p.customers, ReturnTo: returnTo, BridgeOrigin: p.bridgeOrigin})
+	render(w, http.StatusOK, page{Title: "Log in", Picker: true, Customers: p.Customers(), ReturnTo: returnTo, BridgeOrigin: p.bridgeOrigin})
 }
 
 // handleLogin logs the picked customer in; with return_to it sends the
@@ -83,7 +89,7 @@ func (p *Platform) handleLogin(w http.ResponseWriter, r *http.Request) {
 		renderError(w, http.StatusBadRequest, "Login refused", "The login form must carry customer once and return_to at most once.")
 		return
 	}
-	c, known := p.byID[form.Get("customer")]
+	c, known := p.customer(form.Get("customer"))
 	if !known {
 		renderError(w, http.StatusBadRequest, "Login refused", "There is no such customer; pick one from the list.")
 		return
@@ -122,7 +128,8 @@ func (p *Platform) handleOpenConsole(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	token, err := p.mint(p.byID[ses.XAccountID])
+	c, _ := p.customer(ses.XAccountID)
+	token, err := p.mint(c)
 	if err != nil {
 		p.log.Error("demoplatform: cannot mint a handoff token", "err", err)
 		renderError(w, http.StatusInternalServerError, "Cannot open the console", "The platform could not sign a handoff token; see its log.")
@@ -130,6 +137,21 @@ func (p *Platform) handleOpenConsole(w http.ResponseWriter, r *http.Request) {
 	}
 	p.log.Info("demoplatform: handoff token minted", "xaccount_id", ses.XAccountID, "to", "handoff")
 	redirect(w, p.HandoffURL(token))
+}
+
+// addBackend puts the backend features on a home page: the register
+// form, the Huawei account a registration created, the webhooks received.
+func (p *Platform) addBackend(pg *page, xAccountID string) {
+	pg.CanRegister = p.apiMinter != nil && xAccountID == ""
+	pg.WebhooksOn = p.webhookKey != nil
+	pg.Events = p.Events()
+	if xAccountID != "" {
+		p.mu.Lock()
+		if reg, ok := p.registered[xAccountID]; ok {
+			pg.Registered = &reg
+		}
+		p.mu.Unlock()
+	}
 }
 
 func (p *Platform) handleLogout(w http.ResponseWriter, r *http.Request) {

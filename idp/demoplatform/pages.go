@@ -39,13 +39,23 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <form id="logout-form" method="post" action="/logout"><input type="hidden" name="csrf" value="{{$.CSRF}}">
 <button type="submit" id="logout">Log out</button></form>
 <p>The button asks this platform's backend for a one-minute handoff token and sends you to the SSO bridge at <code id="bridge-url">{{$.BridgeURL}}</code>.</p>
-{{end}}
+{{with $.Registered}}<p id="registered">You registered here: the platform had the bridge create your Huawei account <code id="registered-domain-name">{{.DomainName}}</code>, domain_id <code id="registered-domain-id">{{.DomainID}}</code>. Your first console visit skips Huawei's bind page.</p>
+{{end}}{{end}}
 {{if .Picker}}{{if .ReturnTo}}<p id="return-note">The SSO bridge at <code>{{.BridgeOrigin}}</code> asked you to log in. Pick a customer; you will be sent back to the bridge.</p>{{end}}
 <h2>Log in as a demo customer</h2>
 <table id="customers"><tr><th>xaccount_id</th><th>Name</th><th>Mobile</th><th>E-mail</th><th></th></tr>
 {{range .Customers}}<tr><td>{{.XAccountID}}</td><td>{{.Name}}</td><td>{{.Mobile}}</td><td>{{.Email}}</td>
 <td><form method="post" action="/login"><input type="hidden" name="customer" value="{{.XAccountID}}">{{if $.ReturnTo}}<input type="hidden" name="return_to" value="{{$.ReturnTo}}">{{end}}
 <button type="submit" id="customer-{{.XAccountID}}">Log in as {{.XAccountID}}</button></form></td></tr>
+{{end}}</table>{{end}}{{if .CanRegister}}
+<h2>Register a new customer</h2>
+<p>The platform's backend asks the SSO bridge (POST /api/v1/customers) to create the customer's Huawei account through Huawei's partner API; the bridge stores the binding and sends this platform a webhook.</p>
+<form id="register-form" method="post" action="/register"><label>xaccount_id <input type="text" name="xaccount_id" id="register-xaccount-id" required maxlength="128"></label>
+<label>Name <input type="text" name="name" id="register-name" maxlength="64"></label>
+<button type="submit" id="register">Register and create the Huawei account</button></form>{{end}}{{if .WebhooksOn}}
+<h2>Webhooks received from the bridge</h2>
+<table id="webhooks"><tr><th>webhook-id</th><th>type</th><th>xaccount_id</th><th>domain_id</th><th>source</th></tr>
+{{range .Events}}<tr id="webhook-{{.ID}}"><td>{{.ID}}</td><td>{{.Type}}</td><td>{{.XAccountID}}</td><td>{{.DomainID}}</td><td>{{.Source}}</td></tr>
 {{end}}</table>{{end}}
 {{if .HomeLink}}<p><a id="home" href="/">Back to the platform</a></p>{{end}}
 </body></html>
@@ -62,6 +72,10 @@ type page struct {
 	ReturnTo     string
 	BridgeOrigin string
 	HomeLink     bool
+	CanRegister  bool
+	WebhooksOn   bool
+	Events       []ReceivedEvent
+	Registered   *Registered
 }
 
 // setHeaders marks a platform page uncacheable and locked down. Referrer

@@ -16,8 +16,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/partneridp/partneridp/idp/handoff"
@@ -76,6 +78,17 @@ type Config struct {
 	Clock   func() time.Time // nil: time.Now
 	Rand    io.Reader        // session ids and CSRF tokens; nil: crypto/rand
 	Logger  *slog.Logger     // nil: slog.Default()
+
+	// APIMinter (optional) signs the backend's tokens for the bridge's
+	// platform API (aud <BridgeURL>/api/v1); set, the home page offers
+	// "register a new customer" (PathRegister), which creates the
+	// customer's Huawei account through the bridge.
+	APIMinter *handoff.Minter
+	// WebhookSecret (optional, "whsec_…") enables the receiver of the
+	// bridge's binding-change webhooks at PathWebhooks; the home page lists
+	// what arrived.
+	WebhookSecret string
+	HTTPClient    *http.Client // the backend's calls to the bridge; nil: a default client
 }
 
 // Platform is the demo platform. Its methods are safe for concurrent use.
@@ -92,6 +105,13 @@ type Platform struct {
 	clock        func() time.Time
 	log          *slog.Logger
 	sessions     *sessions
+	apiMinter    *handoff.Minter
+	webhookKey   []byte
+	httpClient   *http.Client
+
+	mu         sync.Mutex // customers, byID, registered, events
+	registered map[string]Registered
+	events     []ReceivedEvent
 }
 
 // New checks cfg and builds the platform. Every problem is reported at once.
@@ -134,6 +154,15 @@ func New(cfg Config) (*Platform, error) {
 			add("Service %.200q is not an absolute http(s) URL", cfg.Service)
 		}
 	}
+	if m := cfg.APIMinter; m != nil && (m.Issuer == "" || m.Audience == "" || m.Audience == cfg.Minter.Audience) {
+		add("APIMinter needs Issuer and an Audience of its own (the bridge's <public_url>/api/v1)")
+	}
+	var webhookKey []byte
+	if cfg.WebhookSecret != "" {
+		if webhookKey, err = parseWebhookSecret(cfg.WebhookSecret); err != nil {
+			add("%v", err)
+		}
+	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, errors.Join(problems...))
 	}
@@ -150,6 +179,19 @@ func New(cfg Config) (*Platform, error) {
 		service:      cfg.Service,
 		clock:        cfg.Clock,
 		log:          cfg.Logger,
+		webhookKey:   webhookKey,
+		httpClient:   cfg.HTTPClient,
+		registered:   map[string]Registered{},
+	}
+	if cfg.APIMinter != nil {
+		m := *cfg.APIMinter
+		p.apiMinter = &m
+		if p.apiMinter.Clock == nil {
+			p.apiMinter.Clock = cfg.Clock
+		}
+	}
+	if p.httpClient == nil {
+		p.httpClient = &http.Client{Timeout: apiTimeout}
 	}
 	if p.clock == nil {
 		p.clock = time.Now
@@ -198,8 +240,20 @@ func (p *Platform) HandoffURL(token string) string {
 	return p.bridgeURL + HandoffPath + "?" + q.Encode()
 }
 
-// Customers returns the configured customers.
-func (p *Platform) Customers() []Customer { return append([]Customer(nil), p.customers...) }
+// Customers returns the customers, the registered ones included.
+func (p *Platform) Customers() []Customer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]Customer(nil), p.customers...)
+}
+
+// customer looks a customer up by xaccount_id.
+func (p *Platform) customer(id string) (Customer, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.byID[id]
+	return c, ok
+}
 
 // mint makes a handoff token for c, with the profile claims the bridge maps
 // to Huawei's attributes.

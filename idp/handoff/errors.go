@@ -3,6 +3,7 @@ package handoff
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Reasons carried by *TokenError. They are stable strings: the HTTP layer maps them to
@@ -99,3 +100,29 @@ func clip(s string) string {
 	}
 	return fmt.Sprintf("%q", s)
 }
+
+// HTTPStatus, RefusalReason and PublicMessage carry the HTTP edge's answer
+// (idp.Refusal): a token that authenticates nobody is 401, except an
+// unreadable one (400) and a replayed one (409).
+func (e *TokenError) HTTPStatus() int {
+	switch e.Reason {
+	case ReasonReplay:
+		return http.StatusConflict
+	case ReasonMalformed, ReasonTooLarge:
+		return http.StatusBadRequest
+	}
+	return http.StatusUnauthorized
+}
+
+func (e *TokenError) RefusalReason() string { return "token_" + e.Reason }
+func (e *TokenError) PublicMessage() string { return e.Msg }
+
+// A service URL off the allow-list is the platform's mistake: 400.
+func (e *ServiceError) HTTPStatus() int       { return http.StatusBadRequest }
+func (e *ServiceError) RefusalReason() string { return "service_" + e.Reason }
+func (e *ServiceError) PublicMessage() string { return e.Msg }
+
+// An unreadable handoff request answers with the status ReadRequest chose.
+func (e *RequestError) HTTPStatus() int       { return e.Status }
+func (e *RequestError) RefusalReason() string { return "bad_handoff_request" }
+func (e *RequestError) PublicMessage() string { return e.Msg }

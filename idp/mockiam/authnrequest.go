@@ -116,7 +116,7 @@ func (m *IAM) authnRequestXML(id string, now time.Time, destination string) ([]b
 	req.CreateAttr("ID", id)
 	req.CreateAttr("IsPassive", "false")
 	req.CreateAttr("IssueInstant", samlInstant(now))
-	req.CreateAttr("ProtocolBinding", metadata.BindingHTTPPost)
+	req.CreateAttr("ProtocolBinding", metadata.SAMLBindingHTTPPost)
 	req.CreateAttr("Version", "2.0")
 	issuer := req.CreateElement("saml2:Issuer")
 	issuer.CreateAttr("xmlns:saml2", nsAssertion)

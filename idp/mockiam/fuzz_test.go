@@ -96,7 +96,7 @@ func FuzzParseIdPMetadata(f *testing.F) {
 			}
 			return
 		}
-		if m.EntityID == "" || len(m.SigningCerts) == 0 || len(m.SSO) == 0 || m.SSO[0].Binding != metadata.BindingHTTPRedirect {
+		if m.EntityID == "" || len(m.SigningCerts) == 0 || len(m.SSO) == 0 || m.SSO[0].SAMLBinding != metadata.SAMLBindingHTTPRedirect {
 			t.Fatalf("accepted unusable metadata: %+v", m)
 		}
 		for _, e := range append(m.SSO, m.SLO...) {

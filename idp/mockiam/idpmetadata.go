@@ -78,8 +78,8 @@ func ParseIdPMetadata(raw []byte) (*IdPMetadata, error) {
 	if len(m.SSO) == 0 {
 		return nil, fmt.Errorf("%w: IDPSSODescriptor has no SingleSignOnService", ErrIdPMetadata)
 	}
-	if m.SSO[0].Binding != metadata.BindingHTTPRedirect {
-		return nil, fmt.Errorf("%w: the first SingleSignOnService uses binding %.100q; Huawei sends its AuthnRequest to the first one by HTTP-Redirect, so list an HTTP-Redirect endpoint first", ErrIdPMetadata, m.SSO[0].Binding)
+	if m.SSO[0].SAMLBinding != metadata.SAMLBindingHTTPRedirect {
+		return nil, fmt.Errorf("%w: the first SingleSignOnService uses binding %.100q; Huawei sends its AuthnRequest to the first one by HTTP-Redirect, so list an HTTP-Redirect endpoint first", ErrIdPMetadata, m.SSO[0].SAMLBinding)
 	}
 	for _, el := range children(idp, nsMetadata, "SingleLogoutService") {
 		e, err := endpoint(el, "SingleLogoutService")
@@ -149,11 +149,11 @@ func signingCerts(idp *etree.Element) ([]*x509.Certificate, error) {
 
 func endpoint(el *etree.Element, what string) (metadata.Endpoint, error) {
 	e := metadata.Endpoint{
-		Binding:          attrValue(el, "Binding"),
+		SAMLBinding:      attrValue(el, "Binding"),
 		Location:         attrValue(el, "Location"),
 		ResponseLocation: attrValue(el, "ResponseLocation"),
 	}
-	if e.Binding == "" {
+	if e.SAMLBinding == "" {
 		return e, fmt.Errorf("%w: a %s has no Binding", ErrIdPMetadata, what)
 	}
 	if err := checkAbsoluteURL(e.Location); err != nil {
@@ -232,7 +232,7 @@ func fetchIdPMetadata(ctx context.Context, client *http.Client, rawURL string) (
 // SingleLogoutService, HTTP-Redirect preferred.
 func (m *IdPMetadata) SLOLocation() (string, bool) {
 	for _, e := range m.SLO {
-		if e.Binding == metadata.BindingHTTPRedirect {
+		if e.SAMLBinding == metadata.SAMLBindingHTTPRedirect {
 			return e.Location, true
 		}
 	}

@@ -126,7 +126,7 @@ func TestLoginSendsSignedAuthnRequest(t *testing.T) {
 		"ForceAuthn":                  "false",
 		"IsPassive":                   "false",
 		"IssueInstant":                "2027-03-01T09:00:00.000Z",
-		"ProtocolBinding":             metadata.BindingHTTPPost,
+		"ProtocolBinding":             metadata.SAMLBindingHTTPPost,
 		"Issuer":                      h.srv.URL + "/",
 		"AllowCreate":                 "true",
 		"Format":                      metadata.NameIDFormatTransient,

@@ -47,7 +47,7 @@ func TestSPMetadataServedSignedLikeHuawei(t *testing.T) {
 	switch {
 	case sp.EntityID != h.srv.URL+"/":
 		t.Errorf("entityID = %q", sp.EntityID)
-	case acs.Location != h.srv.URL+PathACS || acs.Binding != metadata.BindingHTTPPost:
+	case acs.Location != h.srv.URL+PathACS || acs.SAMLBinding != metadata.SAMLBindingHTTPPost:
 		t.Errorf("ACS = %+v", acs)
 	case !sp.AuthnRequestsSigned || !sp.WantAssertionsSigned:
 		t.Errorf("AuthnRequestsSigned=%v WantAssertionsSigned=%v", sp.AuthnRequestsSigned, sp.WantAssertionsSigned)

@@ -21,7 +21,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -30,6 +29,7 @@ import (
 	"github.com/beevik/etree"
 	dsig "github.com/russellhaering/goxmldsig"
 
+	"github.com/partneridp/partneridp/internal/journey"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -135,7 +135,7 @@ func (idp *testIdP) metadataXML(withSLO bool) []byte {
 	cert := base64.StdEncoding.EncodeToString(idp.key.Cert.Raw)
 	slo := ""
 	if withSLO {
-		slo = fmt.Sprintf(`<md:SingleLogoutService Binding="%s" Location="%s"/>`, metadata.BindingHTTPRedirect, idp.sloURL)
+		slo = fmt.Sprintf(`<md:SingleLogoutService Binding="%s" Location="%s"/>`, metadata.SAMLBindingHTTPRedirect, idp.sloURL)
 	}
 	return []byte(fmt.Sprintf(`<?xml version="1.0" encoding="UTF-8"?>
 <md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="%s">
@@ -147,7 +147,7 @@ func (idp *testIdP) metadataXML(withSLO bool) []byte {
     <md:SingleSignOnService Binding="%s" Location="%s"/>
   </md:IDPSSODescriptor>
 </md:EntityDescriptor>
-`, idp.entityID, cert, cert, slo, metadata.BindingHTTPRedirect, idp.ssoURL))
+`, idp.entityID, cert, cert, slo, metadata.SAMLBindingHTTPRedirect, idp.ssoURL))
 }
 
 // writeMetadata saves the metadata as a Partner Center upload file.
@@ -414,27 +414,18 @@ func (idp *testIdP) serveSSO(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprint(w, `<noscript><button type="submit">Continue</button></noscript></form><script>document.getElementById("sso").submit()</script></body></html>`)
 }
 
-var (
-	hiddenInputRE = regexp.MustCompile(`<input type="hidden" name="([A-Za-z]+)" value="([^"]*)">`)
-	formActionRE  = regexp.MustCompile(`<form id="([\w-]+)" method="post" action="([^"]*)">`)
-)
-
-// parseForm reads the first form with id and its hidden inputs from a page
-// this package rendered (or the test IdP's).
+// parseForm reads the form with id and its hidden inputs from a page this
+// package rendered (or the test IdP's).
 func parseForm(t testing.TB, page, id string) (string, url.Values) {
 	t.Helper()
-	for _, m := range formActionRE.FindAllStringSubmatchIndex(page, -1) {
-		if page[m[2]:m[3]] != id {
-			continue
-		}
-		rest := page[m[1]:]
-		rest = rest[:strings.Index(rest, "</form>")]
-		v := url.Values{}
-		for _, in := range hiddenInputRE.FindAllStringSubmatch(rest, -1) {
-			v.Add(in[1], html.UnescapeString(in[2]))
-		}
-		return html.UnescapeString(page[m[4]:m[5]]), v
+	base, _ := url.Parse("http://mock.invalid/")
+	f, ok := journey.FindForm(&journey.Page{URL: base, Body: page}, id)
+	if !ok {
+		t.Fatalf("page has no form %q:\n%s", id, page)
 	}
-	t.Fatalf("page has no form %q:\n%s", id, page)
-	return "", nil
+	action := f.Action
+	if strings.HasPrefix(action, "http://mock.invalid/") {
+		action = strings.TrimPrefix(action, "http://mock.invalid") // relative, as written
+	}
+	return action, f.Values
 }

@@ -3,7 +3,10 @@
 // their history, and asks the bridge to create a Huawei customer or check
 // one's registration. Every call carries a short-lived JWT signed with the
 // platform's registered key (the handoff machinery, with the audience
-// <public_url>/api/v1, jti single use, at most 5 minutes of lifetime).
+// <public_url>/api/v1, at most 5 minutes of lifetime). Mutating calls (POST)
+// spend the token's jti: single use. Read calls (GET) accept a token again
+// until its exp; a verified read token is cached by its SHA-256 (bounded,
+// clock-driven), so repeated reads skip the signature check.
 // Errors are JSON {"reason", "message"}; the reasons are registered in
 // idp/reasons.go. The OpenAPI document (assets/openapi.yaml) is embedded and
 // served at /api/v1/openapi.yaml and /api/v1/openapi.json.
@@ -25,6 +28,7 @@ import (
 
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/idp/handoff"
+	"github.com/partneridp/partneridp/internal/clock"
 )
 
 // Prefix is where the API hangs below the public URL.
@@ -47,6 +51,10 @@ const (
 	ReasonCreated           = "api_created"  // outcome: customer created and bound
 	ReasonExisting          = "api_existing" // outcome: already bound, Huawei not called
 )
+
+// CreateDeadline bounds a create-customer call with all its retries, so
+// the answer (504 at worst) leaves before the server's 30 s write timeout.
+const CreateDeadline = 25 * time.Second
 
 // MaxListLimit caps a list page.
 const MaxListLimit = 500
@@ -117,10 +125,87 @@ var (
 )
 
 // HuaweiError is an error answer of Huawei's partner API, its code kept.
+// DomainID and DomainName are set when the answer names a Huawei account
+// (create customer's CodeExists).
 type HuaweiError struct {
-	Status  int
-	Code    string
-	Message string
+	Status     int
+	Code       string
+	Message    string
+	DomainID   string
+	DomainName string
+}
+
+// CodeExists is the create-customer error code with which Huawei's
+// documentation (and the Go SDK's model) still returns domain_id and
+// domain_name: the xaccount_id already has a Huawei customer, this one.
+const CodeExists = "CBC.99000050"
+
+// retryable says whether a create-customer failure left an uncertain
+// outcome worth another try: no answer in time, no connection, or a 5xx.
+func retryable(err error) bool {
+	var he *HuaweiError
+	if errors.As(err, &he) {
+		return he.Status >= 500
+	}
+	return errors.Is(err, ErrHuaweiTimeout) || errors.Is(err, ErrHuaweiUnreachable) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// existingCustomer returns the customer Huawei's "already exists" answer names.
+func existingCustomer(err error) (CreatedCustomer, bool) {
+	var he *HuaweiError
+	if errors.As(err, &he) && he.Code == CodeExists && he.DomainID != "" {
+		return CreatedCustomer{DomainID: he.DomainID, DomainName: he.DomainName}, true
+	}
+	return CreatedCustomer{}, false
+}
+
+// Retry bounds create-customer's retries after an uncertain outcome.
+type Retry struct {
+	Attempts int                                              // tries in all; 0: DefaultCreateAttempts
+	Base     time.Duration                                    // first wait; 0: DefaultRetryBase
+	Max      time.Duration                                    // longest wait; 0: DefaultRetryMax
+	Sleep    func(ctx context.Context, d time.Duration) error // nil: a timer that ctx ends
+	OnRetry  func(attempt int, wait time.Duration, err error) // optional: log each retry
+}
+
+// Create-customer retry defaults: 3 tries, waiting 500 ms then 1 s.
+const (
+	DefaultCreateAttempts = 3
+	DefaultRetryBase      = 500 * time.Millisecond
+	DefaultRetryMax       = 4 * time.Second
+	maxCreateAttempts     = 10
+)
+
+func (r Retry) attempts() int {
+	switch {
+	case r.Attempts <= 0:
+		return DefaultCreateAttempts
+	case r.Attempts > maxCreateAttempts:
+		return maxCreateAttempts
+	}
+	return r.Attempts
+}
+
+// wait is the pause before try n+1 (n ≥ 1): Base·2^(n−1), at most Max.
+func (r Retry) wait(n int) time.Duration {
+	d, maxD := r.Base, r.Max
+	if d <= 0 {
+		d = DefaultRetryBase
+	}
+	if maxD <= 0 {
+		maxD = DefaultRetryMax
+	}
+	for i := 1; i < n && d < maxD; i++ {
+		d *= 2
+	}
+	return min(d, maxD)
+}
+
+func (r Retry) sleep(ctx context.Context, d time.Duration) error {
+	if r.Sleep != nil {
+		return r.Sleep(ctx, d)
+	}
+	return clock.Sleep(ctx, d)
 }
 
 func (e *HuaweiError) Error() string {
@@ -146,6 +231,7 @@ type Config struct {
 	Store     binding.Store
 	Replay    handoff.ReplayStore
 	Partner   Partner // optional: nil answers create/check with api_partner_disabled
+	Retry     Retry   // create customer's retries
 	Audit     func(Event)
 	Clock     func() time.Time
 	Log       *slog.Logger
@@ -153,12 +239,16 @@ type Config struct {
 
 // API serves /api/v1/.
 type API struct {
-	cfg      Config
-	verifier *handoff.Verifier
-	byIssuer map[string]Platform
-	mux      *http.ServeMux
-	clock    func() time.Time
-	log      *slog.Logger
+	cfg          Config
+	verifier     *handoff.Verifier // mutating calls: jti single use
+	readVerifier *handoff.Verifier // read calls: jti not spent, result cached
+	readTokens   *readTokenCache
+	byIssuer     map[string]*Platform
+	mux          *http.ServeMux
+	clock        func() time.Time
+
+	getBindingHandler http.HandlerFunc
+	log               *slog.Logger
 }
 
 // Audience returns the API token audience for a public URL.
@@ -176,7 +266,7 @@ func New(cfg Config) (*API, error) {
 	if cfg.Replay == nil {
 		errs = append(errs, errors.New("platformapi: Replay is required (jti is single use)"))
 	}
-	a := &API{cfg: cfg, byIssuer: map[string]Platform{}, clock: cfg.Clock, log: cfg.Log}
+	a := &API{cfg: cfg, byIssuer: map[string]*Platform{}, readTokens: newReadTokenCache(MaxReadTokens), clock: cfg.Clock, log: cfg.Log}
 	if a.clock == nil {
 		a.clock = time.Now
 	}
@@ -189,9 +279,10 @@ func New(cfg Config) (*API, error) {
 			errs = append(errs, fmt.Errorf("platformapi: platform %s: xaccount_type is required", p.Name))
 		}
 		hp = append(hp, handoff.Platform{Name: p.Name, Issuer: p.Issuer, Audience: Audience(cfg.PublicURL), Keys: p.Keys, MaxLifetime: MaxTokenLifetime})
-		a.byIssuer[p.Issuer] = p
+		a.byIssuer[p.Issuer] = &p
 	}
 	a.verifier = &handoff.Verifier{Platforms: hp, Replay: cfg.Replay, Clock: cfg.Clock}
+	a.readVerifier = &handoff.Verifier{Platforms: hp, Replay: noReplay{}, Clock: cfg.Clock}
 	if err := a.verifier.Validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -201,11 +292,12 @@ func New(cfg Config) (*API, error) {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /api/v1/openapi.yaml", a.serveYAML)
 	m.HandleFunc("GET /api/v1/openapi.json", a.serveJSON)
-	m.HandleFunc("GET /api/v1/bindings", a.auth(a.listBindings))
-	m.HandleFunc("GET /api/v1/bindings/{xaccount_id}", a.auth(a.getBinding))
-	m.HandleFunc("GET /api/v1/bindings/{xaccount_id}/history", a.auth(a.history))
-	m.HandleFunc("POST /api/v1/customers", a.auth(a.createCustomer))
-	m.HandleFunc("POST /api/v1/customers/check", a.auth(a.checkCustomer))
+	m.HandleFunc("GET /api/v1/bindings", a.auth(read, a.listBindings))
+	a.getBindingHandler = a.auth(read, a.getBinding)
+	m.HandleFunc("GET /api/v1/bindings/{xaccount_id}", a.getBindingHandler)
+	m.HandleFunc("GET /api/v1/bindings/{xaccount_id}/history", a.auth(read, a.history))
+	m.HandleFunc("POST /api/v1/customers", a.auth(mutate, a.createCustomer))
+	m.HandleFunc("POST /api/v1/customers/check", a.auth(mutate, a.checkCustomer))
 	m.HandleFunc("/api/v1/", a.notFound)
 	a.mux = m
 	return a, nil
@@ -213,20 +305,40 @@ func New(cfg Config) (*API, error) {
 
 // ServeHTTP serves the API.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	}
+	// The most frequent call, GET /api/v1/bindings/{xaccount_id}, skips the
+	// mux when its path is plain (one clean, unescaped segment); anything
+	// else takes the mux, which routes it the same way.
+	if r.Method == http.MethodGet && r.URL.RawPath == "" {
+		if id, ok := strings.CutPrefix(r.URL.Path, "/api/v1/bindings/"); ok && id != "" && id != "." && id != ".." && strings.IndexByte(id, '/') < 0 {
+			r.SetPathValue("xaccount_id", id)
+			a.getBindingHandler(w, r)
+			return
+		}
+	}
 	a.mux.ServeHTTP(w, r)
 }
 
 // call is one request in progress.
 type call struct {
-	p  Platform
+	p  *Platform
 	ev Event
 }
 
-func (a *API) auth(h func(http.ResponseWriter, *http.Request, *call) (int, any, string)) http.HandlerFunc {
+// tokenUse says how a call may use its token.
+type tokenUse bool
+
+const (
+	read   tokenUse = true  // GET: the token may be used again until its exp
+	mutate tokenUse = false // POST: the token's jti is spent
+)
+
+func (a *API) auth(use tokenUse, h func(http.ResponseWriter, *http.Request, *call) (int, any, string)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		c := &call{ev: Event{Time: a.clock(), Method: r.Method, Path: r.URL.Path}}
-		status, body, reason := a.authenticate(r, c)
+		status, body, reason := a.authenticate(r, c, use)
 		if status == 0 {
 			status, body, reason = h(w, r, c)
 		}
@@ -238,13 +350,28 @@ func (a *API) auth(h func(http.ResponseWriter, *http.Request, *call) (int, any, 
 	}
 }
 
-func (a *API) authenticate(r *http.Request, c *call) (int, any, string) {
+// authenticate checks the bearer token as a straight sequence: present;
+// for a read, a cached verified token; else signature, issuer, audience
+// and expiry (handoff.Verifier, which for a mutating call also spends the
+// jti); lifetime at most MaxTokenLifetime; a known issuer. A verified read
+// token is cached until its exp.
+func (a *API) authenticate(r *http.Request, c *call, use tokenUse) (int, any, string) {
 	h := r.Header.Get("Authorization")
 	tok, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || tok == "" {
 		return fail(http.StatusUnauthorized, ReasonUnauthenticated, "send Authorization: Bearer <JWT signed with the platform's registered key, aud "+Audience(a.cfg.PublicURL)+">")
 	}
-	claims, err := a.verifier.Verify(r.Context(), tok)
+	if use == read {
+		if p, ok := a.readTokens.get(tok, c.ev.Time); ok {
+			c.p, c.ev.Platform = p, p.Name
+			return 0, nil, ""
+		}
+	}
+	v := a.verifier
+	if use == read {
+		v = a.readVerifier
+	}
+	claims, err := v.Verify(r.Context(), tok)
 	if err != nil {
 		var te *handoff.TokenError
 		if errors.As(err, &te) {
@@ -265,6 +392,9 @@ func (a *API) authenticate(r *http.Request, c *call) (int, any, string) {
 		return fail(http.StatusUnauthorized, ReasonBadToken, "unknown issuer")
 	}
 	c.p, c.ev.Platform = p, p.Name
+	if use == read {
+		a.readTokens.put(tok, p, claims.Expires, c.ev.Time)
+	}
 	return 0, nil, ""
 }
 
@@ -278,8 +408,11 @@ func fail(status int, reason, msg string) (int, any, string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	if v, ok := body.(BindingView); ok {
+		writeBindingView(w, status, v)
+		return
+	}
+	setJSONHeaders(w)
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
 }
@@ -546,7 +679,15 @@ func (a *API) createCustomer(_ http.ResponseWriter, r *http.Request, c *call) (i
 		return fail(http.StatusNotImplemented, ReasonPartnerDisabled, "huawei.partner_api is not configured on this bridge")
 	}
 	req.XAccountType = c.p.XAccountType
-	b, created, err := CreateCustomer(r.Context(), a.cfg.Store, a.cfg.Partner, req, "api:"+c.p.Name)
+	retry := a.cfg.Retry
+	if retry.OnRetry == nil {
+		retry.OnRetry = func(n int, wait time.Duration, err error) {
+			a.log.Warn("create customer: uncertain outcome; trying again", "platform", c.p.Name, "xaccount_id", req.XAccountID, "attempt", n, "retry_in", wait.String(), "err", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), CreateDeadline)
+	defer cancel()
+	b, created, err := CreateCustomer(ctx, a.cfg.Store, a.cfg.Partner, req, "api:"+c.p.Name, retry)
 	switch {
 	case errors.Is(err, errStore):
 		return storeFail(err)
@@ -568,7 +709,16 @@ var errStore = errors.New("store")
 // (created false). Store failures wrap binding's errors; Huawei's are
 // *HuaweiError or wrap ErrHuaweiUnreachable / ErrHuaweiTimeout, and then
 // nothing is stored.
-func CreateCustomer(ctx context.Context, st binding.Store, p Partner, req CreateCustomerRequest, actor string) (binding.Binding, bool, error) {
+//
+// A timeout, a lost connection or a 5xx leaves the outcome uncertain:
+// Huawei may have created the account. CreateCustomer then tries again
+// after a backoff (retry bounds it) with the same xaccount_id, and never
+// creates a second account: Huawei keys customers by xaccount_type and
+// xaccount_id, and answers a repeat with CodeExists carrying the existing
+// account's domain_id, which is then taken as the answer and stored. A
+// CodeExists answer without a domain_id is an error: nothing is stored, the
+// binding arrives with the customer's first login.
+func CreateCustomer(ctx context.Context, st binding.Store, p Partner, req CreateCustomerRequest, actor string, retry Retry) (binding.Binding, bool, error) {
 	key := binding.Key{XAccountType: req.XAccountType, XAccountID: req.XAccountID}
 	cur, err := st.Get(ctx, key)
 	if err == nil {
@@ -576,7 +726,7 @@ func CreateCustomer(ctx context.Context, st binding.Store, p Partner, req Create
 	} else if !errors.Is(err, binding.ErrNotFound) {
 		return binding.Binding{}, false, fmt.Errorf("%w: %w", errStore, err)
 	}
-	got, err := p.CreateCustomer(ctx, req)
+	got, err := createOnce(ctx, p, req, retry)
 	if err != nil {
 		return binding.Binding{}, false, err
 	}
@@ -590,6 +740,31 @@ func CreateCustomer(ctx context.Context, st binding.Store, p Partner, req Create
 		return binding.Binding{}, false, fmt.Errorf("%w: %w", errStore, err)
 	}
 	return res.Binding, res.Changed, nil
+}
+
+// createOnce asks Huawei for the account until it has an answer that names
+// one (created now, or Huawei's CodeExists with its domain_id), a definite
+// refusal, or retry's tries are spent.
+func createOnce(ctx context.Context, p Partner, req CreateCustomerRequest, retry Retry) (CreatedCustomer, error) {
+	for n := 1; ; n++ {
+		got, err := p.CreateCustomer(ctx, req)
+		if err == nil {
+			return got, nil
+		}
+		if existing, ok := existingCustomer(err); ok {
+			return existing, nil
+		}
+		if !retryable(err) || n >= retry.attempts() || ctx.Err() != nil {
+			return CreatedCustomer{}, err
+		}
+		wait := retry.wait(n)
+		if retry.OnRetry != nil {
+			retry.OnRetry(n, wait, err)
+		}
+		if e := retry.sleep(ctx, wait); e != nil {
+			return CreatedCustomer{}, err
+		}
+	}
 }
 
 func (a *API) checkCustomer(_ http.ResponseWriter, r *http.Request, c *call) (int, any, string) {

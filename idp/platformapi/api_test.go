@@ -84,6 +84,7 @@ func newEnv(t *testing.T) *env {
 		Store:   st,
 		Replay:  &handoff.MemoryReplay{},
 		Partner: e.partner,
+		Retry:   Retry{Sleep: func(context.Context, time.Duration) error { return nil }},
 		Audit:   func(ev Event) { e.mu.Lock(); e.events = append(e.events, ev); e.mu.Unlock() },
 	})
 	if err != nil {
@@ -264,15 +265,142 @@ func TestAPI(t *testing.T) {
 	}
 }
 
-func TestReplayedTokenRefused(t *testing.T) {
+func TestTokenUse(t *testing.T) {
 	e := newEnv(t)
+	e.bind("typeA", "cust-1", "dom-1")
 	tok := e.token(e.mintA)
-	if res, _ := e.do("GET", "/api/v1/bindings/x", tok, "", false); res.StatusCode != 404 {
-		t.Fatalf("first use: %d", res.StatusCode)
+	// Reads: the same token again and again until its exp.
+	for i := range 3 {
+		if res, m := e.do("GET", "/api/v1/bindings/cust-1", tok, "", false); res.StatusCode != 200 {
+			t.Fatalf("read %d: %d %v", i, res.StatusCode, m)
+		}
 	}
-	res, m := e.do("GET", "/api/v1/bindings/x", tok, "", false)
+	// A mutating call spends the jti: once, then refused as a replay.
+	if res, m := e.do("POST", "/api/v1/customers", tok, `{"xaccount_id":"cust-1"}`, false); res.StatusCode != 200 {
+		t.Fatalf("first create: %d %v", res.StatusCode, m)
+	}
+	res, m := e.do("POST", "/api/v1/customers", tok, `{"xaccount_id":"cust-1"}`, false)
 	if res.StatusCode != 401 || m["reason"] != ReasonBadToken || !strings.Contains(m["message"].(string), "replay") {
-		t.Fatalf("replay: %d %v", res.StatusCode, m)
+		t.Fatalf("replayed create: %d %v", res.StatusCode, m)
+	}
+	// A token of platform B read from the cache stays platform B's.
+	tokB := e.token(e.mintB)
+	for range 2 {
+		if res, _ := e.do("GET", "/api/v1/bindings/cust-1", tokB, "", false); res.StatusCode != 404 {
+			t.Fatalf("platform B sees typeA's binding: %d", res.StatusCode)
+		}
+	}
+}
+
+func TestReadTokenCache(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	e := newEnv(t)
+	e.api.clock = clock
+	e.api.readVerifier.Clock = clock
+	e.api.verifier.Clock = clock
+	e.bind("typeA", "cust-1", "dom-1")
+	m := *e.mintA
+	m.Clock = clock
+	m.Lifetime = 2 * time.Minute
+	tok := e.token(&m)
+	if res, _ := e.do("GET", "/api/v1/bindings/cust-1", tok, "", false); res.StatusCode != 200 {
+		t.Fatal(res.StatusCode)
+	}
+	if n := e.api.readTokens.len(); n != 1 {
+		t.Fatalf("%d cached tokens after one read, want 1", n)
+	}
+	// Refused tokens are never cached.
+	e.do("GET", "/api/v1/bindings/cust-1", tok+"x", "", false)
+	long := *e.mintA
+	long.Clock, long.Lifetime = clock, time.Hour
+	e.do("GET", "/api/v1/bindings/cust-1", e.token(&long), "", false)
+	if n := e.api.readTokens.len(); n != 1 {
+		t.Fatalf("%d cached tokens after two refusals, want 1", n)
+	}
+	// At exp the cached token is refused (the cache ends at exp, not later).
+	now = now.Add(2*time.Minute + time.Second)
+	res, body := e.do("GET", "/api/v1/bindings/cust-1", tok, "", false)
+	if res.StatusCode != 200 && (res.StatusCode != 401 || body["reason"] != ReasonBadToken) {
+		t.Fatalf("expired token: %d %v", res.StatusCode, body)
+	}
+	if _, ok := e.api.readTokens.get(tok, now); ok {
+		t.Fatal("an expired token is still cached")
+	}
+	now = now.Add(time.Minute) // past the verifier's leeway too
+	if res, _ := e.do("GET", "/api/v1/bindings/cust-1", tok, "", false); res.StatusCode != 401 {
+		t.Fatalf("expired token read: %d", res.StatusCode)
+	}
+
+	// Bounded: never more than MaxReadTokens entries.
+	c := newReadTokenCache(8)
+	p := &Platform{Name: "p"}
+	for i := range 20 {
+		c.put(fmt.Sprint("tok", i), p, now.Add(time.Minute), now)
+	}
+	if c.len() > 8 {
+		t.Fatalf("cache holds %d, bound 8", c.len())
+	}
+	if _, ok := c.get("tok19", now); !ok {
+		t.Fatal("the newest token was evicted")
+	}
+}
+
+// TestCachedReadAllocations fails when a repeated read verifies its token
+// again (a fresh verification allocates over 200 times) or when the read
+// path grows new per-call allocations.
+func TestCachedReadAllocations(t *testing.T) {
+	e := newEnv(t)
+	e.api.cfg.Audit = func(Event) {}
+	e.bind("typeA", "cust-1", "dom-1")
+	req := httptest.NewRequest("GET", "/api/v1/bindings/cust-1", nil)
+	req.Header.Set("Authorization", "Bearer "+e.token(e.mintA))
+	w := &nopWriter{h: http.Header{}}
+	e.api.ServeHTTP(w, req)
+	allocs := testing.AllocsPerRun(200, func() {
+		clear(w.h)
+		e.api.ServeHTTP(w, req)
+	})
+	if w.code != 200 || allocs > 4 {
+		t.Fatalf("status %d, %.1f allocations per cached read, want at most 4", w.code, allocs)
+	}
+}
+
+func TestAppendBindingViewMatchesEncoder(t *testing.T) {
+	ts := time.Date(2026, 12, 5, 12, 0, 0, 123456789, time.UTC)
+	for _, v := range []BindingView{
+		{"typeA", "cust-1", "dom-1", "", "notification", ts, ts},
+		{"typeA", "c<&>\"", "d\u2028\x01", "名前", "operator", ts.Truncate(time.Second), time.Time{}},
+	} {
+		var want bytes.Buffer
+		_ = json.NewEncoder(&want).Encode(v)
+		got := append(appendBindingView(nil, v), '\n')
+		if string(got) != want.String() {
+			t.Errorf("got  %s\nwant %s", got, want.String())
+		}
+	}
+}
+
+func TestFastPathRoutesLikeMux(t *testing.T) {
+	e := newEnv(t)
+	e.bind("typeA", "cust-1", "dom-1")
+	tok := e.token(e.mintA)
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{
+		{"/api/v1/bindings/cust-1", 200},
+		{"/api/v1/bindings/cust-1/history", 200},
+		{"/api/v1/bindings/a%2Fb", 400},
+		{"/api/v1/bindings/", 404},
+	} {
+		req := httptest.NewRequest("GET", tc.path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		rec := httptest.NewRecorder()
+		e.api.ServeHTTP(rec, req)
+		if rec.Code != tc.status {
+			t.Errorf("%s: %d, want %d: %s", tc.path, rec.Code, tc.status, rec.Body)
+		}
 	}
 }
 

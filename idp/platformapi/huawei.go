@@ -1,9 +1,12 @@
 package platformapi
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"strings"
@@ -11,6 +14,8 @@ import (
 
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/auth/global"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/config"
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/request"
+	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/response"
 	"github.com/huaweicloud/huaweicloud-sdk-go-v3/core/sdkerr"
 	bss "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/bss/v2"
 	bssmodel "github.com/huaweicloud/huaweicloud-sdk-go-v3/services/bss/v2/model"
@@ -74,13 +79,13 @@ func NewSDKPartner(c HuaweiConfig) (*SDKPartner, error) {
 	hc := config.DefaultHttpConfig().WithTimeout(timeout).WithRetries(0)
 	p := &SDKPartner{}
 	if c.Intl {
-		cl, err := bssintl.BssintlClientBuilder().WithEndpoints([]string{ep}).WithCredential(cred).WithHttpConfig(hc).SafeBuild()
+		cl, err := bssintl.BssintlClientBuilder().WithEndpoints([]string{ep}).WithCredential(cred).WithHttpConfig(hc).WithErrorHandler(keepDomainID{}).SafeBuild()
 		if err != nil {
 			return nil, fmt.Errorf("huawei partner API client: %w", err)
 		}
 		p.intl = bssintl.NewBssintlClient(cl)
 	} else {
-		cl, err := bss.BssClientBuilder().WithEndpoints([]string{ep}).WithCredential(cred).WithHttpConfig(hc).SafeBuild()
+		cl, err := bss.BssClientBuilder().WithEndpoints([]string{ep}).WithCredential(cred).WithHttpConfig(hc).WithErrorHandler(keepDomainID{}).SafeBuild()
 		if err != nil {
 			return nil, fmt.Errorf("huawei partner API client: %w", err)
 		}
@@ -176,10 +181,54 @@ func runCtx(ctx context.Context, f func() error) error {
 	}
 }
 
+// maxErrorBody caps the error answer keepDomainID reads.
+const maxErrorBody = 64 << 10
+
+// keepDomainID is the SDK's error handler plus one thing: the SDK's own
+// handler keeps only error_code and error_msg of an error answer, but
+// Huawei's create-customer documents domain_id and domain_name in the
+// answer carrying CBC.99000050 (the SDK model: "只有成功或者错误码在
+// CBC.99000050时才会返回"). keepDomainID reads them too.
+type keepDomainID struct{}
+
+// sdkErrorWithDomain is the SDK's error with the domain Huawei named.
+type sdkErrorWithDomain struct {
+	*sdkerr.ServiceResponseError
+	domainID, domainName string
+}
+
+func (e *sdkErrorWithDomain) Unwrap() error { return e.ServiceResponseError }
+
+func (keepDomainID) HandleError(req *request.DefaultHttpRequest, resp *response.DefaultHttpResponse) error {
+	if resp.GetStatusCode() < 400 {
+		return nil
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Response.Body, maxErrorBody))
+	resp.Response.Body.Close()
+	resp.Response.Body = io.NopCloser(bytes.NewReader(raw))
+	se := sdkerr.NewServiceResponseError(resp.Response)
+	if err != nil {
+		return se
+	}
+	var d struct {
+		DomainID   string `json:"domain_id"`
+		DomainName string `json:"domain_name"`
+	}
+	if json.Unmarshal(raw, &d) == nil && d.DomainID != "" {
+		return &sdkErrorWithDomain{ServiceResponseError: se, domainID: d.DomainID, domainName: d.DomainName}
+	}
+	return se
+}
+
 func mapSDKError(err error) error {
 	var se *sdkerr.ServiceResponseError
 	if errors.As(err, &se) {
-		return &HuaweiError{Status: se.StatusCode, Code: se.ErrorCode, Message: se.ErrorMessage}
+		he := &HuaweiError{Status: se.StatusCode, Code: se.ErrorCode, Message: se.ErrorMessage}
+		var wd *sdkErrorWithDomain
+		if errors.As(err, &wd) {
+			he.DomainID, he.DomainName = wd.domainID, wd.domainName
+		}
+		return he
 	}
 	if errors.Is(err, ErrHuaweiTimeout) {
 		return err

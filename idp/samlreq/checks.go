@@ -165,9 +165,9 @@ func resolveACS(m *authnRequestXML, sp *metadata.SP) (metadata.Endpoint, error) 
 				"the metadata of %.200q lists no AssertionConsumerService: load complete SP metadata", sp.EntityID)
 		}
 	}
-	if acs.Binding != metadata.BindingHTTPPost {
+	if acs.SAMLBinding != metadata.SAMLBindingHTTPPost {
 		return metadata.Endpoint{}, untrusted(ReasonACSMismatch, h,
-			"the ACS %.200q has binding %.100q in the metadata; responses are only sent by HTTP-POST", acs.Location, acs.Binding)
+			"the ACS %.200q has binding %.100q in the metadata; responses are only sent by HTTP-POST", acs.Location, acs.SAMLBinding)
 	}
 	return acs, nil
 }
@@ -230,7 +230,7 @@ func (in *Intake) markUsed(ctx context.Context, h *header, issued time.Time) err
 
 // checkProtocolBinding: we only answer by HTTP-POST.
 func checkProtocolBinding(req *AuthnRequest) error {
-	if req.ProtocolBinding == "" || req.ProtocolBinding == metadata.BindingHTTPPost {
+	if req.ProtocolBinding == "" || req.ProtocolBinding == metadata.SAMLBindingHTTPPost {
 		return nil
 	}
 	return unsatisfiable(req, ReasonUnsupportedBinding, StatusUnsupportedBinding,

@@ -3,6 +3,7 @@ package samlreq
 import (
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/crewjam/saml"
 )
@@ -130,3 +131,16 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// HTTPStatus, RefusalReason and PublicMessage carry the HTTP edge's answer
+// (idp.Refusal): a request the SP or the browser got wrong is 400, our own
+// failure 500.
+func (e *Error) HTTPStatus() int {
+	if e.Kind == Internal {
+		return http.StatusInternalServerError
+	}
+	return http.StatusBadRequest
+}
+
+func (e *Error) RefusalReason() string { return e.Reason }
+func (e *Error) PublicMessage() string { return e.Msg }

@@ -100,11 +100,11 @@ func huaweiSP(certs ...*x509.Certificate) *metadata.SP {
 	return &metadata.SP{
 		EntityID: huaweiEntityID,
 		ACS: []metadata.Endpoint{
-			{Binding: metadata.BindingHTTPPost, Location: huaweiACS, Index: 0, IsDefault: true},
-			{Binding: metadata.BindingHTTPPost, Location: huaweiAltACS, Index: 1},
+			{SAMLBinding: metadata.SAMLBindingHTTPPost, Location: huaweiACS, Index: 0, IsDefault: true},
+			{SAMLBinding: metadata.SAMLBindingHTTPPost, Location: huaweiAltACS, Index: 1},
 		},
 		SLO: []metadata.Endpoint{
-			{Binding: metadata.BindingHTTPRedirect, Location: "https://auth.huaweicloud.com/authui/saml/logout"},
+			{SAMLBinding: metadata.SAMLBindingHTTPRedirect, Location: "https://auth.huaweicloud.com/authui/saml/logout"},
 		},
 		SigningCerts:         certs,
 		NameIDFormats:        []string{metadata.NameIDFormatTransient},

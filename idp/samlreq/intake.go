@@ -78,7 +78,7 @@ type AuthnRequest struct {
 	SP              *metadata.SP
 	SigAlg          string // the query SigAlg, or the embedded SignatureMethod
 	SHA1Warning     bool   // signed with SHA-1 (allowed by policy): log a warning
-	Binding         string // metadata.BindingHTTPRedirect or metadata.BindingHTTPPost
+	SAMLBinding     string // metadata.BindingHTTPRedirect or metadata.BindingHTTPPost
 }
 
 // LogoutRequest is a verified, checked LogoutRequest.
@@ -95,12 +95,12 @@ type LogoutRequest struct {
 	SP             *metadata.SP
 	SigAlg         string
 	SHA1Warning    bool
-	Binding        string
+	SAMLBinding    string
 }
 
 // delivery is how a message arrived: what the binding, not the XML, says.
 type delivery struct {
-	Binding     string
+	SAMLBinding string
 	SigAlg      string
 	SHA1Warning bool
 	RelayState  string
@@ -136,7 +136,7 @@ func (in *Intake) FromRedirect(ctx context.Context, rawQuery string) (*AuthnRequ
 		return nil, err
 	}
 	return in.acceptAuthnRequest(ctx, m, sp, delivery{
-		Binding:     metadata.BindingHTTPRedirect,
+		SAMLBinding: metadata.SAMLBindingHTTPRedirect,
 		SigAlg:      q.SigAlg.value,
 		SHA1Warning: sha1,
 		RelayState:  q.RelayState.value,
@@ -194,7 +194,7 @@ func (in *Intake) FromPost(ctx context.Context, form url.Values) (*AuthnRequest,
 		return nil, err
 	}
 	return in.acceptAuthnRequest(ctx, m, sp, delivery{
-		Binding:     metadata.BindingHTTPPost,
+		SAMLBinding: metadata.SAMLBindingHTTPPost,
 		SigAlg:      sig.SignatureMethod,
 		SHA1Warning: sig.SHA1,
 		RelayState:  relayState,
@@ -230,7 +230,7 @@ func (in *Intake) LogoutFromRedirect(ctx context.Context, rawQuery string) (*Log
 		return nil, err
 	}
 	return in.acceptLogoutRequest(ctx, m, sp, delivery{
-		Binding:     metadata.BindingHTTPRedirect,
+		SAMLBinding: metadata.SAMLBindingHTTPRedirect,
 		SigAlg:      q.SigAlg.value,
 		SHA1Warning: sha1,
 		RelayState:  q.RelayState.value,
@@ -282,7 +282,7 @@ func (in *Intake) acceptAuthnRequest(ctx context.Context, m *authnRequestXML, sp
 		SP:              sp,
 		SigAlg:          d.SigAlg,
 		SHA1Warning:     d.SHA1Warning,
-		Binding:         d.Binding,
+		SAMLBinding:     d.SAMLBinding,
 	}
 	if err := checkProtocolBinding(req); err != nil {
 		return nil, err
@@ -336,7 +336,7 @@ func (in *Intake) acceptLogoutRequest(ctx context.Context, m *logoutRequestXML, 
 		SP:             sp,
 		SigAlg:         d.SigAlg,
 		SHA1Warning:    d.SHA1Warning,
-		Binding:        d.Binding,
+		SAMLBinding:    d.SAMLBinding,
 	}, nil
 }
 

@@ -44,11 +44,11 @@ func TestLogoutFromRedirect(t *testing.T) {
 				SessionIndexes: []string{"_s8d2f6a1c9e3b7"},
 				RelayState:     relayStateValue,
 				SigAlg:         metadata.SigAlgRSASHA256,
-				Binding:        metadata.BindingHTTPRedirect,
+				SAMLBinding:    metadata.SAMLBindingHTTPRedirect,
 			}
 			if r.ID != want.ID || r.Issuer != want.Issuer || r.Destination != want.Destination || r.NameID != want.NameID ||
 				r.NameIDFormat != want.NameIDFormat || strings.Join(r.SessionIndexes, ",") != strings.Join(want.SessionIndexes, ",") ||
-				r.RelayState != want.RelayState || r.SigAlg != want.SigAlg || r.Binding != want.Binding || r.SHA1Warning || r.SP == nil {
+				r.RelayState != want.RelayState || r.SigAlg != want.SigAlg || r.SAMLBinding != want.SAMLBinding || r.SHA1Warning || r.SP == nil {
 				t.Errorf("got %+v\nwant %+v", *r, want)
 			}
 			if !r.IssueInstant.Equal(time.Date(2018, 11, 26, 9, 11, 58, 446e6, time.UTC)) ||

@@ -176,7 +176,7 @@ func TestFromPost(t *testing.T) {
 					t.Fatalf("refused: %v", err)
 				}
 				checkAccepted(t, req)
-				if req.Binding != metadata.BindingHTTPPost || req.RelayState != relayStateValue || req.ID != sampleID ||
+				if req.SAMLBinding != metadata.SAMLBindingHTTPPost || req.RelayState != relayStateValue || req.ID != sampleID ||
 					req.ACS.Location != huaweiACS || req.NameIDFormat != metadata.NameIDFormatTransient {
 					t.Errorf("request: %+v", req)
 				}

@@ -39,7 +39,7 @@ func TestDecodeRedirectMessageHuaweiSample(t *testing.T) {
 			Issuer:       huaweiEntityID,
 		},
 		ACSURL:          huaweiACS,
-		ProtocolBinding: metadata.BindingHTTPPost,
+		ProtocolBinding: metadata.SAMLBindingHTTPPost,
 		NameIDFormat:    metadata.NameIDFormatTransient,
 		SPNameQualifier: huaweiEntityID,
 		AllowCreate:     true,
@@ -66,15 +66,15 @@ func TestFromRedirectHuaweiSample(t *testing.T) {
 		Issuer:          huaweiEntityID,
 		Destination:     sampleSSOURL,
 		IssueInstant:    time.Date(2018, 11, 26, 9, 11, 58, 446e6, time.UTC),
-		ACS:             metadata.Endpoint{Binding: metadata.BindingHTTPPost, Location: huaweiACS, Index: 0, IsDefault: true},
-		ProtocolBinding: metadata.BindingHTTPPost,
+		ACS:             metadata.Endpoint{SAMLBinding: metadata.SAMLBindingHTTPPost, Location: huaweiACS, Index: 0, IsDefault: true},
+		ProtocolBinding: metadata.SAMLBindingHTTPPost,
 		NameIDFormat:    metadata.NameIDFormatTransient,
 		SPNameQualifier: huaweiEntityID,
 		AllowCreate:     true,
 		RelayState:      relayStateValue,
 		SP:              sp,
 		SigAlg:          metadata.SigAlgRSASHA256,
-		Binding:         metadata.BindingHTTPRedirect,
+		SAMLBinding:     metadata.SAMLBindingHTTPRedirect,
 	}
 	if !req.IssueInstant.Equal(want.IssueInstant) {
 		t.Errorf("IssueInstant = %v, want %v", req.IssueInstant, want.IssueInstant)
@@ -341,7 +341,7 @@ func TestFromRedirect(t *testing.T) {
 		{name: "ACS URL and index both", query: replaceIn(sampleACSAttr, sampleACSAttr+` AssertionConsumerServiceIndex="0"`), kind: Untrusted, reason: ReasonACSMismatch},
 		{name: "metadata ACS not HTTP-POST", query: signedSample, tweak: func(tb testing.TB, in *Intake) {
 			sp := huaweiSP(loadKey(tb, "sp-test").Cert)
-			sp.ACS[0].Binding = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact"
+			sp.ACS[0].SAMLBinding = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact"
 			in.SPs = func(string) (*metadata.SP, bool) { return sp, true }
 		}, kind: Untrusted, reason: ReasonACSMismatch},
 		{name: "metadata without ACS", query: replaceIn(sampleACSAttr, ""), tweak: func(tb testing.TB, in *Intake) {
@@ -351,7 +351,7 @@ func TestFromRedirect(t *testing.T) {
 		}, kind: Untrusted, reason: ReasonNoACS},
 
 		// ---- trusted but unsatisfiable ----
-		{name: "ProtocolBinding HTTP-Artifact", query: replaceIn(`ProtocolBinding="`+metadata.BindingHTTPPost, `ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact`),
+		{name: "ProtocolBinding HTTP-Artifact", query: replaceIn(`ProtocolBinding="`+metadata.SAMLBindingHTTPPost, `ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Artifact`),
 			kind: Unsatisfiable, reason: ReasonUnsupportedBinding},
 		{name: "NameID format emailAddress", query: replaceIn(transientURI, metadata.NameIDFormatEmail),
 			kind: Unsatisfiable, reason: ReasonUnsupportedNameIDFormat},
@@ -404,7 +404,7 @@ var sampleXMLForTables = func() string {
 
 func wantACS(loc string) func(*testing.T, *AuthnRequest) {
 	return func(t *testing.T, r *AuthnRequest) {
-		if r.ACS.Location != loc || r.ACS.Binding != metadata.BindingHTTPPost {
+		if r.ACS.Location != loc || r.ACS.SAMLBinding != metadata.SAMLBindingHTTPPost {
 			t.Errorf("ACS = %+v, want %s", r.ACS, loc)
 		}
 	}
@@ -413,7 +413,7 @@ func wantACS(loc string) func(*testing.T, *AuthnRequest) {
 // checkAccepted holds for every accepted AuthnRequest.
 func checkAccepted(t *testing.T, r *AuthnRequest) {
 	t.Helper()
-	if r.ID == "" || r.Issuer != r.SP.EntityID || r.IssueInstant.IsZero() || r.SigAlg == "" || r.Binding == "" {
+	if r.ID == "" || r.Issuer != r.SP.EntityID || r.IssueInstant.IsZero() || r.SigAlg == "" || r.SAMLBinding == "" {
 		t.Errorf("incomplete request: %+v", r)
 	}
 	if _, ok := r.SP.FindACS(r.ACS.Location); !ok {
@@ -440,7 +440,7 @@ func TestFromRedirectUnsatisfiableStatus(t *testing.T) {
 		status string
 	}{
 		{replaceIn(transientURI, metadata.NameIDFormatEmail), StatusInvalidNameIDPolicy},
-		{replaceIn(`ProtocolBinding="`+metadata.BindingHTTPPost, `ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:PAOS`), StatusUnsupportedBinding},
+		{replaceIn(`ProtocolBinding="`+metadata.SAMLBindingHTTPPost, `ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:PAOS`), StatusUnsupportedBinding},
 	} {
 		in := newIntake(t)
 		_, err := in.FromRedirect(context.Background(), c.query(t))

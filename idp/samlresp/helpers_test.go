@@ -65,11 +65,11 @@ func loadKey(t testing.TB, name string) metadata.SigningKey {
 func huaweiSP() *metadata.SP {
 	return &metadata.SP{
 		EntityID: testSPID,
-		ACS:      []metadata.Endpoint{{Binding: metadata.BindingHTTPPost, Location: testACS, Index: 0, IsDefault: true}},
+		ACS:      []metadata.Endpoint{{SAMLBinding: metadata.SAMLBindingHTTPPost, Location: testACS, Index: 0, IsDefault: true}},
 		SLO: []metadata.Endpoint{
-			{Binding: metadata.BindingHTTPPost, Location: "https://auth.huaweicloud.com/authui/saml/LogoutServiceHTTPPost",
+			{SAMLBinding: metadata.SAMLBindingHTTPPost, Location: "https://auth.huaweicloud.com/authui/saml/LogoutServiceHTTPPost",
 				ResponseLocation: "https://auth.huaweicloud.com/authui/saml/LogoutServiceHTTPPostResponse"},
-			{Binding: metadata.BindingHTTPRedirect, Location: "https://auth.huaweicloud.com/authui/saml/LogoutServiceHTTPRedirect",
+			{SAMLBinding: metadata.SAMLBindingHTTPRedirect, Location: "https://auth.huaweicloud.com/authui/saml/LogoutServiceHTTPRedirect",
 				ResponseLocation: "https://auth.huaweicloud.com/authui/saml/LogoutServiceHTTPRedirectResponse"},
 		},
 		NameIDFormats:        []string{metadata.NameIDFormatTransient},

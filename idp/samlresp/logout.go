@@ -25,7 +25,7 @@ func (b *Builder) LogoutResponseRedirectURL(sp *metadata.SP, inResponseTo, relay
 	if sp == nil || sp.EntityID == "" {
 		return "", fmt.Errorf("%w: no SP (with an entityID) to answer", ErrInvalidRequest)
 	}
-	endpoint, ok := sp.SLOFor(metadata.BindingHTTPRedirect)
+	endpoint, ok := sp.SLOFor(metadata.SAMLBindingHTTPRedirect)
 	if !ok {
 		return "", fmt.Errorf("%w: SP %q", ErrNoSLOEndpoint, sp.EntityID)
 	}

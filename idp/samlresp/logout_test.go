@@ -114,7 +114,7 @@ func TestLogoutResponseRedirectURL(t *testing.T) {
 
 func TestLogoutResponseEndpoints(t *testing.T) {
 	sp := huaweiSP()
-	sp.SLO = []metadata.Endpoint{{Binding: metadata.BindingHTTPRedirect, Location: "https://sp.example/slo?tenant=7"}}
+	sp.SLO = []metadata.Endpoint{{SAMLBinding: metadata.SAMLBindingHTTPRedirect, Location: "https://sp.example/slo?tenant=7"}}
 	u, err := testBuilder(t).LogoutResponseRedirectURL(sp, "", "", "")
 	if err != nil {
 		t.Fatal(err)
@@ -136,8 +136,8 @@ func TestLogoutResponseEndpoints(t *testing.T) {
 		want         error
 	}{
 		{name: "no SP", want: ErrInvalidRequest},
-		{name: "POST-only SLO", sp: true, slo: []metadata.Endpoint{{Binding: metadata.BindingHTTPPost, Location: "https://sp.example/slo"}}, want: ErrNoSLOEndpoint},
-		{name: "http SLO", sp: true, slo: []metadata.Endpoint{{Binding: metadata.BindingHTTPRedirect, Location: "http://sp.example/slo"}}, want: ErrInvalidACS},
+		{name: "POST-only SLO", sp: true, slo: []metadata.Endpoint{{SAMLBinding: metadata.SAMLBindingHTTPPost, Location: "https://sp.example/slo"}}, want: ErrNoSLOEndpoint},
+		{name: "http SLO", sp: true, slo: []metadata.Endpoint{{SAMLBinding: metadata.SAMLBindingHTTPRedirect, Location: "http://sp.example/slo"}}, want: ErrInvalidACS},
 		{name: "bad InResponseTo", sp: true, inResponseTo: "a b", want: ErrInvalidRequest},
 		{name: "unknown status", sp: true, status: "urn:x", want: ErrUnknownStatus},
 	}

@@ -125,11 +125,17 @@ func (b *Builder) settings() (*settings, error) {
 	if strings.TrimSpace(b.IssuerEntityID) == "" || checkText(b.IssuerEntityID) != nil {
 		return nil, fmt.Errorf("%w: IssuerEntityID must be our entityID as published in the IdP metadata", ErrInvalidConfig)
 	}
-	signer, err := b.CurrentSigner()
-	if err != nil {
-		return nil, err
+	if b.Signer != nil {
+		s.signer = b.Signer.Current()
+		if err := metadata.CheckSigner(s.signer); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		}
+	} else {
+		if err := checkSigningKey(b.Key); err != nil {
+			return nil, err
+		}
+		s.signer = keyPairSigner{b.Key}
 	}
-	s.signer = signer
 	if b.Lifetime < 0 || b.Skew < 0 {
 		return nil, fmt.Errorf("%w: Lifetime and Skew must not be negative", ErrInvalidConfig)
 	}
@@ -157,25 +163,6 @@ func (b *Builder) settings() (*settings, error) {
 	}
 	s.now = clock().UTC().Truncate(time.Millisecond)
 	return s, nil
-}
-
-// CurrentSigner is the Signer the next document is signed with: the
-// Signer source's current one, or Key when no Signer is set. It is checked
-// as each document's signer is (an unusable one is an ErrInvalidConfig).
-// Callers that report on the signing identity (readiness, expiry metrics)
-// read it here, so they follow a swapped SignerSlot.
-func (b *Builder) CurrentSigner() (metadata.Signer, error) {
-	if b.Signer != nil {
-		s := b.Signer.Current()
-		if err := metadata.CheckSigner(s); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
-		}
-		return s, nil
-	}
-	if err := checkSigningKey(b.Key); err != nil {
-		return nil, err
-	}
-	return keyPairSigner{b.Key}, nil
 }
 
 func checkSigningKey(k metadata.SigningKey) error {

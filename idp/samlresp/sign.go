@@ -104,3 +104,15 @@ var scratch = sync.Pool{New: func() any {
 	b := make([]byte, 0, 8<<10)
 	return &b
 }}
+
+// SigningCertificate is the certificate published for the key that signs
+// now (the Signer's current one, else Key's); nil when there is none.
+func (b *Builder) SigningCertificate() *x509.Certificate {
+	if b.Signer != nil {
+		if s := b.Signer.Current(); s != nil {
+			return s.Certificate()
+		}
+		return nil
+	}
+	return b.Key.Cert
+}

@@ -7,8 +7,11 @@
 // Webhooks (webhook-id, webhook-timestamp, webhook-signature: "v1,<base64
 // HMAC-SHA256 of id.timestamp.body>" keyed by the whsec_ secret), at least
 // once: a failed delivery is retried with exponential backoff (capped at
-// MaxBackoff) until the receiver takes it. Delivery runs in its own
-// goroutine and never touches the login path.
+// MaxBackoff) until the receiver takes it or the event is older than
+// GiveUpAfter; then it is given up (metric, audit through OnGiveUp, and a
+// durable record of the first given-up seq that `webhooks retry
+// --given-up` replays from) and the cursor moves on. Delivery runs in its
+// own goroutine and never touches the login path.
 package webhook
 
 import (
@@ -32,17 +35,26 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/internal/clock"
 )
 
 // Defaults.
 const (
-	DefaultTimeout      = 10 * time.Second
-	DefaultPoll         = time.Second
-	DefaultMinBackoff   = time.Second
-	DefaultMaxBackoff   = time.Hour
-	DefaultBatch        = 100
+	DefaultTimeout     = 10 * time.Second
+	DefaultPoll        = time.Second
+	DefaultMinBackoff  = time.Second
+	DefaultMaxBackoff  = time.Hour
+	DefaultBatch       = 100
+	DefaultGiveUpAfter = 24 * time.Hour
+	// MinGiveUpAfter is the shortest give_up_after accepted: a few
+	// backoff rounds must fit.
+	MinGiveUpAfter      = time.Minute
 	MaxResponseBodyRead = 4 << 10
 )
+
+// ReasonGivenUp is the audit reason of a given-up event (registered in
+// idp/reasons.go).
+const ReasonGivenUp = "webhook_given_up"
 
 // Secret is a Standard Webhooks signing secret.
 type Secret []byte
@@ -130,6 +142,7 @@ type Metrics struct {
 	Delivered *prometheus.CounterVec
 	Failures  *prometheus.CounterVec
 	Pending   *prometheus.GaugeVec
+	GivenUp   *prometheus.CounterVec
 }
 
 // NewMetrics registers the webhook metrics on reg (nil: not registered).
@@ -138,11 +151,26 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Delivered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "partneridp_webhook_delivered_total", Help: "Webhook events the platform's receiver accepted (2xx)."}, []string{"platform"}),
 		Failures:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "partneridp_webhook_failures_total", Help: "Failed webhook delivery attempts (connection error, timeout, non-2xx); alert when it keeps rising."}, []string{"platform"}),
 		Pending:   prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "partneridp_webhook_pending_seconds", Help: "Age of the oldest undelivered event, 0 when none; alert above a few minutes."}, []string{"platform"}),
+		GivenUp:   prometheus.NewCounterVec(prometheus.CounterOpts{Name: "partneridp_webhook_given_up_total", Help: "Webhook events given up after give_up_after of failed tries; replay them with `partneridp webhooks retry --given-up`."}, []string{"platform"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Delivered, m.Failures, m.Pending)
+		reg.MustRegister(m.Collectors()...)
 	}
 	return m
+}
+
+// Collectors lists the metrics for registration.
+func (m *Metrics) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.Delivered, m.Failures, m.Pending, m.GivenUp}
+}
+
+// GiveUp is an event the deliverer stopped trying to deliver.
+type GiveUp struct {
+	Platform string
+	EventID  string
+	Change   binding.Change
+	Attempts int    // failed tries of this deliverer run (a restart counts anew)
+	Err      string // the last failure
 }
 
 // Deliverer delivers one platform's events.
@@ -157,9 +185,13 @@ type Deliverer struct {
 	Poll         time.Duration // idle poll interval
 	MinBackoff   time.Duration
 	MaxBackoff   time.Duration
-	Metrics      *Metrics
-	Log          *slog.Logger
-	Sleep        func(ctx context.Context, d time.Duration) error // tests
+	// GiveUpAfter: an event older than this (from its change time) whose
+	// delivery fails is given up; 0: DefaultGiveUpAfter.
+	GiveUpAfter time.Duration
+	OnGiveUp    func(GiveUp) // audit; optional
+	Metrics     *Metrics
+	Log         *slog.Logger
+	Sleep       func(ctx context.Context, d time.Duration) error // tests
 
 	mu     sync.Mutex
 	status Status
@@ -194,14 +226,7 @@ func (d *Deliverer) sleep(ctx context.Context, dur time.Duration) error {
 	if d.Sleep != nil {
 		return d.Sleep(ctx, dur)
 	}
-	t := time.NewTimer(dur)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return clock.Sleep(ctx, dur)
 }
 
 func (d *Deliverer) log() *slog.Logger {
@@ -229,6 +254,9 @@ func (d *Deliverer) Check() error {
 	}
 	if len(d.Secret) == 0 {
 		errs = append(errs, fmt.Errorf("webhook %s: a whsec_ secret is required", d.Name))
+	}
+	if d.GiveUpAfter != 0 && d.GiveUpAfter < MinGiveUpAfter {
+		errs = append(errs, fmt.Errorf("webhook %s: give_up_after %s is under %s", d.Name, d.GiveUpAfter, MinGiveUpAfter))
 	}
 	if _, ok := d.Store.(binding.CursorStore); !ok {
 		errs = append(errs, fmt.Errorf("webhook %s: store %T keeps no delivery cursor (binding.CursorStore)", d.Name, d.Store))
@@ -292,21 +320,52 @@ func (d *Deliverer) Step(ctx context.Context) (int, error) {
 		d.setPending(time.Time{})
 		return 0, nil
 	}
-	moved := 0
+	// The cursor is saved once per batch (and before returning on a
+	// failure), not after every event: on bolt each save is an fsync'd
+	// transaction that cost 6× the delivery itself. A crash in mid-batch
+	// sends the batch's delivered events again, which at-least-once allows
+	// (receivers deduplicate on webhook-id).
+	moved, saved, last := 0, cur, cur
+	save := func() error {
+		if last == saved {
+			return nil
+		}
+		if err := cs.SetCursor(ctx, name, last); err != nil {
+			return d.failed(fmt.Errorf("saving cursor: %w", err), false)
+		}
+		saved = last
+		return nil
+	}
 	for _, c := range changes {
 		if c.Binding.XAccountType == d.XAccountType {
 			d.setPending(c.Time)
 			if err := d.deliver(ctx, c); err != nil {
-				return moved, d.failed(err, true)
+				if d.now().Sub(c.Time) < or(d.GiveUpAfter, DefaultGiveUpAfter) || ctx.Err() != nil {
+					if e := save(); e != nil {
+						return moved, e
+					}
+					return moved, d.failed(err, true)
+				}
+				if err := d.giveUp(ctx, c, err); err != nil {
+					if e := save(); e != nil {
+						return moved, e
+					}
+					return moved, d.failed(err, false)
+				}
+				last = c.Seq
+				if err := save(); err != nil { // a given-up event is recorded once
+					return moved, err
+				}
 			}
 		}
-		if err := cs.SetCursor(ctx, name, c.Seq); err != nil {
-			return moved, d.failed(fmt.Errorf("saving cursor: %w", err), false)
-		}
+		last = c.Seq
 		moved++
 		d.mu.Lock()
 		d.status = Status{Cursor: c.Seq}
 		d.mu.Unlock()
+	}
+	if err := save(); err != nil {
+		return moved, err
 	}
 	d.setPending(time.Time{})
 	return moved, nil
@@ -338,6 +397,59 @@ func (d *Deliverer) failed(err error, delivery bool) error {
 	}
 	d.log().Warn("webhook delivery failed; retrying", "platform", d.Name, "attempts", attempts, "retry_in", next.String(), "err", err)
 	return err
+}
+
+// giveUp records c as given up: the first given-up seq and the count are
+// kept as cursors beside the delivery cursor (so they survive restarts and
+// `webhooks list` shows them), then the metric, the log and OnGiveUp.
+func (d *Deliverer) giveUp(ctx context.Context, c binding.Change, cause error) error {
+	cs := d.Store.(binding.CursorStore)
+	first, err := cs.Cursor(ctx, givenUpFirstName(d.Name))
+	if err != nil {
+		return fmt.Errorf("reading the given-up record: %w", err)
+	}
+	if first == 0 {
+		if err := cs.SetCursor(ctx, givenUpFirstName(d.Name), c.Seq); err != nil {
+			return fmt.Errorf("saving the given-up record: %w", err)
+		}
+	}
+	n, err := cs.Cursor(ctx, givenUpCountName(d.Name))
+	if err == nil {
+		err = cs.SetCursor(ctx, givenUpCountName(d.Name), n+1)
+	}
+	if err != nil {
+		return fmt.Errorf("saving the given-up count: %w", err)
+	}
+	d.mu.Lock()
+	attempts := d.status.Attempts + 1
+	d.mu.Unlock()
+	if d.Metrics != nil {
+		d.Metrics.Failures.WithLabelValues(d.Name).Inc()
+		d.Metrics.GivenUp.WithLabelValues(d.Name).Inc()
+	}
+	d.log().Error("webhook event given up after give_up_after; replay it with `partneridp webhooks retry --platform "+d.Name+" --given-up`",
+		"platform", d.Name, "event", EventID(c), "seq", c.Seq, "age", d.now().Sub(c.Time).Round(time.Second).String(), "attempts", attempts, "err", cause)
+	if d.OnGiveUp != nil {
+		d.OnGiveUp(GiveUp{Platform: d.Name, EventID: EventID(c), Change: c, Attempts: attempts, Err: cause.Error()})
+	}
+	return nil
+}
+
+func givenUpFirstName(platform string) string { return CursorName(platform) + "/given-up-first" }
+func givenUpCountName(platform string) string { return CursorName(platform) + "/given-up-count" }
+
+// GivenUp returns the first seq a platform's deliverer gave up on since
+// the last replay and how many it gave up (0, 0: none).
+func GivenUp(ctx context.Context, s binding.Store, platform string) (first, count uint64, err error) {
+	cs, ok := s.(binding.CursorStore)
+	if !ok {
+		return 0, 0, fmt.Errorf("store %T keeps no delivery cursor", s)
+	}
+	if first, err = cs.Cursor(ctx, givenUpFirstName(platform)); err != nil {
+		return 0, 0, err
+	}
+	count, err = cs.Cursor(ctx, givenUpCountName(platform))
+	return first, count, err
 }
 
 // ErrRejected: the receiver answered, but not 2xx.
@@ -410,11 +522,42 @@ func Pending(ctx context.Context, s binding.Store, platform, xAccountType string
 }
 
 // Rewind sets a platform's cursor so that delivery resumes after seq
-// (`webhooks retry --from`): events after it are sent again.
+// (`webhooks retry --from`): events after it are sent again. A rewind to
+// before the first given-up event clears the given-up record: they are all
+// sent again.
 func Rewind(ctx context.Context, s binding.Store, platform string, seq uint64) error {
 	cs, ok := s.(binding.CursorStore)
 	if !ok {
 		return fmt.Errorf("store %T keeps no delivery cursor", s)
 	}
-	return cs.SetCursor(ctx, CursorName(platform), seq)
+	if err := cs.SetCursor(ctx, CursorName(platform), seq); err != nil {
+		return err
+	}
+	first, err := cs.Cursor(ctx, givenUpFirstName(platform))
+	if err != nil {
+		return err
+	}
+	if first != 0 && seq < first {
+		if err := cs.SetCursor(ctx, givenUpFirstName(platform), 0); err != nil {
+			return err
+		}
+		return cs.SetCursor(ctx, givenUpCountName(platform), 0)
+	}
+	return nil
+}
+
+// ErrNoneGivenUp: `webhooks retry --given-up` with nothing given up.
+var ErrNoneGivenUp = errors.New("no event was given up")
+
+// ReplayGivenUp rewinds a platform's cursor to just before its first
+// given-up event (`webhooks retry --given-up`) and returns that event's seq.
+func ReplayGivenUp(ctx context.Context, s binding.Store, platform string) (uint64, error) {
+	first, _, err := GivenUp(ctx, s, platform)
+	if err != nil {
+		return 0, err
+	}
+	if first == 0 {
+		return 0, ErrNoneGivenUp
+	}
+	return first, Rewind(ctx, s, platform, first-1)
 }

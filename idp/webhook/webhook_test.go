@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -394,4 +396,132 @@ func metricValue(c prometheus.Metric) float64 {
 		return m.Counter.GetValue()
 	}
 	return m.Gauge.GetValue()
+}
+
+func TestGiveUpAfter(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	st := memory.New(clock)
+	secret, _ := ParseSecret(testSecret)
+	rcv := newReceiver(t)
+	rcv.start(t)
+	rcv.setMode("fail500")
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	var gaveUp []GiveUp
+	d := &Deliverer{Name: "shop", XAccountType: "T", URL: "http://" + rcv.addr + "/hook", Secret: secret, Store: st,
+		Clock: clock, GiveUpAfter: time.Hour, Metrics: m, OnGiveUp: func(g GiveUp) { gaveUp = append(gaveUp, g) }}
+	if err := d.Check(); err != nil {
+		t.Fatal(err)
+	}
+	put(t, st, "T", "cust-1", "dom-1")
+	put(t, st, "T", "cust-2", "dom-2")
+
+	// Younger than give_up_after: retried, the cursor stays.
+	now = now.Add(59 * time.Minute)
+	if _, err := d.Step(ctx); err == nil {
+		t.Fatal("delivery to a failing receiver succeeded")
+	}
+	if first, n, _ := GivenUp(ctx, st, "shop"); first != 0 || n != 0 || d.Status().Cursor != 0 {
+		t.Fatalf("given up too early: first %d count %d cursor %d", first, n, d.Status().Cursor)
+	}
+	// Older: one more try each, then given up; the cursor moves on.
+	now = now.Add(2 * time.Minute)
+	moved, err := d.Step(ctx)
+	if err != nil || moved != 2 {
+		t.Fatalf("step past give_up_after: moved %d, %v", moved, err)
+	}
+	first, n, err := GivenUp(ctx, st, "shop")
+	if err != nil || first != 1 || n != 2 {
+		t.Fatalf("given-up record: first %d count %d %v", first, n, err)
+	}
+	if got := metricValue(m.GivenUp.WithLabelValues("shop")); got != 2 {
+		t.Errorf("given-up metric %v, want 2", got)
+	}
+	if len(gaveUp) != 2 || gaveUp[0].EventID != "bnd_1" || gaveUp[0].Err == "" || strings.Contains(gaveUp[0].Err, testSecret) {
+		t.Fatalf("audit callbacks %+v", gaveUp)
+	}
+	// A new event after the give-up is delivered normally once the receiver is back.
+	rcv.setMode("ok")
+	put(t, st, "T", "cust-3", "dom-3")
+	if _, err := d.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := rcv.accepted(); len(got) != 1 || got[0].Header.Get("webhook-id") != "bnd_3" {
+		t.Fatalf("accepted %d", len(got))
+	}
+	// Replay: the given-up events (and those after them) are sent again.
+	seq, err := ReplayGivenUp(ctx, st, "shop")
+	if err != nil || seq != 1 {
+		t.Fatalf("replay: %d %v", seq, err)
+	}
+	if first, n, _ := GivenUp(ctx, st, "shop"); first != 0 || n != 0 {
+		t.Fatalf("record not cleared: %d %d", first, n)
+	}
+	if _, err := d.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, dv := range rcv.accepted() {
+		ids = append(ids, dv.Header.Get("webhook-id"))
+	}
+	if fmt.Sprint(ids) != "[bnd_3 bnd_1 bnd_2 bnd_3]" {
+		t.Fatalf("deliveries %v", ids)
+	}
+	if _, err := ReplayGivenUp(ctx, st, "shop"); !errors.Is(err, ErrNoneGivenUp) {
+		t.Fatalf("replay with nothing given up: %v", err)
+	}
+	// Too short a give_up_after is a configuration error.
+	bad := &Deliverer{Name: "shop", XAccountType: "T", URL: d.URL, Secret: secret, Store: st, GiveUpAfter: time.Second}
+	if err := bad.Check(); err == nil || !strings.Contains(err.Error(), "give_up_after") {
+		t.Fatalf("give_up_after 1s: %v", err)
+	}
+}
+
+// countingStore counts cursor saves.
+type countingStore struct {
+	*memory.Store
+	sets int
+}
+
+func (s *countingStore) SetCursor(ctx context.Context, name string, seq uint64) error {
+	s.sets++
+	return s.Store.SetCursor(ctx, name, seq)
+}
+
+// TestCursorSavedPerBatch: one cursor save per batch, and a failure saves
+// the position before the failed event, so nothing delivered is lost and
+// nothing undelivered is skipped.
+func TestCursorSavedPerBatch(t *testing.T) {
+	ctx := context.Background()
+	st := &countingStore{Store: memory.New(nil)}
+	secret, _ := ParseSecret(testSecret)
+	var n int
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++
+		if r.Header.Get("webhook-id") == "bnd_4" && n < 10 {
+			w.WriteHeader(500)
+			return
+		}
+		w.WriteHeader(204)
+	}))
+	defer rcv.Close()
+	for i := range 6 {
+		put(t, st, "T", fmt.Sprintf("c%d", i), "d")
+	}
+	d := &Deliverer{Name: "shop", XAccountType: "T", URL: rcv.URL, Secret: secret, Store: st}
+	if moved, err := d.Step(ctx); err == nil || moved != 3 {
+		t.Fatalf("first step: moved %d, %v", moved, err)
+	}
+	if cur, _ := st.Cursor(ctx, CursorName("shop")); cur != 3 || st.sets != 1 {
+		t.Fatalf("after a failure at seq 4: cursor %d after %d saves, want 3 after 1", cur, st.sets)
+	}
+	n = 10
+	if moved, err := d.Step(ctx); err != nil || moved != 3 {
+		t.Fatalf("second step: moved %d, %v", moved, err)
+	}
+	if cur, _ := st.Cursor(ctx, CursorName("shop")); cur != 6 || st.sets != 2 {
+		t.Fatalf("cursor %d after %d saves, want 6 after 2", cur, st.sets)
+	}
 }

@@ -1,0 +1,97 @@
+package platformapi
+
+import (
+	"context"
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// MaxReadTokens bounds the read-token cache. When it is full, expired
+// entries are dropped first, then arbitrary ones: an evicted token is only
+// verified again on its next use (read tokens spend no jti), never refused.
+const MaxReadTokens = 4096
+
+// readTokenCache remembers read tokens (GET calls) that passed the whole
+// check — signature, issuer, audience, lifetime ≤ MaxTokenLifetime — keyed by
+// the SHA-256 of the token, until the token's exp. A repeated read with the
+// same token then costs a hash and a map lookup instead of a signature
+// verification. Time comes from the API's clock.
+type readTokenCache struct {
+	mu  sync.Mutex
+	max int
+	m   map[[sha256.Size]byte]cachedToken
+}
+
+type cachedToken struct {
+	platform *Platform
+	exp      time.Time
+}
+
+// tokenDigest hashes a token through a pooled buffer (a []byte(token)
+// conversion would allocate on every call).
+func tokenDigest(token string) [sha256.Size]byte {
+	bp := bufPool.Get().(*[]byte)
+	b := append((*bp)[:0], token...)
+	d := sha256.Sum256(b)
+	*bp = b
+	bufPool.Put(bp)
+	return d
+}
+
+func newReadTokenCache(max int) *readTokenCache {
+	return &readTokenCache{max: max, m: make(map[[sha256.Size]byte]cachedToken)}
+}
+
+// get returns the platform of a cached, unexpired token.
+func (c *readTokenCache) get(token string, now time.Time) (*Platform, bool) {
+	k := tokenDigest(token)
+	c.mu.Lock()
+	e, ok := c.m[k]
+	if ok && !now.Before(e.exp) {
+		delete(c.m, k)
+		ok = false
+	}
+	c.mu.Unlock()
+	if !ok {
+		return nil, false
+	}
+	return e.platform, true
+}
+
+// put remembers a verified token until exp.
+func (c *readTokenCache) put(token string, p *Platform, exp, now time.Time) {
+	if !now.Before(exp) {
+		return
+	}
+	k := tokenDigest(token)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= c.max {
+		for h, e := range c.m {
+			if !now.Before(e.exp) {
+				delete(c.m, h)
+			}
+		}
+		for h := range c.m {
+			if len(c.m) < c.max {
+				break
+			}
+			delete(c.m, h)
+		}
+	}
+	c.m[k] = cachedToken{platform: p, exp: exp}
+}
+
+func (c *readTokenCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}
+
+// noReplay is the replay store of the read verifier: a read token is not
+// single use within its (at most 5 minute) lifetime, so its jti is not
+// spent. Mutating calls use the single-use verifier.
+type noReplay struct{}
+
+func (noReplay) MarkUsed(context.Context, string, time.Time) error { return nil }
