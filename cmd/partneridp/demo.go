@@ -26,6 +26,7 @@ import (
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/idp"
 	"github.com/partneridp/partneridp/idp/demoplatform"
+	"github.com/partneridp/partneridp/idp/demotrace"
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/mockiam"
 	"github.com/partneridp/partneridp/idp/platformapi"
@@ -49,6 +50,13 @@ const (
 	demoPlatformName     = "demo"
 	demoResetActor       = "partneridp demo (the mock forgot its accounts at exit)"
 	demoShutdownDeadline = 5 * time.Second
+)
+
+// The demo command's default ports (on 127.0.0.1).
+const (
+	demoPlatformPort = 8400
+	demoBridgePort   = 8401
+	demoMockPort     = 8402
 )
 
 // demoOptions say where the demo runs. Zero ports pick free ones.
@@ -78,6 +86,7 @@ type demoStack struct {
 	bridge   *bridge
 	mock     *mockiam.IAM
 	platform *demoplatform.Platform
+	trace    *demotrace.Trace
 	minter   *handoff.Minter
 	group    *serverGroup
 	log      *slog.Logger
@@ -190,11 +199,26 @@ func startDemoStack(ctx context.Context, o demoOptions) (_ *demoStack, err error
 		Logger:    o.Logger.With("component", "mock-huawei"),
 		PartnerAK: partnerAK,
 		PartnerSK: partnerSK,
+		// The platform's trace shows the decoded messages.
+		KeepMessages: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: mock Huawei IAM: %w", err)
 	}
 	s.group.start(servedListener{srv: newHTTPServer(s.mock.Handler(), o.Logger), ln: mockLn})
+
+	// The login trace the platform shows: demo-only, fed by the audit events
+	// below, the platform's minted tokens and the mock's events.
+	s.trace = demotrace.New(demotrace.Config{
+		MockEvents: s.mock.Events,
+		Binding: func(ctx context.Context, xAccountID string) (binding.Binding, bool, error) {
+			b, err := s.bridge.store.Get(ctx, binding.Key{XAccountType: o.XAccountType, XAccountID: xAccountID})
+			if errors.Is(err, binding.ErrNotFound) {
+				return binding.Binding{}, false, nil
+			}
+			return b, err == nil, err
+		},
+	})
 
 	s.cfg = demoBridgeConfig(s.dataDir, o.XAccountType, bridgeURL, mockURL, platformURL, o.Logger)
 	withDemoBackend(s.cfg, s.dataDir, platformURL, mockURL)
@@ -204,7 +228,7 @@ func startDemoStack(ctx context.Context, o demoOptions) (_ *demoStack, err error
 	s.bridge, err = newBridge(ctx, s.cfg, bridgeOptions{
 		Clock:   o.Clock,
 		Logger:  o.Logger.With("component", "bridge"),
-		Auditor: slogAudit(o.Logger.With("component", "bridge")),
+		Auditor: idp.MultiAuditor{slogAudit(o.Logger.With("component", "bridge")), s.trace},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: bridge: %w", err)
@@ -226,6 +250,7 @@ func startDemoStack(ctx context.Context, o demoOptions) (_ *demoStack, err error
 		Service:       mockURL + mockiam.PathConsole,
 		Clock:         o.Clock,
 		Logger:        o.Logger.With("component", "demo-platform"),
+		Trace:         s.trace,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("demo: platform: %w", err)
@@ -402,6 +427,7 @@ func (s *demoStack) Close() error {
 func (s *demoStack) describe(w io.Writer) {
 	fmt.Fprintf(w, "partneridp demo is running. Open the demo partner platform in your browser:\n\n    %s/\n\n", s.platformURL)
 	fmt.Fprintf(w, "Log in as a customer, then press \"Open Huawei Cloud console\". Or register a new customer: the\nbridge creates the Huawei account at once (partner API), the platform receives the webhook,\nand the first console visit skips the bind page.\n\n")
+	fmt.Fprintf(w, "After a console visit, %s%s shows its trace: token claims, Huawei's login link,\nthe AuthnRequest, the signed Response, the bind notification and the stored binding.\n\n", s.platformURL, demoplatform.PathTrace)
 	fmt.Fprintf(w, "  bridge (IdP)        %s   metadata %s%s\n", s.bridgeURL, s.bridgeURL, idp.PathMetadata)
 	fmt.Fprintf(w, "  mock Huawei IAM     %s   SP metadata %s%s\n", s.mockURL, s.mockURL, mockiam.PathMetadata)
 	fmt.Fprintf(w, "  demo platform       %s   xAccountType %s\n", s.platformURL, s.xAccountType)
@@ -431,7 +457,11 @@ you go straight to the mock console. "Register a new customer" has the
 platform's backend call the bridge's POST /api/v1/customers, which creates the
 Huawei account through Huawei's Go SDK at the mock's partner API and stores the
 binding; the platform receives the binding webhook and lists it, and that
-customer's first console visit skips the bind page.
+customer's first console visit skips the bind page. The platform's "Trace of
+the logins" page (/trace) shows each console visit step by step: the token's
+claims, Huawei's login link with isFirstLogin, the decoded AuthnRequest and
+its verified signature, the signed Response, the bind notification and the
+stored binding.
 
 Development keys (the IdP signing key, the mock's SP key, the platform's
 Ed25519 key, its webhook secret, the mock partner AK/SK) and the binding store
@@ -457,9 +487,11 @@ production.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.DataDir, "data-dir", demoDefaultDataDir, `folder for the development keys and the store ("" : a temporary folder removed at exit)`)
-	f.IntVar(&o.PlatformPort, "platform-port", 0, "demo platform port (0: a free port)")
-	f.IntVar(&o.BridgePort, "bridge-port", 0, "bridge port (0: a free port)")
-	f.IntVar(&o.MockPort, "mock-port", 0, "mock Huawei IAM port (0: a free port)")
+	// Fixed ports by default: the printed URL stays the same from run to
+	// run, so a bookmark or a second terminal's curl keeps working.
+	f.IntVar(&o.PlatformPort, "platform-port", demoPlatformPort, "demo platform port, the URL to open (0: a free port)")
+	f.IntVar(&o.BridgePort, "bridge-port", demoBridgePort, "bridge port (0: a free port)")
+	f.IntVar(&o.MockPort, "mock-port", demoMockPort, "mock Huawei IAM port (0: a free port)")
 	f.StringVar(&o.XAccountType, "x-account-type", demoXAccountType, "the platform id the mock assigns (xAccountType)")
 	f.StringVar(&logLevel, "log-level", "info", "log level on stderr: debug, info, warn, error")
 	return cmd

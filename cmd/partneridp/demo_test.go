@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -61,6 +62,11 @@ func TestDemoWithNoFlags(t *testing.T) {
 	platformURL := rc.waitFor(t, demoOpenURL)
 	bridgeURL := rc.waitFor(t, demoBridgeURL)
 	mockURL := rc.waitFor(t, demoMockURL)
+	for got, want := range map[string]int{platformURL: demoPlatformPort, bridgeURL: demoBridgePort, mockURL: demoMockPort} {
+		if !strings.HasPrefix(got, fmt.Sprintf("http://127.0.0.1:%d", want)) {
+			t.Errorf("default demo URL %s, want the fixed port %d", got, want)
+		}
+	}
 	status, body := httpGet(t, platformURL+"/")
 	if status != 200 || !strings.Contains(body, `id="customer-alice"`) {
 		t.Fatalf("the printed URL answered %d:\n%s", status, body)

@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/idp/demoplatform"
 	"github.com/partneridp/partneridp/idp/mockiam"
 	"github.com/partneridp/partneridp/metadata/xmlsectest"
 )
@@ -69,6 +70,16 @@ func (b *browserSession) text(step, id string) string {
 		b.fail(step, err)
 	}
 	return strings.TrimSpace(s)
+}
+
+// evaluate runs a JavaScript expression on the page and returns its value.
+func evaluate[T any](b *browserSession, step, expr string) T {
+	b.t.Helper()
+	v, err := chromedp.Run(b.ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		b.fail(step, err)
+	}
+	return v
 }
 
 // fail saves a screenshot of the page to PARTNERIDP_ARTIFACTS (or a test
@@ -130,9 +141,11 @@ func waitForPath(path string) chromedp.Action[chromedp.Void] {
 // TestDemoInChromium runs the demo in a real browser: log in on the demo
 // platform, open the console, the auto-submitted SAML form reaches the mock,
 // the first login binds a new Huawei account (bind page, notification
-// auto-POST to the bridge, binding stored), and the second login goes
-// straight to the mock console showing the account and the attributes.
-// Each auto-submit only runs when its page's CSP hash is right.
+// auto-POST to the bridge, binding stored), reload and Back land on the
+// console, the platform's trace shows that first login, and the second
+// login goes straight to the mock console showing the account and the
+// attributes, and reads differently in the trace. Each auto-submit only
+// runs when its page's CSP hash is right.
 func TestDemoInChromium(t *testing.T) {
 	b := newBrowserSession(t)
 	logs := &lockedBuffer{}
@@ -178,6 +191,32 @@ func TestDemoInChromium(t *testing.T) {
 	if got := b.text("read the console", "domain-id"); got != acct.Domain.ID {
 		b.fail("read the console", fmt.Errorf("console shows domain %q, want %s", got, acct.Domain.ID))
 	}
+	// Reload and Back land on the console again: the mock answered every
+	// form with a redirect, so there is nothing to resubmit, and the page
+	// that sent the notification is shown once.
+	b.run("reload the console, then go back",
+		chromedp.Reload(),
+		chromedp.WaitVisible(id("domain-id")),
+		chromedp.NavigateBack(),
+		waitForPath(mockiam.PathConsole),
+		chromedp.WaitVisible(id("domain-id")),
+	)
+	if n := len(s.mock.Accounts()); n != 1 {
+		b.fail("reload the console, then go back", fmt.Errorf("the mock holds %d accounts after reload and back", n))
+	}
+
+	// The platform's trace shows the first login: bind page, notification,
+	// binding stored.
+	b.run("open the trace after the first login",
+		chromedp.Navigate(s.platformURL+demoplatform.PathTrace),
+		chromedp.WaitVisible(id("login-1-summary")),
+	)
+	if got := b.text("trace after the first login", "login-1-summary"); got != "first login: bind page, notification, binding stored" {
+		b.fail("trace after the first login", fmt.Errorf("login 1 reads %q", got))
+	}
+	if got := b.text("trace after the first login", "login-1-domain-id"); got != acct.Domain.ID {
+		b.fail("trace after the first login", fmt.Errorf("login 1 shows the binding to %q, want %s", got, acct.Domain.ID))
+	}
 
 	// Second login: bound, so the bridge says isFirstLogin=false and the
 	// mock logs the user straight in.
@@ -185,8 +224,8 @@ func TestDemoInChromium(t *testing.T) {
 		chromedp.Navigate(s.platformURL+"/"),
 		chromedp.WaitVisible(id("open-console")),
 		chromedp.Click(id("open-console")),
-		waitForPath(mockiam.PathACS),
 		chromedp.WaitVisible(id("attributes")),
+		waitForPath(mockiam.PathConsole),
 	)
 	title, err := chromedp.Run(b.ctx, chromedp.Title())
 	if err != nil {
@@ -205,6 +244,33 @@ func TestDemoInChromium(t *testing.T) {
 	if ev, _ := s.mock.LastEvent(mockiam.EventSession); !ev.Accepted || ev.Detail != "bound user logged in" {
 		b.fail("second login", fmt.Errorf("mock's last session event: %+v", ev))
 	}
+	// The trace shows both logins, the second already bound, and they look
+	// different: their own summary, badge colour and steps.
+	b.run("open the trace after the second login",
+		chromedp.Navigate(s.platformURL+demoplatform.PathTrace),
+		chromedp.WaitVisible(id("login-2-summary")),
+		chromedp.WaitVisible(id("login-1-summary")),
+		chromedp.WaitVisible(id("login-1-notification")),
+	)
+	step := "trace after the second login"
+	if got := b.text(step, "login-2-summary"); got != "already bound: straight to the console" {
+		b.fail(step, fmt.Errorf("login 2 reads %q", got))
+	}
+	if got := b.text(step, "login-1-summary"); got != "first login: bind page, notification, binding stored" {
+		b.fail(step, fmt.Errorf("login 1 reads %q", got))
+	}
+	if first, second := b.text(step, "login-1-isfirstlogin"), b.text(step, "login-2-isfirstlogin"); first != "isFirstLogin=true" || second != "isFirstLogin=false" {
+		b.fail(step, fmt.Errorf("the login links say %q then %q", first, second))
+	}
+	colours := [2]string{
+		evaluate[string](b, step, `getComputedStyle(document.getElementById("login-1")).borderTopColor`),
+		evaluate[string](b, step, `getComputedStyle(document.getElementById("login-2")).borderTopColor`),
+	}
+	hasBindSteps := evaluate[bool](b, step, `!!(document.getElementById("login-2-bindpage") || document.getElementById("login-2-notification"))`)
+	if colours[0] == colours[1] || hasBindSteps {
+		b.fail(step, fmt.Errorf("the two logins look alike: borders %q and %q, bind steps on the second: %v", colours[0], colours[1], hasBindSteps))
+	}
+
 	// The bridge's audit log: the first handoff was a first login, the
 	// second a bound one.
 	audit := logs.String()

@@ -27,6 +27,13 @@ func (p *Platform) Handler() http.Handler {
 	mux.HandleFunc("POST "+PathRegister, p.handleRegister)
 	mux.HandleFunc("POST "+PathWebhooks, p.handleWebhook)
 	mux.HandleFunc("GET /{$}", p.handleHome)
+	if p.trace != nil {
+		mux.Handle("GET "+PathTrace, p.trace)
+		mux.HandleFunc(PathTrace, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", "GET")
+			renderError(w, http.StatusMethodNotAllowed, "Method not allowed", PathTrace+" takes GET.")
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allow, known := allowed[r.URL.Path]; known {
 			w.Header().Set("Allow", allow)
@@ -120,6 +127,7 @@ func (p *Platform) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.log.Info("demoplatform: handoff token minted", "xaccount_id", c.XAccountID, "to", "return_to")
+	p.traceMinted(c.XAccountID, ViaLoginReturnTo, token)
 	redirect(w, withToken(returnTo, token))
 }
 
@@ -136,6 +144,7 @@ func (p *Platform) handleOpenConsole(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.log.Info("demoplatform: handoff token minted", "xaccount_id", ses.XAccountID, "to", "handoff")
+	p.traceMinted(ses.XAccountID, ViaConsoleButton, token)
 	redirect(w, p.HandoffURL(token))
 }
 
@@ -143,6 +152,7 @@ func (p *Platform) handleOpenConsole(w http.ResponseWriter, r *http.Request) {
 // form, the Huawei account a registration created, the webhooks received.
 func (p *Platform) addBackend(pg *page, xAccountID string) {
 	pg.CanRegister = p.apiMinter != nil && xAccountID == ""
+	pg.TraceOn = p.trace != nil
 	pg.WebhooksOn = p.webhookKey != nil
 	pg.Events = p.Events()
 	if xAccountID != "" {

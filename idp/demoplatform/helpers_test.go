@@ -64,8 +64,18 @@ type site struct {
 
 func newSite(t *testing.T) *site {
 	t.Helper()
+	return newSiteWith(t, nil)
+}
+
+// newSiteWith is newSite with the test config changed by edit (nil: as is).
+func newSiteWith(t *testing.T, edit func(*Config)) *site {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	p, err := New(testConfig("http://" + srv.Listener.Addr().String()))
+	cfg := testConfig("http://" + srv.Listener.Addr().String())
+	if edit != nil {
+		edit(&cfg)
+	}
+	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

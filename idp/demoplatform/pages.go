@@ -57,7 +57,8 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <table id="webhooks"><tr><th>webhook-id</th><th>type</th><th>xaccount_id</th><th>domain_id</th><th>source</th></tr>
 {{range .Events}}<tr id="webhook-{{.ID}}"><td>{{.ID}}</td><td>{{.Type}}</td><td>{{.XAccountID}}</td><td>{{.DomainID}}</td><td>{{.Source}}</td></tr>
 {{end}}</table>{{end}}
-{{if .HomeLink}}<p><a id="home" href="/">Back to the platform</a></p>{{end}}
+{{if .TraceOn}}<p><a id="trace-link" href="/trace">Trace of the logins</a>: what the token, the bridge and Huawei exchanged at each console visit.</p>
+{{end}}{{if .HomeLink}}<p><a id="home" href="/">Back to the platform</a></p>{{end}}
 </body></html>
 `))
 
@@ -76,6 +77,7 @@ type page struct {
 	WebhooksOn   bool
 	Events       []ReceivedEvent
 	Registered   *Registered
+	TraceOn      bool
 }
 
 // setHeaders marks a platform page uncacheable and locked down. Referrer

@@ -89,6 +89,10 @@ type Config struct {
 	// what arrived.
 	WebhookSecret string
 	HTTPClient    *http.Client // the backend's calls to the bridge; nil: a default client
+
+	// Trace (optional, the demo's) is told of each minted handoff token and
+	// serves PathTrace; the pages link to it.
+	Trace Tracer
 }
 
 // Platform is the demo platform. Its methods are safe for concurrent use.
@@ -108,6 +112,7 @@ type Platform struct {
 	apiMinter    *handoff.Minter
 	webhookKey   []byte
 	httpClient   *http.Client
+	trace        Tracer
 
 	mu         sync.Mutex // customers, byID, registered, events
 	registered map[string]Registered
@@ -181,6 +186,7 @@ func New(cfg Config) (*Platform, error) {
 		log:          cfg.Logger,
 		webhookKey:   webhookKey,
 		httpClient:   cfg.HTTPClient,
+		trace:        cfg.Trace,
 		registered:   map[string]Registered{},
 	}
 	if cfg.APIMinter != nil {

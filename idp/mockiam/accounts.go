@@ -216,7 +216,7 @@ func (m *IAM) bindExisting(xAccountType, xUserID, name string) (Account, error) 
 	defer m.mu.Unlock()
 	d, ok := m.domains[strings.ToLower(name)]
 	if !ok {
-		return Account{}, fmt.Errorf("%w: %q (create it, or seed it with CreateDomain)", ErrDomainUnknown, name)
+		return Account{}, fmt.Errorf("%w: %q (check the name, or create a new account instead)", ErrDomainUnknown, name)
 	}
 	return m.bindLocked(xAccountType, xUserID, d)
 }

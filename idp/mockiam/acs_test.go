@@ -281,11 +281,12 @@ func TestConcurrentPostsOfOneResponseAcceptOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	statuses := map[int]int{}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for range 8 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := http.PostForm(h.srv.URL+PathACS, form)
+			resp, err := noFollow.PostForm(h.srv.URL+PathACS, form)
 			if err != nil {
 				t.Error(err)
 				return
@@ -297,8 +298,8 @@ func TestConcurrentPostsOfOneResponseAcceptOnce(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if statuses[http.StatusOK] != 1 || statuses[http.StatusForbidden] != 7 {
-		t.Fatalf("statuses = %v, want one 200 and seven 403", statuses)
+	if statuses[http.StatusSeeOther] != 1 || statuses[http.StatusForbidden] != 7 {
+		t.Fatalf("statuses = %v, want one 303 (to the console) and seven 403", statuses)
 	}
 }
 
@@ -318,10 +319,17 @@ func TestRequestExpires(t *testing.T) {
 	}
 }
 
-func TestACSOnlyTakesPOST(t *testing.T) {
+// TestACSByGETGoesToTheConsole: Back or a bookmark to the ACS address
+// lands on the console, which tells a browser without a session what to do.
+func TestACSByGETGoesToTheConsole(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
 	resp, body := h.get(PathACS + "?SAMLResponse=x")
-	if resp.StatusCode != http.StatusMethodNotAllowed || reason(body) != string(ReasonMethodNotAllowed) || resp.Header.Get("Allow") != "POST" {
-		t.Fatalf("GET ACS: status %d reason %q", resp.StatusCode, reason(body))
+	if resp.Request.URL.Path != PathConsole || resp.StatusCode != http.StatusUnauthorized || reason(body) != string(ReasonNoSession) ||
+		!strings.Contains(detail(body), "open it from the partner platform") {
+		t.Fatalf("GET ACS: at %s, status %d reason %q detail %q", resp.Request.URL.Path, resp.StatusCode, reason(body), detail(body))
+	}
+	req, _ := http.NewRequest(http.MethodPut, h.srv.URL+PathACS, nil)
+	if resp, body := h.do(req); resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, POST" || reason(body) != string(ReasonMethodNotAllowed) {
+		t.Fatalf("PUT ACS: status %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
 	}
 }

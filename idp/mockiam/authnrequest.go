@@ -92,6 +92,9 @@ func (m *IAM) startLogin(ctx context.Context, l LoginLink) (string, *pendingLogi
 		RequestID: id, RelayState: relayState, XAccountType: l.XAccountType,
 		IsFirstLogin: l.IsFirstLogin, Service: l.Service, IssuedAt: now, IdP: meta,
 	}
+	if m.keepMsgs {
+		p.RequestXML = xml
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.pruneLocked(now)

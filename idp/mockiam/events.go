@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"time"
+	"unicode/utf8"
 )
 
 // EventKind says which step of the flow an Event records.
@@ -32,9 +33,30 @@ type Event struct {
 	RequestID    string
 	AssertionID  string
 	DomainID     string
+	// Link is the login link as the browser sent it, path and query
+	// (login events).
+	Link string
+	// Message is the step's protocol message, decoded for reading, when
+	// Config.KeepMessages is on: the AuthnRequest XML the mock sent (login),
+	// the Response XML it received (acs), the notification JSON it sent
+	// (bind, unbind). It holds no key or session secret; it is never
+	// logged. At most MaxEventMessage bytes; empty when the step had none.
+	Message string
 }
 
 const maxEvents = 256
+
+// MaxEventMessage bounds Event.Message; a real Response is a few KiB.
+const MaxEventMessage = 64 << 10
+
+// eventMessage keeps a decoded message for Event.Message: UTF-8 text up to
+// MaxEventMessage bytes, nothing otherwise.
+func eventMessage(b []byte) string {
+	if len(b) > MaxEventMessage || !utf8.Valid(b) {
+		return ""
+	}
+	return string(b)
+}
 
 // Events returns the most recent decisions, oldest first.
 func (m *IAM) Events() []Event {

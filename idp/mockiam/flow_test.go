@@ -65,7 +65,10 @@ func TestEveryPageIsNoStoreWithCSP(t *testing.T) {
 		{"GET", PathConsole, http.StatusUnauthorized, ReasonNoSession},
 		{"GET", "/nowhere", http.StatusNotFound, ReasonNotFound},
 		{"POST", PathLogin, http.StatusMethodNotAllowed, ReasonMethodNotAllowed},
-		{"GET", PathBind, http.StatusMethodNotAllowed, ReasonMethodNotAllowed},
+		{"GET", PathBind, http.StatusOK, ""},                          // "Nothing to bind"
+		{"GET", PathNotify, http.StatusUnauthorized, ReasonNoSession}, // via the console
+		{"GET", PathUnbind, http.StatusUnauthorized, ReasonNoSession}, // via the console
+		{"PUT", PathBind, http.StatusMethodNotAllowed, ReasonMethodNotAllowed},
 		{"POST", PathBind, http.StatusForbidden, ReasonBadBindForm},
 		{"POST", PathUnbind, http.StatusUnauthorized, ReasonNoSession},
 		{"GET", PathSLORedirect, http.StatusNotImplemented, ReasonNotImplemented},

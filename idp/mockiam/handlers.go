@@ -2,19 +2,23 @@ package mockiam
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 )
 
 const (
-	sessionCookie = "mockiam_session"
-	bindCookie    = "mockiam_bind"
-	maxBodyBytes  = 1 << 20
-	bindLifetime  = 15 * time.Minute
+	sessionCookie  = "mockiam_session"
+	bindCookie     = "mockiam_bind"
+	notifyCookie   = "mockiam_notify"
+	maxBodyBytes   = 1 << 20
+	bindLifetime   = 15 * time.Minute
+	notifyLifetime = 5 * time.Minute
 )
 
 // Handler serves the mock's pages under Huawei IAM's paths.
@@ -22,9 +26,10 @@ func (m *IAM) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc(PathMetadata, m.only(http.MethodGet, m.handleMetadata))
 	mux.HandleFunc(PathLogin, m.only(http.MethodGet, m.handleLogin))
-	mux.HandleFunc(PathACS, m.only(http.MethodPost, m.handleACS))
-	mux.HandleFunc(PathBind, m.only(http.MethodPost, m.handleBind))
-	mux.HandleFunc(PathUnbind, m.only(http.MethodPost, m.handleUnbind))
+	mux.HandleFunc(PathACS, m.byMethod(map[string]http.HandlerFunc{http.MethodGet: m.toConsole, http.MethodPost: m.handleACS}))
+	mux.HandleFunc(PathBind, m.byMethod(map[string]http.HandlerFunc{http.MethodGet: m.handleBindPage, http.MethodPost: m.handleBind}))
+	mux.HandleFunc(PathUnbind, m.byMethod(map[string]http.HandlerFunc{http.MethodGet: m.toConsole, http.MethodPost: m.handleUnbind}))
+	mux.HandleFunc(PathNotify, m.only(http.MethodGet, m.handleNotify))
 	mux.HandleFunc(PathLogout, m.only(http.MethodGet, m.handleLogout))
 	mux.HandleFunc(PathConsole, m.only(http.MethodGet, m.handleConsole))
 	mux.HandleFunc(PathSLORedirect, m.handleSLO)
@@ -50,7 +55,8 @@ func (m *IAM) guard(next http.Handler) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 		defer func() {
 			if v := recover(); v != nil {
-				m.refusePage(w, Event{Kind: EventEndpoint}, refuse(ReasonInternal, http.StatusInternalServerError, "the mock failed on %s: %v", r.URL.Path, v))
+				m.log.Error("mockiam: panic", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				m.refusePage(w, Event{Kind: EventEndpoint}, refuse(ReasonInternal, http.StatusInternalServerError, "the mock failed on this page; its log says why. Start again from the partner platform"))
 			}
 		}()
 		next.ServeHTTP(w, r)
@@ -58,14 +64,38 @@ func (m *IAM) guard(next http.Handler) http.Handler {
 }
 
 func (m *IAM) only(method string, h http.HandlerFunc) http.HandlerFunc {
+	return m.byMethod(map[string]http.HandlerFunc{method: h})
+}
+
+// byMethod serves each method with its handler and refuses the others.
+func (m *IAM) byMethod(handlers map[string]http.HandlerFunc) http.HandlerFunc {
+	var allow []string
+	for method := range handlers {
+		allow = append(allow, method)
+	}
+	sort.Strings(allow)
 	return func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != method {
-			w.Header().Set("Allow", method)
-			m.refusePage(w, Event{Kind: EventEndpoint}, refuse(ReasonMethodNotAllowed, http.StatusMethodNotAllowed, "%s takes %s, not %s", r.URL.Path, method, r.Method))
+		if h, ok := handlers[r.Method]; ok {
+			h(w, r)
 			return
 		}
-		h(w, r)
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		m.refusePage(w, Event{Kind: EventEndpoint}, refuse(ReasonMethodNotAllowed, http.StatusMethodNotAllowed,
+			"this address answers %s only, and the browser sent %s; open the console from the partner platform instead", strings.Join(allow, " or "), r.Method))
 	}
+}
+
+// seeOther answers a form post with 303 See Other, so that reloading the
+// page the browser lands on repeats a GET, never the post.
+func seeOther(w http.ResponseWriter, location string) {
+	w.Header().Set("Location", location)
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// toConsole sends a GET of a form's address (back, reload, a bookmark) to
+// the console, which says what to do when there is no session.
+func (m *IAM) toConsole(w http.ResponseWriter, _ *http.Request) {
+	seeOther(w, PathConsole)
 }
 
 var titles = map[EventKind]string{
@@ -80,6 +110,10 @@ var titles = map[EventKind]string{
 
 // refusePage records the refusal and shows its reason.
 func (m *IAM) refusePage(w http.ResponseWriter, e Event, err error) {
+	var known *Refusal
+	if !errors.As(err, &known) {
+		m.log.Error("mockiam: internal error", "event", string(e.Kind), "err", err)
+	}
 	rf := asRefusal(err)
 	e.Accepted, e.Reason, e.Detail = false, rf.Reason, rf.Detail
 	m.record(e)
@@ -112,7 +146,7 @@ func (m *IAM) handleLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.record(Event{Kind: EventLogin, Accepted: true, XAccountType: l.XAccountType, RequestID: p.RequestID,
-		Detail: "AuthnRequest sent to " + p.IdP.SSO[0].Location})
+		Detail: "AuthnRequest sent to " + p.IdP.SSO[0].Location, Link: r.URL.RequestURI(), Message: eventMessage(p.RequestXML)})
 	http.Redirect(w, r, location, http.StatusFound)
 }
 
@@ -136,7 +170,7 @@ func (m *IAM) handleACS(w http.ResponseWriter, r *http.Request) {
 		err = m.consume(l)
 	}
 	if err != nil {
-		e := Event{Kind: EventACS}
+		e := Event{Kind: EventACS, Message: m.readableResponse(form.Get("SAMLResponse"))}
 		if l != nil && l.Pending != nil {
 			e.XAccountType, e.RequestID = l.Pending.XAccountType, l.Pending.RequestID
 		}
@@ -145,7 +179,7 @@ func (m *IAM) handleACS(w http.ResponseWriter, r *http.Request) {
 	}
 	p := l.Pending
 	m.record(Event{Kind: EventACS, Accepted: true, XAccountType: p.XAccountType, XUserID: l.XUserID,
-		RequestID: p.RequestID, AssertionID: l.AssertionID})
+		RequestID: p.RequestID, AssertionID: l.AssertionID, Message: m.readableResponse(form.Get("SAMLResponse"))})
 	m.afterLogin(w, l)
 }
 
@@ -158,14 +192,13 @@ func (m *IAM) afterLogin(w http.ResponseWriter, l *verifiedLogin) {
 	acct, bound := m.Account(p.XAccountType, l.XUserID)
 	switch {
 	case bound:
-		s, err := m.startSession(w, p.XAccountType, l.XUserID, l.NameID, l.Attributes, p.Service)
-		if err != nil {
+		if _, err := m.startSession(w, p.XAccountType, l.XUserID, l.NameID, l.Attributes, p.Service); err != nil {
 			m.refusePage(w, e, err)
 			return
 		}
 		e.Accepted, e.DomainID, e.Detail = true, acct.Domain.ID, "bound user logged in"
 		m.record(e)
-		render(w, http.StatusOK, m.consolePage(&acct, s, "Huawei Cloud console (mock)"))
+		seeOther(w, PathConsole)
 	case p.IsFirstLogin:
 		token, err := m.randomHex(16)
 		if err != nil {
@@ -180,15 +213,10 @@ func (m *IAM) afterLogin(w http.ResponseWriter, l *verifiedLogin) {
 		m.setCookie(w, bindCookie, token, bindLifetime)
 		e.Accepted, e.Detail = true, "unbound user sent to the bind page"
 		m.record(e)
-		render(w, http.StatusOK, page{
-			Title: "Bind your Huawei Cloud account (mock)", Verdict: "accepted",
-			Notes:          []string{"The SAML Response was accepted. This partner user has no Huawei Cloud account yet (isFirstLogin=true)."},
-			Bind:           &bindPage{XAccountType: p.XAccountType, XUserID: l.XUserID, Token: token},
-			ShowAttributes: true, NameID: l.NameID, Attributes: l.Attributes, Service: p.Service,
-		})
+		seeOther(w, PathBind)
 	default:
 		e.Reason = ReasonNotBound
-		e.Detail = fmt.Sprintf("partner user %q of %s is not bound to a Huawei Cloud account and the login link said isFirstLogin=false; Huawei would refuse. Use isFirstLogin=true to bind on the first login, or pre-bind with create-customer (SeedAccount in the mock)", l.XUserID, p.XAccountType)
+		e.Detail = fmt.Sprintf("partner user %q of %s is not bound to a Huawei Cloud account and the login link said isFirstLogin=false; Huawei would refuse. The partner's bridge should send isFirstLogin=true for a customer it has not bound yet, or create the customer's Huawei account first (create-customer)", l.XUserID, p.XAccountType)
 		m.record(e)
 		render(w, http.StatusForbidden, page{
 			Title: "Account not bound", Verdict: "refused", Reason: ReasonNotBound, Detail: e.Detail,
@@ -207,7 +235,7 @@ func (m *IAM) handleBind(w http.ResponseWriter, r *http.Request) {
 	token := r.PostForm.Get("token")
 	c, err := r.Cookie(bindCookie)
 	if token == "" || err != nil || subtle.ConstantTimeCompare([]byte(c.Value), []byte(token)) != 1 {
-		m.refusePage(w, e, forbid(ReasonBadBindForm, "the bind form does not belong to this browser's login (missing or different %s cookie); log in again from the partner platform", bindCookie))
+		m.refusePage(w, e, forbid(ReasonBadBindForm, "this bind form belongs to another login in this browser, or the browser lost its bind cookie; open the console again from the partner platform"))
 		return
 	}
 	now := m.now()
@@ -216,7 +244,7 @@ func (m *IAM) handleBind(w http.ResponseWriter, r *http.Request) {
 	b := m.binds[token]
 	m.mu.Unlock()
 	if b == nil {
-		m.refusePage(w, e, forbid(ReasonBadBindForm, "the bind form has expired or was already used; log in again from the partner platform"))
+		m.refusePage(w, e, forbid(ReasonBadBindForm, "this bind form has expired or was already used; open the console again from the partner platform"))
 		return
 	}
 	e.XAccountType, e.XUserID = b.XAccountType, b.XUserID
@@ -228,19 +256,17 @@ func (m *IAM) handleBind(w http.ResponseWriter, r *http.Request) {
 	case "bind-existing":
 		acct, err = m.bindExisting(b.XAccountType, b.XUserID, name)
 	default:
-		err = fmt.Errorf("action %.40q is neither create nor bind-existing", action)
+		err = fmt.Errorf("the bind form's action %.40q is neither create nor bind-existing; use the buttons on the bind page", action)
 	}
 	if err != nil {
-		status := http.StatusBadRequest
-		if errors.Is(err, ErrDomainExists) || errors.Is(err, ErrDomainBound) || errors.Is(err, ErrAlreadyBound) {
-			status = http.StatusConflict
-		}
+		// Back on the bind page, by GET, with the error: a reload shows
+		// the page again instead of posting the form twice.
 		e.Reason, e.Detail = ReasonBadBindForm, err.Error()
 		m.record(e)
-		render(w, status, page{
-			Title: "Bind your Huawei Cloud account (mock)", Verdict: "refused", Reason: ReasonBadBindForm, Detail: err.Error(),
-			Bind: &bindPage{XAccountType: b.XAccountType, XUserID: b.XUserID, Token: token, Error: err.Error()},
-		})
+		m.mu.Lock()
+		b.Error = err.Error()
+		m.mu.Unlock()
+		seeOther(w, PathBind)
 		return
 	}
 	m.mu.Lock()
@@ -252,14 +278,15 @@ func (m *IAM) handleBind(w http.ResponseWriter, r *http.Request) {
 		m.refusePage(w, e, err)
 		return
 	}
-	e.Accepted, e.DomainID, e.Detail = true, acct.Domain.ID, "bound to "+acct.Domain.Name
-	m.record(e)
 	pg := m.consolePage(&acct, s, "Huawei Cloud account bound (mock)")
-	if err := m.attachNotification(&pg, acct, BindActionBind); err != nil {
+	sent, err := m.attachNotification(&pg, acct, BindActionBind)
+	if err != nil {
 		m.refusePage(w, Event{Kind: EventBind, XAccountType: acct.XAccountType, XUserID: acct.XUserID}, err)
 		return
 	}
-	render(w, http.StatusOK, pg)
+	e.Accepted, e.DomainID, e.Detail, e.Message = true, acct.Domain.ID, "bound to "+acct.Domain.Name, sent
+	m.record(e)
+	m.showOnce(w, pg)
 }
 
 func (m *IAM) handleUnbind(w http.ResponseWriter, r *http.Request) {
@@ -270,11 +297,11 @@ func (m *IAM) handleUnbind(w http.ResponseWriter, r *http.Request) {
 	}
 	s := m.session(r)
 	if s == nil {
-		m.refusePage(w, e, refuse(ReasonNoSession, http.StatusUnauthorized, "no mock console session; log in through the partner platform first"))
+		m.refusePage(w, e, refuse(ReasonNoSession, http.StatusUnauthorized, "you are not logged in to the (mock) Huawei Cloud console in this browser; open it from the partner platform first"))
 		return
 	}
 	if subtle.ConstantTimeCompare([]byte(r.PostForm.Get("csrf")), []byte(s.CSRF)) != 1 {
-		m.refusePage(w, e, forbid(ReasonBadBindForm, "the unbind form's token does not match this session; reload the console page"))
+		m.refusePage(w, e, forbid(ReasonBadBindForm, "the unbind form belongs to an older console page; reload the console page and press Unbind again"))
 		return
 	}
 	e.XAccountType, e.XUserID = s.XAccountType, s.XUserID
@@ -284,45 +311,140 @@ func (m *IAM) handleUnbind(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m.endSession(w, r)
-	e.Accepted, e.DomainID, e.Detail = true, acct.Domain.ID, "unbound from "+acct.Domain.Name
-	m.record(e)
 	pg := page{Title: "Huawei Cloud account unbound (mock)", Verdict: "accepted", Account: &acct,
 		Notes: []string{"The binding is removed and the mock session ended."}}
-	if err := m.attachNotification(&pg, acct, BindActionUnbind); err != nil {
+	sent, err := m.attachNotification(&pg, acct, BindActionUnbind)
+	if err != nil {
 		m.refusePage(w, Event{Kind: EventUnbind, XAccountType: acct.XAccountType, XUserID: acct.XUserID}, err)
 		return
 	}
-	render(w, http.StatusOK, pg)
+	e.Accepted, e.DomainID, e.Detail, e.Message = true, acct.Domain.ID, "unbound from "+acct.Domain.Name, sent
+	m.record(e)
+	m.showOnce(w, pg)
 }
 
 // attachNotification adds the auto-submitting notification form when the
-// partner registered a notification URL, or says none was sent.
-func (m *IAM) attachNotification(pg *page, acct Account, action int) error {
+// partner registered a notification URL, or says none was sent. It returns
+// the notification's JSON ("" when none is sent).
+func (m *IAM) attachNotification(pg *page, acct Account, action int) (string, error) {
 	m.mu.Lock()
 	r := m.registrations[acct.XAccountType]
 	m.mu.Unlock()
 	if r == nil || r.reg.NotificationURL == "" {
 		pg.Notes = append(pg.Notes, fmt.Sprintf("No NotificationURL is registered for %s, so no bind notification was sent.", acct.XAccountType))
-		return nil
+		return "", nil
 	}
 	signed, err := SignBindNotification(BindNotification{
 		DomainName: acct.Domain.Name, DomainID: acct.Domain.ID, XUserID: acct.XUserID, BindAction: action,
 	}, m.key)
 	if err != nil {
-		return refuse(ReasonNotificationFailed, http.StatusInternalServerError, "%v", err)
+		m.log.Error("mockiam: cannot sign the bind notification", "err", err)
+		return "", refuse(ReasonNotificationFailed, http.StatusInternalServerError, "the mock could not sign the bind notification; see its log")
 	}
 	what := "bind"
 	if action == BindActionUnbind {
 		what = "unbind"
 	}
 	pg.Notify = &notifyPage{What: what, Action: r.reg.NotificationURL, SignedBindNotification: signed}
-	return nil
+	if !m.keepMsgs {
+		return "", nil
+	}
+	body, _ := base64.StdEncoding.DecodeString(signed.BindRequest)
+	return eventMessage(body), nil
+}
+
+// readableResponse decodes a posted SAMLResponse for Event.Message; ""
+// when messages are not kept, or it is too large or not base64 of UTF-8.
+func (m *IAM) readableResponse(samlResponse string) string {
+	if !m.keepMsgs || len(samlResponse) > base64.StdEncoding.EncodedLen(MaxEventMessage)+4096 {
+		return ""
+	}
+	raw, err := base64.StdEncoding.DecodeString(stripSpace(samlResponse))
+	if err != nil {
+		return ""
+	}
+	return eventMessage(raw)
+}
+
+// handleBindPage shows the bind page of this browser's pending first login
+// (the ACS sends the browser here, and a failed bind form comes back here
+// with its error). Without one (used, expired, or never started), a
+// logged-in browser goes to the console and any other sees what to do.
+func (m *IAM) handleBindPage(w http.ResponseWriter, r *http.Request) {
+	var b pendingBind
+	found := false
+	if c, err := r.Cookie(bindCookie); err == nil {
+		now := m.now()
+		m.mu.Lock()
+		m.pruneLocked(now)
+		if pb := m.binds[c.Value]; pb != nil {
+			b, found = *pb, true
+		}
+		m.mu.Unlock()
+	}
+	if !found {
+		if m.session(r) != nil {
+			seeOther(w, PathConsole)
+			return
+		}
+		render(w, http.StatusOK, page{Title: "Nothing to bind (mock)",
+			Notes: []string{"This bind page was already used, or it has expired (after 15 minutes), or this browser never reached it.",
+				"Open the Huawei Cloud console again from the partner platform: a customer who is bound goes straight to the console; one who is not comes back to a fresh bind page."}})
+		return
+	}
+	pg := page{
+		Title: "Bind your Huawei Cloud account (mock)", Verdict: "accepted",
+		Notes:          []string{"The SAML Response was accepted. This partner user has no Huawei Cloud account yet (isFirstLogin=true)."},
+		Bind:           &bindPage{XAccountType: b.XAccountType, XUserID: b.XUserID, Token: b.Token, Error: b.Error},
+		ShowAttributes: true, NameID: b.NameID, Attributes: b.Attributes, Service: b.Service,
+	}
+	if b.Error != "" {
+		pg.Verdict, pg.Reason, pg.Detail, pg.Notes = "refused", ReasonBadBindForm, b.Error, nil
+	}
+	render(w, http.StatusOK, pg)
+}
+
+// showOnce keeps a page that sends a notification and redirects the browser
+// to PathNotify, which shows it once: a reload or Back after the
+// notification went out lands on the console, never on a second post.
+func (m *IAM) showOnce(w http.ResponseWriter, pg page) {
+	token, err := m.randomHex(16)
+	if err != nil {
+		m.refusePage(w, Event{Kind: EventEndpoint}, err)
+		return
+	}
+	now := m.now()
+	m.mu.Lock()
+	m.pruneLocked(now)
+	m.notifies[token] = &pendingNotify{Page: pg, Expires: now.Add(notifyLifetime)}
+	m.mu.Unlock()
+	m.setCookie(w, notifyCookie, token, notifyLifetime)
+	seeOther(w, PathNotify)
+}
+
+// handleNotify shows a page kept by showOnce, once.
+func (m *IAM) handleNotify(w http.ResponseWriter, r *http.Request) {
+	var pn *pendingNotify
+	if c, err := r.Cookie(notifyCookie); err == nil {
+		now := m.now()
+		m.mu.Lock()
+		m.pruneLocked(now)
+		pn = m.notifies[c.Value]
+		delete(m.notifies, c.Value)
+		m.mu.Unlock()
+	}
+	m.clearCookie(w, notifyCookie)
+	if pn == nil {
+		seeOther(w, PathConsole)
+		return
+	}
+	render(w, http.StatusOK, pn.Page)
 }
 
 func (m *IAM) handleConsole(w http.ResponseWriter, r *http.Request) {
 	s := m.session(r)
 	if s == nil {
-		m.refusePage(w, Event{Kind: EventSession}, refuse(ReasonNoSession, http.StatusUnauthorized, "no mock console session; log in through the partner platform (the /authui/saml/login link) first"))
+		m.refusePage(w, Event{Kind: EventSession}, refuse(ReasonNoSession, http.StatusUnauthorized, "you are not logged in to the (mock) Huawei Cloud console in this browser; open it from the partner platform (its \"Open Huawei Cloud console\" button)"))
 		return
 	}
 	acct, bound := m.Account(s.XAccountType, s.XUserID)

@@ -41,10 +41,12 @@ type harnessOpts struct {
 	notificationURL string
 	noSLO           bool
 	byURL           bool
+	keepMessages    bool
 }
 
 // harness is the mock behind an httptest server, the test IdP, and a
-// browser-like client with a cookie jar that does not follow redirects.
+// browser-like client with a cookie jar that follows only 303 See Other
+// (the mock's answer to a form post), so tests see every 302.
 type harness struct {
 	t      *testing.T
 	clock  *testClock
@@ -77,6 +79,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	iam, err := New(Config{
 		BaseURL: base, Key: spKey, IdPs: map[string]IdPRegistration{xat: reg},
 		Clock: clock.Now, Logger: slog.New(slog.NewTextHandler(logs, nil)), Rand: seededRand(1),
+		KeepMessages: o.keepMessages,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -88,8 +91,16 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := &http.Client{Jar: jar, CheckRedirect: followSeeOther}
 	return &harness{t: t, clock: clock, spKey: spKey, iam: iam, srv: srv, idp: idp, client: client, logs: logs}
+}
+
+// followSeeOther follows the mock's post-redirect-get and nothing else.
+func followSeeOther(req *http.Request, _ []*http.Request) error {
+	if req.Response != nil && req.Response.StatusCode == http.StatusSeeOther {
+		return nil
+	}
+	return http.ErrUseLastResponse
 }
 
 func (h *harness) do(req *http.Request) (*http.Response, string) {

@@ -33,7 +33,7 @@ import (
 )
 
 // Paths of the mock, the same as Huawei IAM's under /authui/saml/, plus the
-// mock's own bind, unbind and console pages.
+// mock's own bind, unbind, notify and console pages.
 const (
 	PathMetadata    = "/authui/saml/metadata.xml"
 	PathLogin       = "/authui/saml/login"
@@ -43,6 +43,7 @@ const (
 	PathSLOPost     = "/authui/saml/LogoutServiceHTTPPost"
 	PathBind        = "/authui/saml/bind"
 	PathUnbind      = "/authui/saml/unbind"
+	PathNotify      = "/authui/saml/notify" // the page that auto-posts a bind notification, shown once
 	PathConsole     = "/console"
 )
 
@@ -89,6 +90,10 @@ type Config struct {
 	// PartnerAK and PartnerSK (optional) are the partner's access key the
 	// mock's partner API (create customer, check registration) accepts.
 	PartnerAK, PartnerSK string
+	// KeepMessages keeps each step's decoded message in its Event
+	// (Event.Message): the demo's trace shows them. Off, events hold
+	// identifiers and verdicts only.
+	KeepMessages bool
 }
 
 // IAM is the mock. Its methods are safe for concurrent use.
@@ -105,6 +110,7 @@ type IAM struct {
 	httpClient *http.Client
 	partnerAK  string
 	partnerSK  string
+	keepMsgs   bool
 	spSigned   []byte
 	spUnsigned []byte
 
@@ -118,6 +124,7 @@ type IAM struct {
 	domains       map[string]Domain // by lower-case name
 	sessions      map[string]*session
 	binds         map[string]*pendingBind
+	notifies      map[string]*pendingNotify
 	events        []Event
 }
 
@@ -135,6 +142,7 @@ type pendingLogin struct {
 	Service      string
 	IssuedAt     time.Time
 	IdP          *IdPMetadata // as it was when the request was sent
+	RequestXML   []byte       // the AuthnRequest as sent, for Event.Message (KeepMessages only)
 }
 
 // session is a logged-in mock console session.
@@ -158,6 +166,14 @@ type pendingBind struct {
 	Attributes   []Attribute
 	Service      string
 	Expires      time.Time
+	Error        string // the last bind form's error, shown on the bind page
+}
+
+// pendingNotify is a page that sends a bind or unbind notification, kept
+// for the one GET of PathNotify that follows the form post.
+type pendingNotify struct {
+	Page    page
+	Expires time.Time
 }
 
 // New checks cfg, builds and signs the SP metadata, and loads every
@@ -198,6 +214,7 @@ func New(cfg Config) (*IAM, error) {
 		httpClient:    cfg.HTTPClient,
 		partnerAK:     cfg.PartnerAK,
 		partnerSK:     cfg.PartnerSK,
+		keepMsgs:      cfg.KeepMessages,
 		registrations: map[string]*registration{},
 		pendingByID:   map[string]*pendingLogin{},
 		consumed:      map[string]time.Time{},
@@ -205,6 +222,7 @@ func New(cfg Config) (*IAM, error) {
 		domains:       map[string]Domain{},
 		sessions:      map[string]*session{},
 		binds:         map[string]*pendingBind{},
+		notifies:      map[string]*pendingNotify{},
 	}
 	if m.clock == nil {
 		m.clock = time.Now
@@ -349,7 +367,7 @@ func (m *IAM) idp(ctx context.Context, xAccountType string) (IdPRegistration, *I
 	m.mu.Unlock()
 	if !ok {
 		return IdPRegistration{}, nil, bad(ReasonUnknownXAccountType,
-			"no IdP metadata is registered for xAccountType %.64q; register it in the mock's Config.IdPs or with Register (Huawei: Partner Center 接入配置)", xAccountType)
+			"no partner platform is registered with xAccountType %.64q at this (mock) Huawei IAM: check the xAccountType in the login link, or register the platform's IDP Metadata.xml with the mock (Huawei: Partner Center, 接入配置)", xAccountType)
 	}
 	if meta := r.cached(m); meta != nil {
 		return r.reg, meta, nil
@@ -436,6 +454,11 @@ func (m *IAM) pruneLocked(now time.Time) {
 	for t, b := range m.binds {
 		if now.After(b.Expires) {
 			delete(m.binds, t)
+		}
+	}
+	for t, n := range m.notifies {
+		if now.After(n.Expires) {
+			delete(m.notifies, t)
 		}
 	}
 }

@@ -67,7 +67,7 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>
 <table id="attributes"><tr><th>Name</th><th>FriendlyName</th><th>NameFormat</th><th>Values</th></tr>
 {{range .Attributes}}<tr><td>{{.Name}}</td><td>{{.FriendlyName}}</td><td>{{.NameFormat}}</td><td>{{range $i, $v := .Values}}{{if $i}}<br>{{end}}{{$v}}{{end}}</td></tr>
 {{end}}</table>{{end}}
-{{if .Service}}<p>Huawei would now continue to <a id="service" href="{{.Service}}">{{.Service}}</a>.</p>{{end}}
+{{if .Service}}{{if .Bind}}<p>Once an account is bound, Huawei continues to <code id="service">{{.Service}}</code>.</p>{{else}}<p>Huawei would now continue to <a id="service" href="{{.Service}}">{{.Service}}</a>.</p>{{end}}{{end}}
 {{with .Notify}}<p>Sending the {{.What}} notification to the partner platform at <code id="notification-url">{{.Action}}</code>…</p>
 <form id="notify" method="post" action="{{.Action}}">
 <input type="hidden" name="bindRequest" value="{{.BindRequest}}">

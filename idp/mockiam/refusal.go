@@ -85,5 +85,5 @@ func asRefusal(err error) *Refusal {
 	if errors.As(err, &r) {
 		return r
 	}
-	return refuse(ReasonInternal, http.StatusInternalServerError, "internal error: %v", err)
+	return refuse(ReasonInternal, http.StatusInternalServerError, "the mock failed on this page; its log says why. Start again from the partner platform")
 }
