@@ -152,19 +152,37 @@ type Reloaded struct {
 	API         http.Handler       // the platform API, rebuilt with the new keys
 }
 
-// Reload checks r and swaps it in at once; on any problem nothing changes.
-// The signing key itself is swapped by the Builder's Signer
-// (metadata.SignerSlot).
+// CheckReload reports whether Reload would take r, and changes nothing:
+// the platforms pass what New checks of them (Verifier.Validate, and a
+// token lifetime the store keeps spent marks for).
+func (s *Server) CheckReload(r Reloaded) error {
+	_, err := s.nextVerifier(r)
+	return err
+}
+
+func (s *Server) nextVerifier(r Reloaded) (*handoff.Verifier, error) {
+	if r.Platforms == nil {
+		return nil, nil
+	}
+	v := *s.verifier.Load()
+	v.Platforms = r.Platforms
+	if err := v.Validate(); err != nil {
+		return nil, err
+	}
+	if d, keep := v.ReplayLifetime(), s.cfg.Bindings.Limits().MaxSpendLifetime; d > keep {
+		return nil, fmt.Errorf("handoff tokens would stay acceptable for up to %s (max token lifetime + 2 × leeway), longer than the store keeps a mark (%s): lower platforms[].max_token_lifetime",
+			d, keep)
+	}
+	return &v, nil
+}
+
+// Reload checks r (CheckReload) and swaps it in at once; on any problem
+// nothing changes. The signing key itself is swapped by the Builder's
+// Signer (metadata.SignerSlot).
 func (s *Server) Reload(r Reloaded) error {
-	var next *handoff.Verifier
-	if r.Platforms != nil {
-		cur := s.verifier.Load()
-		v := *cur
-		v.Platforms = r.Platforms
-		if err := v.Validate(); err != nil {
-			return err
-		}
-		next = &v
+	next, err := s.nextVerifier(r)
+	if err != nil {
+		return err
 	}
 	if r.MetadataXML != nil {
 		xml := bytes.Clone(r.MetadataXML)
@@ -228,8 +246,17 @@ func New(cfg Config) (*Server, error) {
 		if cfg.Builder.IssuerEntityID != cfg.IdPEntityID {
 			p.add("Builder.IssuerEntityID %q differs from IdPEntityID %q: responses would name another issuer than the metadata", cfg.Builder.IssuerEntityID, cfg.IdPEntityID)
 		}
-		if cfg.Builder.Signer == nil && (cfg.Builder.Key.Key == nil || cfg.Builder.Key.Cert == nil) {
+		switch {
+		case cfg.Builder.Signer != nil:
+			if err := metadata.CheckSigner(cfg.Builder.Signer.Current()); err != nil {
+				p.add("Builder.Signer cannot sign: %v", err)
+			}
+		case cfg.Builder.Key.Key == nil || cfg.Builder.Key.Cert == nil:
 			p.add("Builder needs a Signer, or a Key with the signing key and its certificate")
+		default:
+			if _, err := metadata.NewKeySigner(cfg.Builder.Key); err != nil {
+				p.add("Builder.Key cannot sign: %v", err)
+			}
 		}
 	}
 	if cfg.Verifier == nil {

@@ -14,8 +14,8 @@ import (
 // metadata built from them, the platforms' token keys (and the platform API
 // that checks them), and Huawei's SP metadata. Everything is loaded and
 // checked first; then it is swapped in at once. On any problem nothing is
-// swapped and the error says why (the SP metadata is refreshed last: a
-// failure there keeps the SP metadata in use and is reported too). The
+// swapped and the error says why (the SP metadata, whose refresh is in
+// service as soon as it succeeds, is refreshed after every other check). The
 // config file itself is not re-read: a changed listen address, store or
 // setting needs a restart.
 func (b *bridge) reload(ctx context.Context) (summary string, err error) {
@@ -41,8 +41,19 @@ func (b *bridge) reload(ctx context.Context) (summary string, err error) {
 	if err := metadata.CheckSigner(signer); err != nil {
 		return "", fmt.Errorf("signing keys: %w", err)
 	}
-	if err := b.server.Reload(idp.Reloaded{MetadataXML: xml, Platforms: platforms, API: api}); err != nil {
+	next := idp.Reloaded{MetadataXML: xml, Platforms: platforms, API: api}
+	if err := b.server.CheckReload(next); err != nil {
 		return "", fmt.Errorf("platform keys: %w", err)
+	}
+	// The SP metadata last among the checks: a refresh that succeeds is in
+	// service at once, so everything else must have passed before it.
+	if b.spSource != nil {
+		if err := b.spSource.Refresh(ctx); err != nil {
+			return "", fmt.Errorf("huawei.sp_metadata: %w", err)
+		}
+	}
+	if err := b.server.Reload(next); err != nil {
+		return "", fmt.Errorf("platform keys: %w", err) // CheckReload passed above: not reached
 	}
 	if _, err := b.signer.Swap(signer); err != nil {
 		return "", fmt.Errorf("signing keys: %w", err) // CheckSigner passed above: not reached
@@ -50,9 +61,6 @@ func (b *bridge) reload(ctx context.Context) (summary string, err error) {
 	b.keyset.Store(keyset)
 	summary = fmt.Sprintf("signing certificate SHA-256 %s, %d platform(s)", metadata.FingerprintSHA256(keyset.Current.Cert), len(platforms))
 	if b.spSource != nil {
-		if err := b.spSource.Refresh(ctx); err != nil {
-			return summary, fmt.Errorf("the signing and platform keys were reloaded, but Huawei's SP metadata was not (the one in use stays): %w", err)
-		}
 		summary += "; SP metadata refreshed"
 	}
 	return summary, nil
@@ -68,13 +76,10 @@ func (b *bridge) reloadOnSignal(ctx context.Context, sig <-chan struct{}, logger
 		case <-sig:
 		}
 		summary, err := b.reload(ctx)
-		switch {
-		case err == nil:
-			logger.Info("reloaded", "what", summary)
-		case summary != "":
-			logger.Warn("reloaded in part", "what", summary, "error", err)
-		default:
-			logger.Error("reload refused: the keys in use stay", "error", err)
+		if err != nil {
+			logger.Error("reload refused: the keys and metadata in use stay", "error", err)
+			continue
 		}
+		logger.Info("reloaded", "what", summary)
 	}
 }

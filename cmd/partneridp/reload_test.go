@@ -140,7 +140,7 @@ func TestServeReloadsOnSIGHUP(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	waitLog(t, &logs, `"msg":"reload refused: the keys in use stay"`)
+	waitLog(t, &logs, `"msg":"reload refused: the keys and metadata in use stay"`)
 	if served() != certBase64(fresh) {
 		t.Fatal("a refused reload changed the served metadata")
 	}
