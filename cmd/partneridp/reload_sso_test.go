@@ -15,7 +15,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -254,8 +253,6 @@ func TestReloadAllOrNothing(t *testing.T) {
 
 // ---- SIGHUP to a real serve process ----
 
-var servingAddrRE = regexp.MustCompile(`"msg":"partneridp serving","addr":"([^"]+)"`)
-
 // TestServeSignsWithRotatedKeyAfterSIGHUP runs the binary: serve, log in,
 // rotate the keys with `keys rotate stage` and `promote`, SIGHUP; the next
 // Response is signed by the new key (and no longer verifies with the old
@@ -269,41 +266,9 @@ func TestServeSignsWithRotatedKeyAfterSIGHUP(t *testing.T) {
 	_, dir, cfgPath := reloadDeployment(t)
 	oldCert := readCert(t, filepath.Join(dir, "idp-current.crt"))
 
-	logs := &lockedBuffer{}
-	serve := exec.Command(bin, "serve", "--config", cfgPath)
-	serve.Dir = dir
-	serve.Env = withoutConfigOverrides(os.Environ())
-	serve.Stdout, serve.Stderr = logs, logs
-	if err := serve.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- serve.Wait() }()
-	t.Cleanup(func() {
-		serve.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			serve.Process.Kill()
-		}
-	})
-	waitLogRE := func(re *regexp.Regexp, n int) string {
-		t.Helper()
-		deadline := time.Now().Add(30 * time.Second)
-		for time.Now().Before(deadline) {
-			if m := re.FindAllStringSubmatch(logs.String(), -1); len(m) >= n {
-				return m[n-1][len(m[n-1])-1]
-			}
-			select {
-			case err := <-done:
-				t.Fatalf("serve ended: %v\n%s", err, logs.String())
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-		t.Fatalf("no %s (×%d) in the log within 30 s:\n%s", re, n, logs.String())
-		return ""
-	}
-	base := "http://" + waitLogRE(servingAddrRE, 1)
+	serve := startServeProcess(t, bin, cfgPath, dir)
+	logs, waitLogRE := serve.logs, func(re *regexp.Regexp, n int) string { t.Helper(); return serve.waitLog(t, re, n) }
+	base := "http://" + serve.addr
 	c := newSSOClient(t, base)
 	if st := c.login(t); st != http.StatusFound {
 		t.Fatalf("handoff: %d\n%s", st, logs.String())
@@ -314,7 +279,7 @@ func TestServeSignsWithRotatedKeyAfterSIGHUP(t *testing.T) {
 
 	// keys rotate, then reload.
 	newCert := rotateKeys(t, cfgPath, dir)
-	if err := serve.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := serve.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	waitLogRE(regexp.MustCompile(`"msg":"(reloaded)"`), 1)
@@ -333,7 +298,7 @@ func TestServeSignsWithRotatedKeyAfterSIGHUP(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "idp-current.key"), []byte("-----BEGIN PRIVATE KEY-----\nTOPSECRETnotakey\n-----END PRIVATE KEY-----\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := serve.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := serve.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	reason := waitLogRE(regexp.MustCompile(`"msg":"reload refused[^"]*","error":"([^"]*)"`), 1)

@@ -7,13 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/partneridp/partneridp/idp"
 	"github.com/partneridp/partneridp/metadata"
@@ -93,73 +89,6 @@ func TestReloadSwapsKeysOrKeepsThem(t *testing.T) {
 	if !b.signer.Current().Certificate().Equal(fresh) || servedCert(t, metadataNow()) != certBase64(fresh) {
 		t.Fatal("a refused reload changed the signer or the metadata")
 	}
-}
-
-// TestServeReloadsOnSIGHUP: a real serve process takes a rotated key on
-// SIGHUP (the metadata it serves changes, the log says so) and keeps it
-// when the next SIGHUP finds a broken key file.
-func TestServeReloadsOnSIGHUP(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	bin := haServerBinary(t)
-	_, dir := serveConfig(t, "store: {type: memory}\n")
-	var logs lockedBuffer
-	cmd := exec.Command(bin, "serve", "--config", filepath.Join(dir, "partneridp.yaml"))
-	cmd.Env = withoutConfigOverrides(os.Environ())
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	re := regexp.MustCompile(`"msg":"partneridp serving","addr":"([^"]+)"`)
-	var addr string
-	for deadline := time.Now().Add(30 * time.Second); addr == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := re.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-		}
-	}
-	if addr == "" {
-		t.Fatalf("serve did not start:\n%s", logs.String())
-	}
-	served := func() string { _, body := httpGet(t, "http://"+addr+idp.PathMetadata); return servedCert(t, body) }
-	before := served()
-
-	fresh := newKeyPair(t, dir)
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitLog(t, &logs, `"msg":"reloaded"`)
-	if got := served(); got != certBase64(fresh) || got == before {
-		t.Fatal("after SIGHUP the metadata does not publish the new certificate")
-	}
-
-	if err := os.WriteFile(filepath.Join(dir, "idp-current.crt"), []byte("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	waitLog(t, &logs, `"msg":"reload refused: the keys and metadata in use stay"`)
-	if served() != certBase64(fresh) {
-		t.Fatal("a refused reload changed the served metadata")
-	}
-	if code, _ := httpGet(t, "http://"+addr+idp.PathReadyz); code != 200 {
-		t.Errorf("/readyz after a refused reload: %d", code)
-	}
-	if strings.Contains(logs.String(), "PRIVATE KEY") {
-		t.Error("the log shows key material")
-	}
-}
-
-func waitLog(t *testing.T, logs *lockedBuffer, want string) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if strings.Contains(logs.String(), want) {
-			return
-		}
-	}
-	t.Fatalf("no %s in the log:\n%s", want, logs.String())
 }
 
 // serveGet answers one GET with the bridge's handler in process.

@@ -5,8 +5,11 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
 	"regexp"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -114,4 +117,60 @@ func httpGetErr(url string) (int, error) {
 	}
 	resp.Body.Close()
 	return resp.StatusCode, nil
+}
+
+// serveProcess is `partneridp serve` running as its own process.
+type serveProcess struct {
+	cmd  *exec.Cmd
+	logs *lockedBuffer
+	done chan error
+	addr string // the public listener, from the "partneridp serving" log line
+}
+
+var servingAddrRE = regexp.MustCompile(`"msg":"partneridp serving","addr":"([^"]+)"`)
+
+// startServeProcess runs bin serve --config cfgPath in dir (PARTNERIDP_*
+// overrides dropped) and waits until it serves; it is stopped with
+// SIGTERM (then SIGKILL) when the test ends.
+func startServeProcess(t testing.TB, bin, cfgPath, dir string) *serveProcess {
+	t.Helper()
+	p := &serveProcess{logs: &lockedBuffer{}, done: make(chan error, 1)}
+	p.cmd = exec.Command(bin, "serve", "--config", cfgPath)
+	p.cmd.Dir = dir
+	p.cmd.Env = withoutConfigOverrides(os.Environ())
+	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+		case <-time.After(15 * time.Second):
+			_ = p.cmd.Process.Kill()
+		}
+	})
+	p.addr = p.waitLog(t, servingAddrRE, 1)
+	return p
+}
+
+// waitLog waits up to 30 s for the n-th match of re in the log and returns
+// its last submatch; the test fails if serve ends first.
+func (p *serveProcess) waitLog(t testing.TB, re *regexp.Regexp, n int) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if m := re.FindAllStringSubmatch(p.logs.String(), -1); len(m) >= n {
+			return m[n-1][len(m[n-1])-1]
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("serve ended: %v\n%s", err, p.logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("no %s (x%d) in the log within 30 s:\n%s", re, n, p.logs.String())
+	return ""
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"syscall"
 	"testing"
@@ -59,34 +58,18 @@ func BenchmarkServeMillion(b *testing.B) {
 			b.Fatal(err)
 		}
 
-		var logs lockedBuffer
-		srv := exec.Command(bin, "serve", "--config", cfgPath)
-		srv.Env = withoutConfigOverrides(os.Environ())
-		srv.Stdout, srv.Stderr = &logs, &logs
 		t1 := time.Now()
-		if err := srv.Start(); err != nil {
-			b.Fatal(err)
-		}
-		addr := ""
-		re := regexp.MustCompile(`"msg":"partneridp serving","addr":"([^"]+)"`)
-		for addr == "" && time.Since(t1) < 60*time.Second {
-			if m := re.FindStringSubmatch(logs.String()); m != nil {
-				addr = m[1]
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		for addr != "" && time.Since(t1) < 60*time.Second {
-			if code, err := httpGetErr("http://" + addr + idp.PathReadyz); err == nil && code == 200 {
+		srv := startServeProcess(b, bin, cfgPath, dir)
+		for time.Since(t1) < 60*time.Second {
+			if code, err := httpGetErr("http://" + srv.addr + idp.PathReadyz); err == nil && code == 200 {
 				break
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 		ready := time.Since(t1)
-		rss, err := readProcStatusKiB(srv.Process.Pid, "VmRSS")
-		_ = srv.Process.Signal(syscall.SIGTERM)
-		_ = srv.Wait()
-		if addr == "" || err != nil {
-			b.Fatalf("serve did not come up (%v):\n%s", err, logs.String())
+		rss, err := readProcStatusKiB(srv.cmd.Process.Pid, "VmRSS")
+		if err != nil {
+			b.Fatalf("serve's memory: %v", err)
 		}
 		b.ReportMetric(importTime.Seconds(), "import-s")
 		b.ReportMetric(float64(ru.Oublock*512)/(1<<20), "import-written-MiB")
