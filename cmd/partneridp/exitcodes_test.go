@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -104,23 +103,12 @@ func TestEntityIDFollowsPublicURL(t *testing.T) {
 // serve warns loudly in development mode.
 func TestDevelopmentWarning(t *testing.T) {
 	cfg, _ := serveConfig(t, "store: {path: bridge.db}\n")
-	var logs lockedBuffer
-	ready := make(chan string, 1)
-	ctx, cancel := contextWithCancel()
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, &logs, ready) }()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("serve: %v", err)
+	srv := serveInProcess(t, cfg)
+	if err := srv.stop(); err != nil {
+		t.Fatal(err)
 	}
-	cancel()
-	<-done
+	logs := srv.logs
 	if !strings.Contains(logs.String(), "DEVELOPMENT MODE") {
 		t.Errorf("no development warning in:\n%s", logs.String())
 	}
-}
-
-func contextWithCancel() (context.Context, context.CancelFunc) {
-	return context.WithCancel(context.Background())
 }

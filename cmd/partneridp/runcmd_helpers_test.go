@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -173,4 +174,56 @@ func (p *serveProcess) waitLog(t testing.TB, re *regexp.Regexp, n int) string {
 	}
 	t.Fatalf("no %s (x%d) in the log within 30 s:\n%s", re, n, p.logs.String())
 	return ""
+}
+
+// inProcessServe is serve running in this test process.
+type inProcessServe struct {
+	addr, admin string // the public and (when one is configured) admin listeners
+	logs        *lockedBuffer
+	cancel      context.CancelFunc
+	done        chan error
+}
+
+// serveInProcess runs serve(cfg) and waits until it listens; it is
+// stopped when the test ends (stop stops it earlier and returns its error).
+func serveInProcess(t *testing.T, cfg *Config) *inProcessServe {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &inProcessServe{logs: &lockedBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	ready, admin := make(chan string, 1), make(chan string, 1)
+	if cfg.Admin.Listen != "off" {
+		adminReadyHook = func(a string) { admin <- a }
+		t.Cleanup(func() { adminReadyHook = nil })
+	}
+	go func() { s.done <- serve(ctx, cfg, s.logs, ready) }()
+	select {
+	case s.addr = <-ready:
+	case err := <-s.done:
+		cancel()
+		t.Fatalf("serve ended: %v\n%s", err, s.logs.String())
+	case <-time.After(20 * time.Second):
+		cancel()
+		t.Fatal("serve did not start")
+	}
+	if cfg.Admin.Listen != "off" {
+		select {
+		case s.admin = <-admin:
+		case <-time.After(20 * time.Second):
+			t.Fatal("the admin listener did not start")
+		}
+	}
+	t.Cleanup(func() { _ = s.stop() })
+	return s
+}
+
+// stop cancels serve's context (SIGTERM) and returns what serve returned.
+func (s *inProcessServe) stop() error {
+	s.cancel()
+	select {
+	case err := <-s.done:
+		s.done <- err
+		return err
+	case <-time.After(40 * time.Second):
+		return errors.New("serve did not stop within 40 s")
+	}
 }

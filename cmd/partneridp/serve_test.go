@@ -205,19 +205,8 @@ func TestServeTLS(t *testing.T) {
 	// The IdP test key pair doubles as a TLS certificate here.
 	cfg.TLS.CertFile = filepath.Join(dir, "idp-current.crt")
 	cfg.TLS.KeyFile = filepath.Join(dir, "idp-current.key")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, io.Discard, ready) }()
-	var addr string
-	select {
-	case addr = <-ready:
-	case err := <-done:
-		t.Fatalf("serve ended: %v", err)
-	case <-time.After(20 * time.Second):
-		t.Fatal("serve did not start")
-	}
+	srv := serveInProcess(t, cfg)
+	addr := srv.addr
 	client := func(maxVersion uint16) *http.Client {
 		return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MaxVersion: maxVersion}}}
 	}
@@ -232,8 +221,7 @@ func TestServeTLS(t *testing.T) {
 	if _, err := client(tls.VersionTLS11).Get("https://" + addr + "/healthz"); err == nil {
 		t.Fatal("a TLS 1.1 client was served")
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := srv.stop(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -245,24 +233,8 @@ func TestServePprofOnAdminOnly(t *testing.T) {
 		t.Run(fmt.Sprintf("pprof=%v", on), func(t *testing.T) {
 			cfg, _ := serveConfig(t, "store: {type: memory}\n")
 			cfg.Admin.Pprof = on
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			ready := make(chan string, 1)
-			adminAddr := make(chan string, 1)
-			adminReadyHook = func(a string) { adminAddr <- a }
-			t.Cleanup(func() { adminReadyHook = nil })
-			done := make(chan error, 1)
-			var logs lockedBuffer
-			go func() { done <- serve(ctx, cfg, &logs, ready) }()
-			var public string
-			select {
-			case public = <-ready:
-			case err := <-done:
-				t.Fatalf("serve: %v\n%s", err, logs.String())
-			case <-time.After(20 * time.Second):
-				t.Fatal("serve did not start")
-			}
-			admin := <-adminAddr
+			srv := serveInProcess(t, cfg)
+			public, admin := srv.addr, srv.admin
 			want := http.StatusNotFound
 			if on {
 				want = http.StatusOK
@@ -273,8 +245,6 @@ func TestServePprofOnAdminOnly(t *testing.T) {
 			if code, _ := httpGet(t, "http://"+public+"/debug/pprof/cmdline"); code != http.StatusNotFound {
 				t.Errorf("public /debug/pprof/cmdline: %d, want 404", code)
 			}
-			cancel()
-			<-done
 		})
 	}
 }
