@@ -380,7 +380,7 @@ func TestLeaderStopped(t *testing.T) {
 	}
 	lost := 0
 	for k, dom := range acked {
-		b, err := s.Get(ctx, k)
+		b, err := getSettled(ctx, s, k, 15*time.Second)
 		if err != nil || b.DomainID != dom {
 			lost++
 			if lost < 5 {
