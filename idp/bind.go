@@ -127,7 +127,7 @@ func readBindValues(r *http.Request) (map[string]string, error) {
 // LandingURL otherwise.
 func (s *Server) afterBind(r *http.Request, xUserID string) string {
 	claims, err := s.cfg.Sessions.Read(r)
-	if err != nil || claims.Subject != xUserID {
+	if err != nil || claims.XAccountID != xUserID {
 		return s.cfg.LandingURL
 	}
 	if service := s.rememberedService(r); service != "" {

@@ -59,7 +59,7 @@ func (s *Server) handleHandoff(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ev, err)
 		return
 	}
-	ev.XAccountID = claims.Subject
+	ev.XAccountID = claims.XAccountID
 	if originVerdict == originVerdictNone && !s.handoffHeaderless[claims.Issuer] {
 		s.fail(w, r, ev, s.originUnknownError())
 		return
@@ -103,7 +103,7 @@ func (s *Server) continueHandoff(w http.ResponseWriter, r *http.Request, ev *Aud
 		s.completeFlow(w, r, ev, rec, sp, claims, start, pathResumed)
 		return
 	}
-	b, err := s.cfg.Bindings.Get(r.Context(), binding.Key{XAccountType: s.cfg.XAccountType, XAccountID: claims.Subject})
+	b, err := s.cfg.Bindings.Get(r.Context(), binding.Key{XAccountType: s.cfg.XAccountType, XAccountID: claims.XAccountID})
 	firstLogin := errors.Is(err, binding.ErrNotFound)
 	if err != nil && !firstLogin {
 		s.fail(w, r, ev, err)

@@ -121,8 +121,8 @@ func (s *Server) refuseSAMLRequest(w http.ResponseWriter, r *http.Request, ev *A
 func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, ev *AuditEvent, rec flowRecord, sp *metadata.SP, claims handoff.Claims, start time.Time, path string) {
 	ctx := r.Context()
 	ev.RequestID, ev.SP = rec.RequestID, rec.SP
-	ev.XAccountID = claims.Subject
-	ev.DomainID = s.domainID(ctx, claims.Subject)
+	ev.XAccountID = claims.XAccountID
+	ev.DomainID = s.domainID(ctx, claims.XAccountID)
 	// ForceAuthn: the platform must have authenticated the user after the
 	// request arrived, not reused an older login.
 	if rec.ForceAuthn && claims.AuthTime.Before(rec.Created.Add(-time.Second)) {
@@ -130,7 +130,7 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, ev *AuditE
 			"ForceAuthn was requested but the partner platform reported an earlier authentication", ReasonForceAuthnStale)
 		return
 	}
-	resp, err := s.cfg.Builder.Build(samlRequest(rec, sp), userFrom(claims))
+	resp, err := s.cfg.Builder.Build(samlRequest(rec, sp), claims.User)
 	if errors.Is(err, samlresp.ErrInvalidNameIDPolicy) {
 		s.postErrorResponse(w, r, ev, rec, sp, samlresp.StatusInvalidNameIDPolicy, nameIDPolicyMessage(err), samlreq.ReasonUnsupportedNameIDFormat)
 		return
@@ -199,20 +199,6 @@ func samlRequest(rec flowRecord, sp *metadata.SP) samlresp.Request {
 		InResponseTo:    rec.RequestID,
 		NameIDFormat:    rec.NameIDFormat,
 		SPNameQualifier: rec.SPNameQualifier,
-	}
-}
-
-// userFrom maps the session (or handoff) claims to the assertion's user. The
-// SessionIndex is left empty: the builder makes a fresh random one.
-func userFrom(c handoff.Claims) samlresp.User {
-	return samlresp.User{
-		XAccountID:   c.Subject,
-		Name:         c.Name,
-		Mobile:       c.Mobile,
-		Email:        c.Email,
-		BPID:         c.BPID,
-		Claims:       c.Extra,
-		AuthnInstant: c.AuthTime,
 	}
 }
 

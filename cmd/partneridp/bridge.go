@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -173,7 +175,7 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 	if err != nil {
 		return nil, err
 	}
-	profile, err := attributeProfile(cfg)
+	profile, spProfiles, err := attributeProfiles(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -211,6 +213,7 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 		IssuerEntityID:       cfg.IdP.EntityID,
 		Signer:               b.signer,
 		Profile:              profile,
+		SPProfiles:           spProfiles,
 		Lifetime:             cfg.IdP.AssertionTTL.Duration,
 		Skew:                 cfg.IdP.ClockSkew.Duration,
 		AuthnContextClassRef: cfg.IdP.AuthnContextRef,
@@ -400,18 +403,41 @@ func loadSessionSecret(cfg *Config) ([]byte, error) {
 	return secret, nil
 }
 
-func attributeProfile(cfg *Config) (samlresp.Profile, error) {
+// attributeProfiles builds idp.attributes: the default profile and those
+// of idp.attributes.by_sp.
+func attributeProfiles(cfg *Config) (samlresp.Profile, map[string]samlresp.Profile, error) {
+	def, err := attributeProfile(cfg.IdP.Attributes.ProfileConfig)
+	if err != nil {
+		return def, nil, fmt.Errorf("idp.attributes: %w", err)
+	}
+	var bySP map[string]samlresp.Profile
+	var errs []error
+	for _, entityID := range slices.Sorted(maps.Keys(cfg.IdP.Attributes.BySP)) {
+		p, err := attributeProfile(cfg.IdP.Attributes.BySP[entityID])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("idp.attributes.by_sp[%q]: %w", entityID, err))
+			continue
+		}
+		if bySP == nil {
+			bySP = map[string]samlresp.Profile{}
+		}
+		bySP[entityID] = p
+	}
+	return def, bySP, errors.Join(errs...)
+}
+
+func attributeProfile(pc ProfileConfig) (samlresp.Profile, error) {
 	var adds []samlresp.AttributeRule
-	for _, a := range cfg.IdP.Attributes.Add {
+	for _, a := range pc.Add {
 		r := samlresp.AttributeRule{Name: a.Name, Value: a.Value}
 		if a.Claim != "" {
-			r.From = "claim:" + a.Claim
+			r.From = samlresp.FromClaimPrefix + a.Claim
 		}
 		adds = append(adds, r)
 	}
-	p, err := samlresp.HuaweiProfile().With(cfg.IdP.Attributes.Rename, cfg.IdP.Attributes.Drop, adds)
+	base, err := samlresp.NamedProfile(pc.Profile)
 	if err != nil {
-		return p, fmt.Errorf("idp.attributes: %w", err)
+		return base, err
 	}
-	return p, nil
+	return base.With(pc.Rename, pc.Drop, adds)
 }

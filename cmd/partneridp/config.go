@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/partneridp/partneridp/idp/platformapi"
+	"github.com/partneridp/partneridp/idp/samlresp"
 	"github.com/partneridp/partneridp/idp/webhook"
 )
 
@@ -95,7 +98,16 @@ type ContactYAML struct {
 	Email     string `yaml:"email"`
 }
 
+// AttributesConfig is idp.attributes: the profile every SP gets, and
+// (BySP) the profiles of SPs that get another, by SP entityID.
 type AttributesConfig struct {
+	ProfileConfig `yaml:",inline"`
+	BySP          map[string]ProfileConfig `yaml:"by_sp"`
+}
+
+// ProfileConfig names an attribute profile (samlresp.ProfileNames) and
+// changes it.
+type ProfileConfig struct {
 	Profile string            `yaml:"profile"`
 	Rename  map[string]string `yaml:"rename"`
 	Drop    []string          `yaml:"drop"`
@@ -370,7 +382,11 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Admin.Listen, defaultAdminListen)
 	setDefault(&c.DataDir, "partneridp-data")
 	setDefault(&c.Huawei.Site, "cn")
-	setDefault(&c.IdP.Attributes.Profile, "huawei")
+	setDefault(&c.IdP.Attributes.Profile, samlresp.DefaultProfileName)
+	for id, pc := range c.IdP.Attributes.BySP {
+		setDefault(&pc.Profile, samlresp.DefaultProfileName)
+		c.IdP.Attributes.BySP[id] = pc
+	}
 	setDefault(&c.Log.Format, "json")
 	setDefault(&c.Log.Level, "info")
 	if len(c.IdP.NameIDFormats) == 0 {
@@ -443,16 +459,13 @@ func (c *Config) Validate() []string {
 	p.positive("idp.assertion_lifetime", c.IdP.AssertionTTL.Duration, time.Hour)
 	p.positive("idp.clock_skew", c.IdP.ClockSkew.Duration, 15*time.Minute)
 	p.positive("idp.flow_lifetime", c.IdP.FlowTTL.Duration, 24*time.Hour)
-	if c.IdP.Attributes.Profile != "huawei" {
-		p.add("idp.attributes.profile: %q is unknown (known: huawei)", c.IdP.Attributes.Profile)
-	}
-	for i, a := range c.IdP.Attributes.Add {
-		if a.Name == "" {
-			p.add("idp.attributes.add[%d]: name is required", i)
+	checkProfileConfig(&p, "idp.attributes", c.IdP.Attributes.ProfileConfig)
+	for _, entityID := range slices.Sorted(maps.Keys(c.IdP.Attributes.BySP)) {
+		at := fmt.Sprintf("idp.attributes.by_sp[%q]", entityID)
+		if strings.TrimSpace(entityID) == "" {
+			p.add("%s: the key must be an SP entityID", at)
 		}
-		if (a.Value == "") == (a.Claim == "") {
-			p.add("idp.attributes.add[%d]: set exactly one of value or claim", i)
-		}
+		checkProfileConfig(&p, at, c.IdP.Attributes.BySP[entityID])
 	}
 	switch c.Huawei.Site {
 	case "cn", "intl", "eu", "custom":
@@ -593,6 +606,22 @@ func (c *Config) Validate() []string {
 		p.add("limits: values must not be negative")
 	}
 	return p.list
+}
+
+// checkProfileConfig checks what it can of a profile without building it
+// (rename and drop are checked against the profile when the bridge starts).
+func checkProfileConfig(p *problems, at string, pc ProfileConfig) {
+	if _, err := samlresp.NamedProfile(pc.Profile); err != nil {
+		p.add("%s.profile: %q is unknown (known: %s)", at, pc.Profile, strings.Join(samlresp.ProfileNames(), ", "))
+	}
+	for i, a := range pc.Add {
+		if a.Name == "" {
+			p.add("%s.add[%d]: name is required", at, i)
+		}
+		if (a.Value == "") == (a.Claim == "") {
+			p.add("%s.add[%d]: set exactly one of value or claim", at, i)
+		}
+	}
 }
 
 // Bounds of the platform API and webhook settings.

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/partneridp/partneridp/idp/samlresp"
 )
 
 func TestExampleConfigParses(t *testing.T) {
@@ -87,6 +89,14 @@ log: {format: xml}
 			[]string{"set ak_file or ak_env, not both", "huawei.partner_api.sk_env: \"bad name\" is not an environment variable name", "huawei.partner_api.domain_id: required", "huawei.partner_api.endpoint", "must use https", "huawei.partner_api.timeout: 1m0s is outside 1s to 20s"}},
 		{"partner api: no keys, tiny timeout", strings.Replace(minimalConfig, "{x_account_type: t_IDP}", "{x_account_type: t_IDP, partner_api: {domain_id: d0, timeout: 10ms}}", 1),
 			[]string{"set ak_file (chmod 600) or ak_env", "set sk_file (chmod 600) or sk_env", "timeout: 10ms is outside"}},
+		{"attributes: unknown profiles, here and per SP", strings.Replace(minimalConfig, "idp: {signing: {key_file: k, cert_file: c}}",
+			"idp: {signing: {key_file: k, cert_file: c}, attributes: {profile: okta, by_sp: {\"https://auth-intl.huaweicloud.com/\": {profile: azure, add: [{name: t}]}, \" \": {}}}}", 1),
+			[]string{`idp.attributes.profile: "okta" is unknown (known: huawei)`,
+				`idp.attributes.by_sp["https://auth-intl.huaweicloud.com/"].profile: "azure" is unknown (known: huawei)`,
+				`idp.attributes.by_sp["https://auth-intl.huaweicloud.com/"].add[0]: set exactly one of value or claim`,
+				`idp.attributes.by_sp[" "]: the key must be an SP entityID`}},
+		{"attributes per SP", strings.Replace(minimalConfig, "idp: {signing: {key_file: k, cert_file: c}}",
+			"idp: {signing: {key_file: k, cert_file: c}, attributes: {drop: [bpId], by_sp: {\"https://auth-intl.huaweicloud.com/\": {drop: [mobile]}}}}", 1), nil},
 		{"no platforms", "public_url: https://idp.example\nhuawei: {x_account_type: t}\nidp: {signing: {key_file: k, cert_file: c}}\n", []string{"at least one partner platform"}},
 	}
 	for _, tt := range tests {
@@ -157,4 +167,36 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestAttributeProfilesBySP(t *testing.T) {
+	yaml := strings.Replace(minimalConfig, "idp: {signing: {key_file: k, cert_file: c}}",
+		"idp: {signing: {key_file: k, cert_file: c}, attributes: {drop: [bpId], by_sp: {\"https://auth-intl.huaweicloud.com/\": {drop: [mobile, email]}}}}", 1)
+	cfg, err := ParseConfig([]byte(yaml), t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, bySP, err := attributeProfiles(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(p samlresp.Profile) string {
+		var out []string
+		for _, a := range p.Attributes {
+			out = append(out, a.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	if got := names(def); got != "xUserId,xAccountId,name,mobile,email" {
+		t.Errorf("default profile = %s", got)
+	}
+	// A per-SP profile starts from its named profile, not from the default's changes.
+	if got := names(bySP["https://auth-intl.huaweicloud.com/"]); got != "xUserId,xAccountId,name,bpId" {
+		t.Errorf("per-SP profile = %s", got)
+	}
+
+	cfg.IdP.Attributes.BySP["https://auth-intl.huaweicloud.com/"] = ProfileConfig{Profile: "huawei", Drop: []string{"nope"}}
+	if _, _, err := attributeProfiles(cfg); err == nil || !strings.Contains(err.Error(), `idp.attributes.by_sp["https://auth-intl.huaweicloud.com/"]: samlresp: invalid attribute profile: drop "nope"`) {
+		t.Errorf("err = %v", err)
+	}
 }

@@ -133,7 +133,7 @@ func preflight(cfg *Config, offline bool) []string {
 	}
 	_, err = buildPartner(cfg, os.Getenv)
 	add(err)
-	_, err = attributeProfile(cfg)
+	_, _, err = attributeProfiles(cfg)
 	add(err)
 	add(writableDir("data_dir", cfg.Path(cfg.DataDir)))
 	if cfg.Log.AuditLog != "" {
