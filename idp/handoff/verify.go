@@ -33,6 +33,12 @@ const (
 // Claims.Extra.
 const ClaimAuthTime = "auth_time"
 
+// ClaimSite names the Huawei site (a configured site's name, such as cn or intl) the customer
+// is sent to; without it the bridge's first site. It is not a customer field.
+const ClaimSite = "huawei_site"
+
+const maxSiteLen = 64
+
 // The claims of the fields user.Fields registers today, for code that mints tokens (the demo
 // platform, `partneridp token`, selftest). Verify reads the registry, not these.
 const (
@@ -76,6 +82,7 @@ type Verifier struct {
 // from auth_time, else iat) and the token's own facts.
 type Claims struct {
 	user.User
+	Site     string // the huawei_site claim: "" means the first configured site
 	Issuer   string // the platform's iss
 	IssuedAt time.Time
 	Expires  time.Time
@@ -396,6 +403,9 @@ func (v *Verifier) claimsFrom(p *Platform, mc jwt.MapClaims) (Claims, error) {
 	if err := v.readAuthTime(p, mc, &c); err != nil {
 		return Claims{}, err
 	}
+	if err := readSite(p, mc, &c); err != nil {
+		return Claims{}, err
+	}
 	if err := readProfileClaims(p, v.Fields.OrDefault(), mc, &c); err != nil {
 		return Claims{}, err
 	}
@@ -451,6 +461,25 @@ func (v *Verifier) readAuthTime(p *Platform, mc jwt.MapClaims, c *Claims) error 
 	return nil
 }
 
+// readSite reads the optional huawei_site claim: a site name, printable ASCII.
+func readSite(p *Platform, mc jwt.MapClaims, c *Claims) error {
+	raw, ok := mc[ClaimSite]
+	if !ok {
+		return nil
+	}
+	site, ok := raw.(string)
+	if !ok || site == "" || len(site) > maxSiteLen {
+		return tokenErr(ReasonBadClaim, p.Name, "token claim %s must be a site name of 1 to %d characters", ClaimSite, maxSiteLen)
+	}
+	for i := 0; i < len(site); i++ {
+		if site[i] <= ' ' || site[i] > '~' {
+			return tokenErr(ReasonBadClaim, p.Name, "token claim %s must be printable ASCII without spaces", ClaimSite)
+		}
+	}
+	c.Site = site
+	return nil
+}
+
 // readProfileClaims copies the registered fields' claims and the other string claims. Their
 // values end up in SAML attributes, so control characters and invalid UTF-8 are refused.
 func readProfileClaims(p *Platform, fields user.Registry, mc jwt.MapClaims, c *Claims) error {
@@ -470,7 +499,7 @@ func readProfileClaims(p *Platform, fields user.Registry, mc jwt.MapClaims, c *C
 	}
 	for name, raw := range mc {
 		s, ok := raw.(string)
-		if _, isField := fields.ByClaim(name); registeredClaims[name] || name == ClaimAuthTime || isField || !ok {
+		if _, isField := fields.ByClaim(name); registeredClaims[name] || name == ClaimAuthTime || name == ClaimSite || isField || !ok {
 			continue // non-string extras (numbers, arrays) are not attributes; they are ignored
 		}
 		if err := checkClaimName(name); err != nil {
