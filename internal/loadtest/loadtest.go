@@ -1,17 +1,19 @@
 //go:build linux
 
-package main
+package loadtest
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	crand "crypto/rand"
-	"encoding/json"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -19,7 +21,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -34,9 +35,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
-	"gopkg.in/yaml.v3"
 
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bolt"
@@ -45,7 +44,68 @@ import (
 	"github.com/partneridp/partneridp/idp/mockiam"
 	"github.com/partneridp/partneridp/idp/samlreq"
 	"github.com/partneridp/partneridp/internal/journey"
+	"github.com/partneridp/partneridp/metadata"
 )
+
+// The store types a run's servers can use (store.type in their config).
+const (
+	StoreBolt = "bolt"
+	StoreEtcd = "etcd"
+)
+
+// Server is one serve instance as the load test chooses it; the
+// Deployment turns it into the command's config.
+type Server struct {
+	KeyDir       string // the development keys Deployment.Keys made
+	DataDir      string // the store file and anything else of the server's
+	Listen       string
+	PublicURL    string
+	MockURL      string // the mock Huawei IAM in Huawei's place
+	PlatformURL  string // the handoff tokens' issuer; nothing runs there
+	XAccountType string
+	AuditLog     string // "": none
+	// Store is StoreBolt (StorePath, or the default file in DataDir) or
+	// StoreEtcd (EtcdEndpoints under EtcdPrefix).
+	Store             string
+	StorePath         string
+	EtcdEndpoints     []string
+	EtcdPrefix        string
+	SessionSecretFile string // "": the bridge's own; instances sharing sessions need one
+}
+
+// Timings are the config's figures that say how long replay records live.
+type Timings struct {
+	ClockSkew  time.Duration // 0: samlreq.DefaultSkew
+	SweepEvery time.Duration // 0: a minute
+}
+
+// Bridge is a bridge built in this process, for the SSO-core ceiling.
+type Bridge struct {
+	Handler     http.Handler
+	Store       binding.Store
+	MetadataXML []byte
+	Close       func() error
+}
+
+// Deployment is what the load test needs of the command's wiring; the
+// command knows how a config is written, a store opened and a bridge built.
+type Deployment interface {
+	// Keys makes the development keys in dir: the IdP's (files the config
+	// names), and returns the mock's SP key and the platform's handoff key.
+	Keys(dir string, now time.Time) (sp metadata.SigningKey, platform ed25519.PrivateKey, err error)
+	// WriteConfig writes s as the config file `serve --config path` reads,
+	// reads it back the way serve will, and returns its replay timings.
+	WriteConfig(s Server, path string) (Timings, error)
+	// OpenStore opens s's store.
+	OpenStore(ctx context.Context, s Server) (binding.Store, error)
+	// NewBridge builds s's bridge in this process.
+	NewBridge(ctx context.Context, s Server) (*Bridge, error)
+	// Serve serves h on ln in the background until stop is called.
+	Serve(h http.Handler, ln net.Listener) (stop func() error)
+	// ServerEnv is the environment the serve processes start with: this
+	// process's, without what would override the written config.
+	ServerEnv() []string
+}
 
 // Targets of issue 6, and the bounds of a run.
 const (
@@ -58,8 +118,8 @@ const (
 	loadMaxInstances       = 8
 	loadMaxCeilingSamples  = 5000 // the mock holds at most 10000 unanswered AuthnRequests
 	loadReadyTimeout       = 20 * time.Second
-	loadStopTimeout        = shutdownGrace + 5*time.Second // serve's own grace, then SIGKILL
-	loadFlowTimeout        = 15 * time.Second              // the browser's client timeout bounds each request
+	loadStopMargin         = 5 * time.Second  // after the servers' own grace: then SIGKILL
+	loadFlowTimeout        = 15 * time.Second // the browser's client timeout bounds each request
 	loadXAccountType       = "loadtest_IDP"
 	loadPlatformURL        = "http://platform.loadtest.invalid" // no platform runs: a deferral is an error
 	loadCeilingWarmup      = 20
@@ -70,21 +130,27 @@ const (
 	clockTicksPerSecond = 100
 )
 
-// ErrLoadtestFailed is returned when any flow failed, the server died or
-// did not stop cleanly; ErrLoadtestOptions when an option is out of range.
+// ErrFailed is returned when any flow failed, the server died or
+// did not stop cleanly; ErrOptions when an option is out of range.
 var (
-	ErrLoadtestFailed  = errors.New("loadtest failed")
-	ErrLoadtestOptions = errors.New("loadtest options are invalid")
-	errServerExited    = errors.New("the server exited during the run")
+	ErrFailed       = errors.New("loadtest failed")
+	ErrOptions      = errors.New("loadtest options are invalid")
+	errServerExited = errors.New("the server exited during the run")
 )
 
-type loadtestOptions struct {
+// Options are a run's settings; the command's flags set them.
+type Options struct {
+	// Deployment is the command's wiring of a bridge: config, store, keys.
+	Deployment Deployment
+	// ServerGrace is how long serve takes to stop after SIGTERM; a server
+	// still running 5 s after it is killed.
+	ServerGrace time.Duration
+
 	Duration       time.Duration
 	Warmup         time.Duration
 	Concurrency    int
 	DataDir        string // "": a temporary folder, removed at the end
 	ServerBinary   string // "": this executable
-	JSON           bool
 	ReuseSession   bool
 	Accounts       int
 	CeilingSamples int
@@ -103,20 +169,21 @@ type loadtestOptions struct {
 	Progress                  io.Writer // progress lines; nil: none
 }
 
-func defaultLoadtestOptions() loadtestOptions {
-	return loadtestOptions{
+// DefaultOptions are the flags' defaults, without a Deployment.
+func DefaultOptions() Options {
+	return Options{
 		Duration:       30 * time.Second,
 		Warmup:         5 * time.Second,
 		Concurrency:    4 * runtime.GOMAXPROCS(0),
 		Accounts:       100,
 		CeilingSamples: 1000,
-		Store:          storeBolt,
+		Store:          StoreBolt,
 		Instances:      1,
 	}
 }
 
-// validate checks every option and names each bad one.
-func (o loadtestOptions) validate() error {
+// Validate checks every option and names each bad one.
+func (o Options) Validate() error {
 	var p []string
 	if o.Duration <= 0 || o.Duration > loadMaxDuration {
 		p = append(p, fmt.Sprintf("--duration %s: must be more than 0 and at most %s", o.Duration, loadMaxDuration))
@@ -134,11 +201,11 @@ func (o loadtestOptions) validate() error {
 		p = append(p, fmt.Sprintf("--ceiling-samples %d: must be between 10 and %d", o.CeilingSamples, loadMaxCeilingSamples))
 	}
 	switch o.Store {
-	case storeBolt:
+	case StoreBolt:
 		if o.Instances != 1 {
 			p = append(p, fmt.Sprintf("--instances %d: a bolt store belongs to one process; use --store etcd for several instances", o.Instances))
 		}
-	case storeEtcd:
+	case StoreEtcd:
 		if len(o.EtcdEndpoints) == 0 {
 			p = append(p, "--store etcd: give the cluster with --etcd-endpoints (for example http://127.0.0.1:2379)")
 		}
@@ -161,7 +228,7 @@ func (o loadtestOptions) validate() error {
 			p = append(p, fmt.Sprintf("CPU %d: this machine has CPUs 0 to %d", c, runtime.NumCPU()-1))
 		}
 	}
-	if o.EtcdPID < 0 || (o.EtcdPID > 0 && o.Store != storeEtcd) {
+	if o.EtcdPID < 0 || (o.EtcdPID > 0 && o.Store != StoreEtcd) {
 		p = append(p, fmt.Sprintf("--etcd-pid %d: a process ID, with --store etcd", o.EtcdPID))
 	}
 	if o.ServerBinary != "" {
@@ -174,110 +241,13 @@ func (o loadtestOptions) validate() error {
 		}
 	}
 	if len(p) > 0 {
-		return fmt.Errorf("%w:\n  - %s", ErrLoadtestOptions, strings.Join(p, "\n  - "))
+		return fmt.Errorf("%w:\n  - %s", ErrOptions, strings.Join(p, "\n  - "))
 	}
 	return nil
 }
 
-func newLoadtestCmd() *cobra.Command {
-	o := defaultLoadtestOptions()
-	cmd := &cobra.Command{
-		Use:   "loadtest",
-		Short: "Run complete SSO flows against a `serve` child process and report throughput, latency, errors and memory",
-		Long: `Start 'partneridp serve' as a child process on 127.0.0.1 with development keys
-and a bridge config written to --data-dir, put the mock Huawei IAM in Huawei's
-place inside this process, and run complete SSO flows against the server for
---duration after --warmup. Each flow is what a browser does:
-
-  mint a handoff token (the platform) -> GET /sso/huawei on the bridge ->
-  302 to the mock's login link -> the mock signs an AuthnRequest -> 302 to the
-  bridge's /saml/sso -> the bridge answers with its POST form -> POST the signed
-  Response to the mock's ACS, which checks it strictly (any refusal is an error).
-
-The accounts are pre-bound (mock accounts and bridge bindings), so every flow
-takes the "already bound" path (isFirstLogin=false). Each flow uses a fresh
-cookie jar; --reuse-session gives each worker one bridge session and starts
-its later flows at Huawei's login link instead (the SSO core alone).
-
-Before and after the load, the SSO core's cost is measured in this
-process (the mean of the two is used: a shared machine's speed drifts): the
-bridge's handler answering signed AuthnRequests with a session cookie, as
-BenchmarkSSOWithSession does. ceiling = cores / CPU time per response. The
-ceiling counts one bridge response only: not the handoff request, HTTP, the
-rate limiter or the audit log, and not the load generator's own work (the
-mock signing each AuthnRequest and verifying each Response), which shares the
-same cores. So the report also gives the server's own CPU time per flow
-(from /proc) and what it implies.
-
-The report: flows completed, flows/s, latency p50/p95/p99/max, errors by
-reason, server CPU ms/flow, server RSS at start/end/peak of the window with a
-flatness verdict (last third vs middle third; anonymous and file-backed
-parts apart), ceiling and % of ceiling, a timeline (flows/s, p95, errors,
-server CPU per flow and RSS per slice), and PASS/FAIL against the targets
-(>= 70 % of the ceiling, zero errors, flat memory). The exit status is
-non-zero when any flow failed or the server did not run and stop cleanly.
-Linux only (it reads /proc).
-
-The store keeps each AuthnRequest ID until IssueInstant + idp.clock_skew
-+ 1 minute, in per-minute slots that the sweeper (store.sweep_interval)
-drops once they end: about 6 minutes with the defaults. The server's
-memory grows while that window fills; to judge flat memory at steady
-state, use --warmup 6m or more.
-
-The mock keeps used IDs for hours, so a new mock generation (same key, URL
-and accounts) takes over every 2000 flows; each flow stays on the generation
-that sent its AuthnRequest.`,
-		Example: `  go build -o /tmp/partneridp ./cmd/partneridp && /tmp/partneridp loadtest --duration 5m
-  partneridp loadtest --duration 30s --concurrency 8 --json`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := o.validate(); err != nil {
-				return err
-			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			o.Progress = cmd.ErrOrStderr() // the report alone goes to stdout
-			rep, err := runLoadtest(ctx, o)
-			if rep != nil {
-				if o.JSON {
-					enc := json.NewEncoder(cmd.OutOrStdout())
-					enc.SetIndent("", "  ")
-					if jerr := enc.Encode(rep); jerr != nil {
-						return errors.Join(err, jerr)
-					}
-				} else {
-					rep.writeText(cmd.OutOrStdout())
-				}
-				if err == nil && !rep.Pass {
-					// Exit status 3: the run worked, the targets were not met.
-					return &verdictError{msg: "loadtest: verdict FAIL (see the targets in the report; exit status 3)"}
-				}
-			}
-			return err
-		},
-	}
-	f := cmd.Flags()
-	f.DurationVar(&o.Duration, "duration", o.Duration, "how long to measure (at most 1h)")
-	f.DurationVar(&o.Warmup, "warmup", o.Warmup, "load before measuring, not counted")
-	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "concurrent browsers (default 4 x GOMAXPROCS, enough to keep both the server and the load generator busy)")
-	f.StringVar(&o.DataDir, "data-dir", "", "folder for keys, config, store and server log (default: a temporary folder, removed at the end)")
-	f.StringVar(&o.ServerBinary, "server-binary", "", "the partneridp binary to run as 'serve' (default: this executable)")
-	f.BoolVar(&o.JSON, "json", false, "print the report as JSON")
-	f.BoolVar(&o.ReuseSession, "reuse-session", false, "one bridge session per worker; later flows start at Huawei's login link")
-	f.IntVar(&o.Accounts, "accounts", o.Accounts, "pre-bound partner accounts the flows cycle through")
-	f.IntVar(&o.CeilingSamples, "ceiling-samples", o.CeilingSamples, "responses timed for the SSO-core ceiling")
-	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write the load generator's CPU profile (warm-up and window) to this file")
-	f.StringVar(&o.Store, "store", o.Store, "the servers' store: bolt (one instance) or etcd (see --etcd-endpoints, --instances)")
-	f.StringSliceVar(&o.EtcdEndpoints, "etcd-endpoints", nil, "etcd client URLs for --store etcd; the run writes under a prefix of its own and deletes it at the end")
-	f.IntVar(&o.Instances, "instances", o.Instances, "serve processes on the one etcd cluster; connections are spread over them, so a flow's requests meet several instances")
-	f.IntVar(&o.EtcdPID, "etcd-pid", 0, "the etcd server's process ID on this machine: its CPU per flow and memory are reported too")
-	f.IntSliceVar(&o.ServerCPUs, "server-cpus", nil, "pin the servers to these CPUs (with GOMAXPROCS to match), e.g. 1; needs --generator-cpus")
-	f.IntSliceVar(&o.GeneratorCPUs, "generator-cpus", nil, "pin this load generator to these CPUs, disjoint from --server-cpus, e.g. 0")
-	return cmd
-}
-
-// loadReport is what a run found; the JSON names are the machine interface.
-type loadReport struct {
+// Report is what a run found; the JSON names are the machine interface.
+type Report struct {
 	Mode         string  `json:"mode"` // fresh-session | reuse-session
 	Concurrency  int     `json:"concurrency"`
 	Cores        int     `json:"cores"`
@@ -286,12 +256,12 @@ type loadReport struct {
 	Interrupted  bool    `json:"interrupted"`
 	ServerBinary string  `json:"server_binary"`
 
-	Ceiling ceilingReport `json:"ceiling"`
+	Ceiling CeilingReport `json:"ceiling"`
 
 	Flows            int64             `json:"flows_completed"`
 	FlowsPerSecond   float64           `json:"flows_per_second"`
 	PercentOfCeiling float64           `json:"percent_of_ceiling"`
-	LatencyMS        latencyReport     `json:"latency_ms"`
+	LatencyMS        LatencyReport     `json:"latency_ms"`
 	Errors           int64             `json:"errors"`
 	WarmupErrors     int64             `json:"warmup_errors"`
 	ErrorsByReason   map[string]int64  `json:"errors_by_reason"`
@@ -299,19 +269,19 @@ type loadReport struct {
 
 	Store         string       `json:"store"`
 	Instances     int          `json:"instances"`
-	Server        serverReport `json:"server"` // all instances together
-	Etcd          *etcdReport  `json:"etcd,omitempty"`
+	Server        ServerReport `json:"server"` // all instances together
+	Etcd          *EtcdReport  `json:"etcd,omitempty"`
 	LoadGenCPUMS  float64      `json:"load_generator_cpu_ms_per_flow"`
 	LoadGenCores  float64      `json:"load_generator_cpu_cores"`
 	OtherCPUCores float64      `json:"other_processes_cpu_cores"` // the rest of the machine during the window
 
-	Timeline []timelineSlice `json:"timeline"`
-	Targets  []targetVerdict `json:"targets"`
+	Timeline []TimelineSlice `json:"timeline"`
+	Targets  []TargetVerdict `json:"targets"`
 	Pass     bool            `json:"pass"`
 	Notes    []string        `json:"notes,omitempty"`
 }
 
-type ceilingReport struct {
+type CeilingReport struct {
 	Samples int `json:"samples"`
 	// CPUMSPerResponse is the mean of the timing before the load and the
 	// one after it: a shared machine's speed drifts, and the two bracket
@@ -324,7 +294,7 @@ type ceilingReport struct {
 	Counts             string  `json:"counts"`
 }
 
-type latencyReport struct {
+type LatencyReport struct {
 	P50  float64 `json:"p50"`
 	P95  float64 `json:"p95"`
 	P99  float64 `json:"p99"`
@@ -332,7 +302,7 @@ type latencyReport struct {
 	Mean float64 `json:"mean"`
 }
 
-type serverReport struct {
+type ServerReport struct {
 	PID        int     `json:"pid"`  // the first instance
 	PIDs       []int   `json:"pids"` // every instance; the figures are their sums
 	URL        string  `json:"url"`
@@ -364,8 +334,8 @@ type serverReport struct {
 	Log           string  `json:"log,omitempty"` // kept only with --data-dir
 }
 
-// etcdReport is the etcd server's share of the window (--etcd-pid).
-type etcdReport struct {
+// EtcdReport is the etcd server's share of the window (--etcd-pid).
+type EtcdReport struct {
 	PID         int     `json:"pid"`
 	CPUMSFlow   float64 `json:"cpu_ms_per_flow"`
 	CPUCores    float64 `json:"cpu_cores"`
@@ -373,7 +343,7 @@ type etcdReport struct {
 	RSSEndMiB   float64 `json:"rss_end_mib"`
 }
 
-type timelineSlice struct {
+type TimelineSlice struct {
 	FromS          float64 `json:"from_seconds"`
 	ToS            float64 `json:"to_seconds"`
 	FlowsPerSecond float64 `json:"flows_per_second"`
@@ -387,16 +357,16 @@ type timelineSlice struct {
 	ServerCPUMSFlow float64 `json:"server_cpu_ms_per_flow"`
 }
 
-type targetVerdict struct {
+type TargetVerdict struct {
 	Name     string `json:"name"`
 	Measured string `json:"measured"`
 	Pass     bool   `json:"pass"`
 }
 
-// runLoadtest sets everything up, measures and tears down. The report is
+// Run sets everything up, measures and tears down. The report is
 // returned whenever a measurement was made, also with an error.
-func runLoadtest(ctx context.Context, o loadtestOptions) (*loadReport, error) {
-	if err := o.validate(); err != nil {
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	if _, err := os.Stat("/proc/self/status"); err != nil {
@@ -431,7 +401,7 @@ func runLoadtest(ctx context.Context, o loadtestOptions) (*loadReport, error) {
 	}
 	r.logf("  %.2f ms CPU per response: ceiling %.0f responses/s on %d cores", ceiling.CPUMSPerResponse, ceiling.ResponsesPerSecond, r.serverCores())
 	if err := r.startServer(ctx); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrLoadtestFailed, err)
+		return nil, fmt.Errorf("%w: %w", ErrFailed, err)
 	}
 	stopProfile, err := startCPUProfile(o.CPUProfile)
 	if err != nil {
@@ -448,7 +418,7 @@ func runLoadtest(ctx context.Context, o loadtestOptions) (*loadReport, error) {
 		if errors.Is(runErr, errServerExited) && stopErr != nil {
 			runErr = nil // stopErr says the same, with the exit status and log
 		}
-		return nil, fmt.Errorf("%w: %w", ErrLoadtestFailed, errors.Join(runErr, stopErr))
+		return nil, fmt.Errorf("%w: %w", ErrFailed, errors.Join(runErr, stopErr))
 	}
 	r.logf("measuring the SSO-core ceiling again after the load...")
 	after, afterErr := r.measureCeiling(ctx)
@@ -472,7 +442,7 @@ func runLoadtest(ctx context.Context, o loadtestOptions) (*loadReport, error) {
 		failures = append(failures, runErr.Error())
 	}
 	if len(failures) > 0 {
-		return rep, fmt.Errorf("%w: %s", ErrLoadtestFailed, strings.Join(failures, "; "))
+		return rep, fmt.Errorf("%w: %s", ErrFailed, strings.Join(failures, "; "))
 	}
 	return rep, nil
 }
@@ -480,18 +450,19 @@ func runLoadtest(ctx context.Context, o loadtestOptions) (*loadReport, error) {
 // loadRun is one run's state: the data folder, the in-process mock, the
 // child server and what was measured.
 type loadRun struct {
-	opts     loadtestOptions
+	opts     Options
 	progress io.Writer
 
 	dir       string
 	removeDir bool
-	cfg       *Config
+	srv       Server // the first instance's; the others differ in Listen
+	timings   Timings
 	cfgPath   string
 	logPath   string
 
 	bridgeURL, mockURL, service string
 	mocks                       *mockPool
-	mockGroup                   *serverGroup
+	stopMock                    func() error
 	minter                      *handoff.Minter
 	accounts                    []string
 	transport                   *http.Transport
@@ -531,16 +502,9 @@ func (r *loadRun) setup(ctx context.Context) (err error) {
 		}
 	}
 	now := time.Now()
-	if _, _, err := devKeyPair(r.dir, demoIdPKeyName, demoIdPCertName, "partneridp loadtest IdP", now); err != nil {
-		return fmt.Errorf("loadtest: IdP signing key: %w", err)
-	}
-	spKey, _, err := devKeyPair(r.dir, mockSPKeyName, mockSPCertName, "mock-huawei-iam", now)
+	spKey, platformKey, err := r.opts.Deployment.Keys(r.dir, now)
 	if err != nil {
-		return fmt.Errorf("loadtest: mock Huawei IAM key: %w", err)
-	}
-	platformKey, err := devEd25519Key(r.dir, demoPlatformKeyName, demoPlatformPubName)
-	if err != nil {
-		return fmt.Errorf("loadtest: platform key: %w", err)
+		return fmt.Errorf("loadtest: %w", err)
 	}
 
 	// The server's port is reserved and released here so its URL can go
@@ -576,16 +540,16 @@ func (r *loadRun) setup(ctx context.Context) (err error) {
 		mockLn.Close()
 		return fmt.Errorf("loadtest: mock Huawei IAM: %w", err)
 	}
-	r.mockGroup = newServerGroup()
-	r.mockGroup.start(servedListener{srv: newHTTPServer(r.mocks, slog.New(slog.NewTextHandler(io.Discard, nil))), ln: mockLn})
+	r.stopMock = r.opts.Deployment.Serve(r.mocks, mockLn)
 
-	r.cfg = loadBridgeConfig(r.dir, bridgeAddr, r.bridgeURL, r.mockURL)
-	if r.opts.Store == storeEtcd {
+	r.srv = Server{KeyDir: r.dir, DataDir: r.dir, Listen: bridgeAddr, PublicURL: r.bridgeURL, MockURL: r.mockURL,
+		PlatformURL: loadPlatformURL, XAccountType: loadXAccountType, AuditLog: filepath.Join(r.dir, "audit.jsonl"), Store: StoreBolt}
+	if r.opts.Store == StoreEtcd {
 		if err := r.etcdConfig(); err != nil {
 			return err
 		}
 	}
-	if r.cfgPath, err = writeLoadConfig(r.cfg, r.dir, "partneridp-loadtest.yaml"); err != nil {
+	if r.cfgPath, r.timings, err = r.writeConfig(r.srv, "partneridp-loadtest.yaml"); err != nil {
 		return err
 	}
 	r.minter = &handoff.Minter{Issuer: loadPlatformURL, Audience: r.bridgeURL, Alg: handoff.AlgEdDSA, Key: platformKey}
@@ -609,42 +573,25 @@ func (r *loadRun) etcdConfig() error {
 	if err := os.WriteFile(path, secret, 0o600); err != nil {
 		return fmt.Errorf("loadtest: session key: %w", err)
 	}
-	r.cfg.Session.SecretFile = path
-	r.cfg.Store.Type = storeEtcd
-	r.cfg.Store.Etcd.Endpoints = r.opts.EtcdEndpoints
-	r.cfg.Store.Etcd.Prefix = "/partneridp-loadtest-" + randomHexString(6) + "/"
+	run := make([]byte, 6)
+	if _, err := crand.Read(run); err != nil {
+		return err
+	}
+	r.srv.SessionSecretFile = path
+	r.srv.Store = StoreEtcd
+	r.srv.EtcdEndpoints = r.opts.EtcdEndpoints
+	r.srv.EtcdPrefix = "/partneridp-loadtest-" + hex.EncodeToString(run) + "/"
 	return nil
 }
 
-// loadBridgeConfig is the demo's bridge config with what a load test needs:
-// the reserved loopback address, limits that a single client IP cannot
-// hit, JSON logs and the audit log on, as in production.
-func loadBridgeConfig(dir, listen, bridgeURL, mockURL string) *Config {
-	cfg := demoBridgeConfig(dir, loadXAccountType, bridgeURL, mockURL, loadPlatformURL, nil)
-	cfg.Listen = listen
-	cfg.Admin.Listen = "127.0.0.1:0" // metrics are not read; any free port, so runs never collide
-	cfg.Log = LogConfig{Format: "json", Level: "info", AuditLog: filepath.Join(dir, "audit.jsonl")}
-	// Every flow comes from 127.0.0.1: the per-IP limit would measure the
-	// limiter, not the bridge.
-	cfg.Limits = LimitsConfig{PerIPPerMinute: 1 << 30, Burst: 1 << 20, MaxClients: 1000}
-	return cfg
-}
-
-// writeLoadConfig writes cfg as YAML and reads it back the way serve will,
-// so a config that serve would refuse fails here with its problems listed.
-func writeLoadConfig(cfg *Config, dir, name string) (string, error) {
-	data, err := yaml.Marshal(cfg)
+// writeConfig writes s as the config file name in the data folder.
+func (r *loadRun) writeConfig(s Server, name string) (string, Timings, error) {
+	path := filepath.Join(r.dir, name)
+	t, err := r.opts.Deployment.WriteConfig(s, path)
 	if err != nil {
-		return "", fmt.Errorf("loadtest: bridge config: %w", err)
+		return "", t, fmt.Errorf("loadtest: %w", err)
 	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, data, 0o600); err != nil {
-		return "", fmt.Errorf("loadtest: bridge config: %w", err)
-	}
-	if _, err := LoadConfig(path, nil); err != nil {
-		return "", fmt.Errorf("loadtest: the generated bridge config does not load: %w", err)
-	}
-	return path, nil
+	return path, t, nil
 }
 
 func freeLoopbackAddr() (string, error) {
@@ -659,7 +606,7 @@ func freeLoopbackAddr() (string, error) {
 // seedAccounts binds each test account in the server's store, to the
 // Huawei account the mock holds for it, before the server owns the file.
 func (r *loadRun) seedAccounts(ctx context.Context) error {
-	db, err := openStore(ctx, r.cfg, storeOpen{})
+	db, err := r.opts.Deployment.OpenStore(ctx, r.srv)
 	if err != nil {
 		return fmt.Errorf("loadtest: seed bindings: %w", err)
 	}
@@ -823,8 +770,8 @@ type loadBrowser struct {
 }
 
 func (r *loadRun) newBrowser() loadBrowser {
-	gt := &generationTransport{base: r.transport, mockHost: mustHost(r.mockURL)}
-	return loadBrowser{Browser: journey.NewBrowser(gt, mustHost(r.bridgeURL), mustHost(r.mockURL)), gen: gt}
+	gt := &generationTransport{base: r.transport, mockHost: hostOf(r.mockURL)}
+	return loadBrowser{Browser: journey.NewBrowser(gt, hostOf(r.bridgeURL), hostOf(r.mockURL)), gen: gt}
 }
 
 func (r *loadRun) tokenFor(account string) (string, error) {
@@ -836,8 +783,8 @@ func (r *loadRun) tokenFor(account string) (string, error) {
 // starts: an in-process bridge with the same config (its own store) answers
 // signed AuthnRequests with a session cookie, the work of the idp package's
 // BenchmarkSSOWithSession. CPU time is the process's, from getrusage.
-func (r *loadRun) measureCeiling(ctx context.Context) (ceilingReport, error) {
-	rep := ceilingReport{Samples: r.opts.CeilingSamples,
+func (r *loadRun) measureCeiling(ctx context.Context) (CeilingReport, error) {
+	rep := CeilingReport{Samples: r.opts.CeilingSamples,
 		Counts: "one bridge response to a signed AuthnRequest with a session cookie (query signature, inflate, checks, replay entry, flow record, session, signed Assertion, POST form): not the handoff, HTTP, rate limiter or audit log, nor the load generator's work"}
 	dir := filepath.Join(r.dir, "ceiling")
 	if err := os.RemoveAll(dir); err != nil {
@@ -847,25 +794,25 @@ func (r *loadRun) measureCeiling(ctx context.Context) (ceilingReport, error) {
 		return rep, err
 	}
 	defer os.RemoveAll(dir)
-	cfg := *r.cfg
+	s := r.srv
 	// The ceiling is the SSO core on a bolt file of its own whatever the
 	// servers use, so bolt and etcd runs compare against the same figure.
-	cfg.DataDir, cfg.Store.Path, cfg.Log.AuditLog = dir, filepath.Join(dir, "partneridp.db"), ""
-	cfg.Store.Type, cfg.Session.SecretFile = storeBolt, ""
-	b, err := newBridge(ctx, &cfg, bridgeOptions{})
+	s.DataDir, s.StorePath, s.AuditLog = dir, filepath.Join(dir, "partneridp.db"), ""
+	s.Store, s.SessionSecretFile = StoreBolt, ""
+	b, err := r.opts.Deployment.NewBridge(ctx, s)
 	if err != nil {
 		return rep, err
 	}
 	defer b.Close()
 	account := r.accounts[0]
-	if _, err := binding.Put(ctx, b.store, binding.Binding{Key: binding.Key{XAccountType: loadXAccountType, XAccountID: account},
+	if _, err := binding.Put(ctx, b.Store, binding.Binding{Key: binding.Key{XAccountType: loadXAccountType, XAccountID: account},
 		DomainID: strings.Repeat("0", 32), Source: binding.SourceImport}, "partneridp loadtest", nil); err != nil {
 		return rep, err
 	}
 	// A mock of its own, with the same SP key and URL, signs the requests:
 	// the shared one must not hold thousands of unanswered logins.
 	metaFile := filepath.Join(dir, "idp-metadata.xml")
-	if err := os.WriteFile(metaFile, b.metadataXML, 0o600); err != nil {
+	if err := os.WriteFile(metaFile, b.MetadataXML, 0o600); err != nil {
 		return rep, err
 	}
 	signer, err := mockiam.New(mockiam.Config{BaseURL: r.mockURL, Key: r.mocks.cfg.Key,
@@ -874,7 +821,7 @@ func (r *loadRun) measureCeiling(ctx context.Context) (ceilingReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	handler := b.server.Handler()
+	handler := b.Handler
 
 	token, err := r.tokenFor(account)
 	if err != nil {
@@ -943,7 +890,7 @@ func (r *loadRun) measureCeiling(ctx context.Context) (ceilingReport, error) {
 // request IDs) and exp + leeway (handoff tokens), then until its minute
 // slot ends, then until the next sweep.
 func (r *loadRun) replayHorizon() time.Duration {
-	skew, sweep := r.cfg.IdP.ClockSkew.Duration, r.cfg.Store.SweepEvery.Duration
+	skew, sweep := r.timings.ClockSkew, r.timings.SweepEvery
 	if skew <= 0 {
 		skew = samlreq.DefaultSkew
 	}
@@ -962,7 +909,7 @@ func (r *loadRun) minterLifetime() time.Duration {
 }
 
 // bracketCeiling combines the timings before and after the load.
-func bracketCeiling(before, after ceilingReport, cores int) ceilingReport {
+func bracketCeiling(before, after CeilingReport, cores int) CeilingReport {
 	c := before
 	c.BeforeCPUMS, c.AfterCPUMS = before.CPUMSPerResponse, after.CPUMSPerResponse
 	c.CPUMSPerResponse = (before.CPUMSPerResponse + after.CPUMSPerResponse) / 2
@@ -1046,9 +993,9 @@ func (r *loadRun) startServer(ctx context.Context) error {
 // startExtra starts instance n (2..N) on the same store and config but
 // its own listen address.
 func (r *loadRun) startExtra(ctx context.Context, n int, addr string) error {
-	cfg := *r.cfg
-	cfg.Listen = addr
-	cfgPath, err := writeLoadConfig(&cfg, r.dir, fmt.Sprintf("partneridp-loadtest-%d.yaml", n))
+	s := r.srv
+	s.Listen = addr
+	cfgPath, _, err := r.writeConfig(s, fmt.Sprintf("partneridp-loadtest-%d.yaml", n))
 	if err != nil {
 		return err
 	}
@@ -1120,18 +1067,6 @@ func (r *loadRun) waitReady(ctx context.Context, addr, logPath string) error {
 	}
 }
 
-// withoutConfigOverrides drops PARTNERIDP_* variables: they would replace
-// values of the generated config in the child.
-func withoutConfigOverrides(env []string) []string {
-	out := env[:0:0]
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, "PARTNERIDP_") {
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
 func httpStatus(ctx context.Context, c *http.Client, u string) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
@@ -1189,10 +1124,10 @@ func (r *loadRun) stopServer() error {
 	var err error
 	select {
 	case <-r.primaryDone:
-	case <-time.After(loadStopTimeout):
+	case <-time.After(r.stopTimeout()):
 		_ = r.child.Process.Kill()
 		<-r.primaryDone
-		err = fmt.Errorf("the server did not stop within %s of SIGTERM and was killed", loadStopTimeout)
+		err = fmt.Errorf("the server did not stop within %s of SIGTERM and was killed", r.stopTimeout())
 	}
 	r.exitCode = r.child.ProcessState.ExitCode()
 	if err == nil && r.exitCode != 0 {
@@ -1201,10 +1136,10 @@ func (r *loadRun) stopServer() error {
 	for i, x := range r.extra {
 		select {
 		case <-x.done:
-		case <-time.After(max(0, loadStopTimeout-time.Since(t0))):
+		case <-time.After(max(0, r.stopTimeout()-time.Since(t0))):
 			_ = x.cmd.Process.Kill()
 			<-x.done
-			err = errors.Join(err, fmt.Errorf("instance %d did not stop within %s of SIGTERM and was killed", i+2, loadStopTimeout))
+			err = errors.Join(err, fmt.Errorf("instance %d did not stop within %s of SIGTERM and was killed", i+2, r.stopTimeout()))
 			continue
 		}
 		if x.err != nil {
@@ -1214,6 +1149,10 @@ func (r *loadRun) stopServer() error {
 	r.stopTime = time.Since(t0)
 	return err
 }
+
+// stopTimeout is how long a server may take after SIGTERM before SIGKILL:
+// serve's own grace and a margin.
+func (r *loadRun) stopTimeout() time.Duration { return r.opts.ServerGrace + loadStopMargin }
 
 // close stops whatever is still running and removes a temporary folder.
 func (r *loadRun) close() {
@@ -1226,10 +1165,10 @@ func (r *loadRun) close() {
 	for _, f := range r.extraLogs {
 		f.Close()
 	}
-	if r.opts.Store == storeEtcd && r.cfg != nil {
+	if r.srv.Store == StoreEtcd {
 		// The run's own prefix: nothing of it stays in the cluster.
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if s, err := openStore(ctx, r.cfg, storeOpen{}); err == nil {
+		if s, err := r.opts.Deployment.OpenStore(ctx, r.srv); err == nil {
 			if d, ok := s.(interface{ Destroy(context.Context) error }); ok {
 				_ = d.Destroy(ctx)
 			}
@@ -1237,8 +1176,8 @@ func (r *loadRun) close() {
 		}
 		cancel()
 	}
-	if r.mockGroup != nil {
-		_ = r.mockGroup.shutdown()
+	if r.stopMock != nil {
+		_ = r.stopMock()
 	}
 	if r.transport != nil {
 		r.transport.CloseIdleConnections()
@@ -1355,7 +1294,7 @@ func readProcMemory(pid int) (procSample, error) {
 
 // runLoad drives the workers through warm-up and the measured window and
 // samples the server once a second.
-func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
+func (r *loadRun) runLoad(ctx context.Context) (*Report, error) {
 	pids := r.pids()
 	var col collector
 	var stop atomic.Bool
@@ -1470,13 +1409,13 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 	// The kernel updates VmHWM lazily: it can read below the current VmRSS.
 	var peak int64
 	for _, pid := range pids {
-		hwm, _ := readProcStatusKiB(pid, "VmHWM")
-		rss, _ := readProcStatusKiB(pid, "VmRSS")
+		hwm, _ := ReadProcStatusKiB(pid, "VmHWM")
+		rss, _ := ReadProcStatusKiB(pid, "VmRSS")
 		peak += max(hwm, rss)
 	}
 	peak = max(peak, endSnap.mem.RSSKiB)
 
-	rep := &loadReport{
+	rep := &Report{
 		Mode:         "fresh-session",
 		Concurrency:  r.opts.Concurrency,
 		Cores:        r.serverCores(),
@@ -1497,7 +1436,7 @@ func (r *loadRun) runLoad(ctx context.Context) (*loadReport, error) {
 	serverCPU := time.Duration(endSnap.serverTicks-startSnap.serverTicks) * time.Second / clockTicksPerSecond
 	if r.opts.EtcdPID > 0 {
 		etcdCPU := time.Duration(endSnap.etcdTicks-startSnap.etcdTicks) * time.Second / clockTicksPerSecond
-		e := &etcdReport{PID: r.opts.EtcdPID, RSSStartMiB: mib(startSnap.etcdMem.RSSKiB), RSSEndMiB: mib(endSnap.etcdMem.RSSKiB)}
+		e := &EtcdReport{PID: r.opts.EtcdPID, RSSStartMiB: mib(startSnap.etcdMem.RSSKiB), RSSEndMiB: mib(endSnap.etcdMem.RSSKiB)}
 		if rep.Flows > 0 {
 			e.CPUMSFlow = ms(etcdCPU) / float64(rep.Flows)
 		}
@@ -1656,7 +1595,7 @@ func (r *loadRun) checkLoginLink(p *journey.Page, viaHandoff bool) *flowError {
 	}
 	var link *url.URL
 	for _, u := range p.Chain {
-		if u.Host == mustHost(r.mockURL) && u.Path == mockiam.PathLogin {
+		if u.Host == hostOf(r.mockURL) && u.Path == mockiam.PathLogin {
 			link = u
 		}
 	}
@@ -1673,9 +1612,9 @@ func (r *loadRun) checkLoginLink(p *journey.Page, viaHandoff bool) *flowError {
 func (r *loadRun) where(p *journey.Page) string {
 	who := "other host"
 	switch p.URL.Host {
-	case mustHost(r.bridgeURL):
+	case hostOf(r.bridgeURL):
 		who = "bridge"
-	case mustHost(r.mockURL):
+	case hostOf(r.mockURL):
 		who = "mock"
 	}
 	s := fmt.Sprintf("HTTP %d at %s %s", p.Status, who, p.URL.Path)
@@ -1688,7 +1627,7 @@ func (r *loadRun) where(p *journey.Page) string {
 // summarizeFlows fills throughput, latency and errors from the records.
 // A flow counts in the window when it ended inside it; errors also count
 // after it (in-flight flows finishing), and warm-up errors separately.
-func summarizeFlows(rep *loadReport, records []flowRecord, from, to time.Duration) {
+func summarizeFlows(rep *Report, records []flowRecord, from, to time.Duration) {
 	rep.ErrorsByReason = map[string]int64{}
 	rep.ErrorSamples = map[string]string{}
 	var lat []time.Duration
@@ -1717,9 +1656,9 @@ func summarizeFlows(rep *loadReport, records []flowRecord, from, to time.Duratio
 }
 
 // latencies are the percentiles of d (nearest rank), in milliseconds.
-func latencies(d []time.Duration) latencyReport {
+func latencies(d []time.Duration) LatencyReport {
 	if len(d) == 0 {
-		return latencyReport{}
+		return LatencyReport{}
 	}
 	s := append([]time.Duration(nil), d...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
@@ -1727,7 +1666,7 @@ func latencies(d []time.Duration) latencyReport {
 	for _, v := range s {
 		sum += v
 	}
-	return latencyReport{
+	return LatencyReport{
 		P50: ms(percentile(s, 50)), P95: ms(percentile(s, 95)), P99: ms(percentile(s, 99)),
 		Max: ms(s[len(s)-1]), Mean: ms(sum / time.Duration(len(s))),
 	}
@@ -1788,13 +1727,13 @@ func meanOf(s []procSample, part func(procSample) int64) float64 {
 }
 
 // timeline cuts the window into n slices: throughput, p95 and RSS of each.
-func timeline(records []flowRecord, samples []procSample, from, to time.Duration, n int) []timelineSlice {
+func timeline(records []flowRecord, samples []procSample, from, to time.Duration, n int) []TimelineSlice {
 	if to <= from {
 		return nil
 	}
 	n = max(1, min(n, int((to-from)/time.Second)))
 	width := (to - from) / time.Duration(n)
-	out := make([]timelineSlice, n)
+	out := make([]TimelineSlice, n)
 	lat := make([][]time.Duration, n)
 	for i := range out {
 		out[i].FromS = (time.Duration(i) * width).Seconds()
@@ -1873,7 +1812,7 @@ func cpuPerFlow(records []flowRecord, samples []procSample) float64 {
 }
 
 // finishReport adds what follows from the ceiling and sets the verdicts.
-func (r *loadRun) finishReport(rep *loadReport) {
+func (r *loadRun) finishReport(rep *Report) {
 	c := rep.Ceiling.ResponsesPerSecond
 	if c > 0 {
 		rep.PercentOfCeiling = 100 * rep.FlowsPerSecond / c
@@ -1884,7 +1823,7 @@ func (r *loadRun) finishReport(rep *loadReport) {
 			rep.Server.ImpliedPct = 100 * rep.Server.ImpliedFPS / c
 		}
 	}
-	rep.Targets = []targetVerdict{
+	rep.Targets = []TargetVerdict{
 		{Name: fmt.Sprintf("completed flows/s >= %.0f %% of the SSO-core ceiling", 100*loadTargetCeilingShare),
 			Measured: fmt.Sprintf("%.1f %%", rep.PercentOfCeiling), Pass: rep.PercentOfCeiling >= 100*loadTargetCeilingShare},
 		{Name: fmt.Sprintf("server side: cores / server CPU per flow >= %.0f %% of the ceiling", 100*loadTargetCeilingShare),
@@ -1910,8 +1849,8 @@ func (r *loadRun) finishReport(rep *loadReport) {
 	}
 }
 
-// writeText prints the report as tables.
-func (rep *loadReport) writeText(w io.Writer) {
+// WriteText prints the report as tables.
+func (rep *Report) WriteText(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	pf := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
 	mode := "fresh cookie jar and handoff per flow"
@@ -1933,7 +1872,7 @@ func (rep *loadReport) writeText(w io.Writer) {
 	pf("  throughput\t%.1f flows/s\t= %.1f %% of the ceiling", rep.FlowsPerSecond, rep.PercentOfCeiling)
 	pf("  latency p50/p95/p99/max\t%.1f / %.1f / %.1f / %.1f ms\t(mean %.1f ms)", rep.LatencyMS.P50, rep.LatencyMS.P95, rep.LatencyMS.P99, rep.LatencyMS.Max, rep.LatencyMS.Mean)
 	pf("  errors\t%d\t(+%d during warm-up)", rep.Errors, rep.WarmupErrors)
-	for _, reason := range sortedKeys(rep.ErrorsByReason) {
+	for _, reason := range slices.Sorted(maps.Keys(rep.ErrorsByReason)) {
 		pf("    %d x %s\te.g. %s", rep.ErrorsByReason[reason], reason, rep.ErrorSamples[reason])
 	}
 	pf("")
@@ -1997,8 +1936,8 @@ func (rep *loadReport) writeText(w io.Writer) {
 
 func mib(kib int64) float64 { return float64(kib) / 1024 }
 
-// readProcStatusKiB reads a "<field>: <n> kB" line of /proc/<pid>/status.
-func readProcStatusKiB(pid int, field string) (int64, error) {
+// ReadProcStatusKiB reads a "<field>: <n> kB" line of /proc/<pid>/status.
+func ReadProcStatusKiB(pid int, field string) (int64, error) {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
@@ -2122,10 +2061,9 @@ func (r *loadRun) pin(pid int, cpus []int) error {
 	return nil
 }
 
-// childEnv is the servers' environment: no PARTNERIDP_* overrides, and
-// GOMAXPROCS matching their CPU set when pinned.
+// childEnv is the servers' environment: the Deployment's, and GOMAXPROCS matching their CPU set when pinned.
 func (r *loadRun) childEnv() []string {
-	env := withoutConfigOverrides(os.Environ())
+	env := r.opts.Deployment.ServerEnv()
 	if n := len(r.opts.ServerCPUs); n > 0 {
 		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", n))
 	}
@@ -2139,4 +2077,12 @@ func (r *loadRun) serverCores() int {
 		return n
 	}
 	return runtime.NumCPU()
+}
+
+func hostOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		panic(err)
+	}
+	return u.Host
 }
