@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -212,16 +210,7 @@ func configEnv(ctx context.Context, o selftestOptions, r *selftest.Runner) (*sel
 		if metadataXML, keyset, err = buildIDPMetadata(cfg, now); err != nil {
 			return "", err
 		}
-		if problems := metadata.CheckIDPMetadata(metadataXML, metadata.CheckOptions{AllowHTTP: cfg.Development, Now: now}); len(problems) > 0 {
-			var list []string
-			for _, p := range problems {
-				list = append(list, fmt.Sprint(p))
-			}
-			return "", fmt.Errorf("the metadata would not pass Huawei's upload checks:\n%s", strings.Join(list, "\n"))
-		}
-		cert := keyset.Current.Cert
-		return fmt.Sprintf("entityID %s; signing certificate %s, SHA-256 %s, valid until %s",
-			cfg.IdP.EntityID, cert.Subject, metadata.FingerprintSHA256(cert), cert.NotAfter.Format(time.DateOnly)), nil
+		return selftest.CheckIDPMetadata(metadataXML, keyset.Current.Cert, cfg.IdP.EntityID, cfg.Development, now)
 	})
 
 	storeCopy := filepath.Join(tmp, "partneridp.db")
@@ -277,17 +266,8 @@ func selftestMinter(cfg *Config, o selftestOptions) (*PlatformConfig, *handoff.M
 		return nil, nil, err
 	}
 	m := &handoff.Minter{Issuer: pc.Issuer, Audience: pc.Audience, KID: pc.KeyID, Alg: pc.Alg, Key: key}
-	token, err := m.Mint("partneridp-selftest", nil)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", from, err)
-	}
-	v := &handoff.Verifier{Platforms: platforms, Replay: &handoff.MemoryReplay{}}
-	if _, err := v.Verify(context.Background(), token); err != nil {
-		var te *handoff.TokenError
-		if errors.As(err, &te) && te.Reason == handoff.ReasonBadSignature {
-			return nil, nil, fmt.Errorf("the private key in %s does not match the public key the bridge has for platform %s: the bridge would refuse every token it signs (%s)", from, pc.Name, te.Reason)
-		}
-		return nil, nil, fmt.Errorf("a token signed with %s is refused by the bridge: %w", from, err)
+	if err := selftest.CheckMinter(m, platforms, pc.Name, from); err != nil {
+		return nil, nil, err
 	}
 	return pc, m, nil
 }
@@ -354,35 +334,17 @@ func startConfigEnv(ctx context.Context, o selftestOptions, cfg *Config, env *se
 	})
 	env.OnClose(group.shutdown)
 
-	// The bridge's metadata, registered with the mock as the Partner Center upload.
-	metaFile := filepath.Join(tmp, "IDP Metadata.xml")
-	if err := os.WriteFile(metaFile, metadataXML, 0o600); err != nil {
-		return "", err
-	}
-	spKey, err := metadata.GenerateKeyPair(2048, pkix.Name{CommonName: "partneridp selftest mock Huawei IAM"},
-		time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), rand.Reader)
-	if err != nil {
-		return "", err
-	}
-	env.Mock, err = mockiam.New(mockiam.Config{
-		BaseURL: env.MockURL, Key: spKey, Logger: o.Logger.With("component", "mock-huawei"),
-		IdPs: map[string]mockiam.IdPRegistration{cfg.Huawei.XAccountType: {
-			MetadataFile: metaFile, NotificationURL: env.BridgeURL + idp.PathBind}},
-	})
+	var sp *metadata.SP
+	env.Mock, sp, err = selftest.NewMock(env.MockURL, cfg.Huawei.XAccountType, metadataXML, env.BridgeURL+idp.PathBind, tmp, o.Logger.With("component", "mock-huawei"))
 	if err != nil {
 		mockLn.Close()
 		bridgeLn.Close()
-		return "", fmt.Errorf("the mock does not accept the bridge's metadata: %w", err)
+		return "", err
 	}
 	mockSrv := newHTTPServer(env.Mock.Handler(), o.Logger)
 	mockSrv.TLSConfig = serverTLS.Clone() // each server adds its own ALPN protocols
 	group.start(servedListener{srv: mockSrv, ln: mockLn, tls: useTLS})
 
-	sp, err := metadata.ParseSP(env.Mock.SPMetadata(), metadata.SPLoadOptions{PinnedCert: spKey.Cert, AllowHTTP: !useTLS, Now: time.Now()})
-	if err != nil {
-		bridgeLn.Close()
-		return "", fmt.Errorf("the mock's SP metadata: %w", err)
-	}
 	run := *cfg
 	run.DataDir = tmp
 	if cfg.Store.Type == storeBolt {

@@ -18,12 +18,14 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"log/slog"
 	"maps"
 	"math/big"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -36,6 +38,7 @@ import (
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/mockiam"
 	"github.com/partneridp/partneridp/internal/journey"
+	"github.com/partneridp/partneridp/metadata"
 )
 
 // ErrFailed is returned when any step did not behave.
@@ -461,6 +464,68 @@ func CopyStore(src, dst string) (string, error) {
 	}
 	return fmt.Sprintf("copied %s (%d bytes; the original is only read): schema v%d, %d binding(s), %d history entries, consistent",
 		src, n, report.SchemaVersion, report.Bindings, report.History), nil
+}
+
+// CheckMinter checks that a token m signs passes the bridge's verifier for
+// platforms: a private key that is not the platform's would make the bridge
+// refuse every login. from names where the key came from, for the message.
+func CheckMinter(m *handoff.Minter, platforms []handoff.Platform, platformName, from string) error {
+	token, err := m.Mint("partneridp-selftest", nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", from, err)
+	}
+	v := &handoff.Verifier{Platforms: platforms, Replay: &handoff.MemoryReplay{}}
+	if _, err := v.Verify(context.Background(), token); err != nil {
+		var te *handoff.TokenError
+		if errors.As(err, &te) && te.Reason == handoff.ReasonBadSignature {
+			return fmt.Errorf("the private key in %s does not match the public key the bridge has for platform %s: the bridge would refuse every token it signs (%s)", from, platformName, te.Reason)
+		}
+		return fmt.Errorf("a token signed with %s is refused by the bridge: %w", from, err)
+	}
+	return nil
+}
+
+// CheckIDPMetadata checks the IDP Metadata.xml against Huawei's upload
+// rules and describes the signing certificate it publishes.
+func CheckIDPMetadata(metadataXML []byte, cert *x509.Certificate, entityID string, allowHTTP bool, now time.Time) (string, error) {
+	if problems := metadata.CheckIDPMetadata(metadataXML, metadata.CheckOptions{AllowHTTP: allowHTTP, Now: now}); len(problems) > 0 {
+		var list []string
+		for _, p := range problems {
+			list = append(list, fmt.Sprint(p))
+		}
+		return "", fmt.Errorf("the metadata would not pass Huawei's upload checks:\n%s", strings.Join(list, "\n"))
+	}
+	return fmt.Sprintf("entityID %s; signing certificate %s, SHA-256 %s, valid until %s",
+		entityID, cert.Subject, metadata.FingerprintSHA256(cert), cert.NotAfter.Format(time.DateOnly)), nil
+}
+
+// NewMock makes the mock Huawei IAM at baseURL in Huawei's place: the
+// bridge's IDP Metadata.xml is registered for xAccountType as if uploaded to
+// Partner Center (the file is written to dir), with a fresh SP key. It
+// returns the mock and its SP metadata, which the bridge trusts instead of
+// Huawei's.
+func NewMock(baseURL, xAccountType string, metadataXML []byte, notificationURL, dir string, logger *slog.Logger) (*mockiam.IAM, *metadata.SP, error) {
+	metaFile := filepath.Join(dir, "IDP Metadata.xml")
+	if err := os.WriteFile(metaFile, metadataXML, 0o600); err != nil {
+		return nil, nil, err
+	}
+	spKey, err := metadata.GenerateKeyPair(2048, pkix.Name{CommonName: "partneridp selftest mock Huawei IAM"},
+		time.Now().Add(-time.Hour), time.Now().Add(24*time.Hour), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	mock, err := mockiam.New(mockiam.Config{
+		BaseURL: baseURL, Key: spKey, Logger: logger,
+		IdPs: map[string]mockiam.IdPRegistration{xAccountType: {MetadataFile: metaFile, NotificationURL: notificationURL}},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("the mock does not accept the bridge's metadata: %w", err)
+	}
+	sp, err := metadata.ParseSP(mock.SPMetadata(), metadata.SPLoadOptions{PinnedCert: spKey.Cert, AllowHTTP: strings.HasPrefix(baseURL, "http://"), Now: time.Now()})
+	if err != nil {
+		return nil, nil, fmt.Errorf("the mock's SP metadata: %w", err)
+	}
+	return mock, sp, nil
 }
 
 // RoutedBrowser is a browser that reaches the bridge's public host at an

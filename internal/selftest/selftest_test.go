@@ -3,6 +3,8 @@ package selftest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"os"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bolt"
+	"github.com/partneridp/partneridp/idp/handoff"
 )
 
 // TestRunnerSkipsAfterAFailure: later steps build on earlier ones, so after
@@ -133,5 +136,24 @@ func TestCopyStore(t *testing.T) {
 	}
 	if _, err := CopyStore(src, filepath.Join(dir, "copy2.db")); err == nil {
 		t.Error("CopyStore overwrote an existing file")
+	}
+}
+
+// TestCheckMinter: a platform private key that is not the one the bridge
+// verifies with is named as such, not as a generic refusal.
+func TestCheckMinter(t *testing.T) {
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	platforms := []handoff.Platform{{Name: "shop", Issuer: "https://shop.example", Audience: "https://idp.example",
+		Keys: []handoff.PlatformKey{{Alg: handoff.AlgEdDSA, Public: pub}}}}
+	minter := func(k ed25519.PrivateKey) *handoff.Minter {
+		return &handoff.Minter{Issuer: "https://shop.example", Audience: "https://idp.example", Alg: handoff.AlgEdDSA, Key: k}
+	}
+	if err := CheckMinter(minter(priv), platforms, "shop", "--platform-key"); err != nil {
+		t.Errorf("the matching key: %v", err)
+	}
+	err := CheckMinter(minter(other), platforms, "shop", "--platform-key")
+	if err == nil || !strings.Contains(err.Error(), "does not match the public key the bridge has for platform shop") {
+		t.Errorf("another key: %v", err)
 	}
 }
