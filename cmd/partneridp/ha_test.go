@@ -169,7 +169,7 @@ func newHAEnv(t *testing.T, etcdMembers int) *haEnv {
 	mockSrv := &http.Server{Handler: e.mock.Handler()}
 	go mockSrv.Serve(mockLn)
 	t.Cleanup(func() { mockSrv.Close() })
-	e.minter = &handoff.Minter{Issuer: loadPlatformURL, Audience: e.lbURL, Alg: handoff.AlgEdDSA, Key: platformKey}
+	e.minter = &handoff.Minter{Issuer: loadtest.PlatformURL, Audience: e.lbURL, Alg: handoff.AlgEdDSA, Key: platformKey}
 	return e
 }
 
@@ -205,10 +205,10 @@ func (e *haEnv) start(name string) *haBridge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := demoBridgeConfig(e.dir, haXAccountType, e.lbURL, e.mockURL, loadPlatformURL, nil)
+	cfg := demoBridgeConfig(e.dir, haXAccountType, e.lbURL, e.mockURL, loadtest.PlatformURL, nil)
 	cfg.Listen = addr
 	cfg.Admin.Listen = "127.0.0.1:0"
-	cfg.Platforms[0].LoginURL = loadPlatformURL + "/login"
+	cfg.Platforms[0].LoginURL = loadtest.PlatformURL + "/login"
 	cfg.Log = LogConfig{Format: "json", Level: "info"}
 	cfg.Limits = LimitsConfig{PerIPPerMinute: 1 << 30, Burst: 1 << 20, MaxClients: 1000}
 	cfg.Session.SecretFile = filepath.Join(e.dir, "session.key")
@@ -387,7 +387,7 @@ func TestHATwoBridgesOneEtcd(t *testing.T) {
 		}
 	}
 	loc, lerr := p.Location()
-	if ssoURL == nil || lerr != nil || !strings.HasPrefix(loc.String(), loadPlatformURL+"/login") {
+	if ssoURL == nil || lerr != nil || !strings.HasPrefix(loc.String(), loadtest.PlatformURL+"/login") {
 		t.Fatalf("the AuthnRequest did not end at the platform login: %s", p.Describe())
 	}
 	reqID := authnRequestID(t, ssoURL)

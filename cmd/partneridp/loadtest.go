@@ -26,13 +26,6 @@ import (
 	"github.com/partneridp/partneridp/metadata"
 )
 
-// loadXAccountType and loadPlatformURL are what the load test puts in the
-// servers' config (see internal/loadtest).
-const (
-	loadXAccountType = "loadtest_IDP"
-	loadPlatformURL  = "http://platform.loadtest.invalid"
-)
-
 // defaultLoadtestOptions are the flags' defaults with this command's
 // wiring: serve's config, stores and bridge.
 func defaultLoadtestOptions() loadtest.Options {

@@ -207,7 +207,7 @@ func TestLoadtestServerKilled(t *testing.T) {
 func TestLoadtestGeneratedConfig(t *testing.T) {
 	dir := t.TempDir()
 	cfg := loadBridgeConfig(loadtest.Server{KeyDir: dir, DataDir: dir, Listen: "127.0.0.1:18443", PublicURL: "http://127.0.0.1:18443",
-		MockURL: "http://127.0.0.1:19443", PlatformURL: loadPlatformURL, XAccountType: loadXAccountType, AuditLog: filepath.Join(dir, "audit.jsonl")})
+		MockURL: "http://127.0.0.1:19443", PlatformURL: loadtest.PlatformURL, XAccountType: loadtest.XAccountType, AuditLog: filepath.Join(dir, "audit.jsonl")})
 	path := filepath.Join(dir, "partneridp-loadtest.yaml")
 	if _, err := writeLoadConfig(cfg, path); err != nil {
 		t.Fatal(err)
@@ -219,7 +219,7 @@ func TestLoadtestGeneratedConfig(t *testing.T) {
 	if got.Listen != "127.0.0.1:18443" || got.PublicURL != "http://127.0.0.1:18443" || !got.Development {
 		t.Errorf("listen %q, public_url %q, development %v", got.Listen, got.PublicURL, got.Development)
 	}
-	if got.Limits.PerIPPerMinute < 1<<20 || got.Log.AuditLog == "" || got.Huawei.XAccountType != loadXAccountType {
+	if got.Limits.PerIPPerMinute < 1<<20 || got.Log.AuditLog == "" || got.Huawei.XAccountType != loadtest.XAccountType {
 		t.Errorf("limits %+v, audit log %q, xAccountType %q", got.Limits, got.Log.AuditLog, got.Huawei.XAccountType)
 	}
 	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {

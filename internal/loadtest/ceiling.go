@@ -52,7 +52,7 @@ func (r *loadRun) measureCeiling(ctx context.Context) (CeilingReport, error) {
 	}
 	defer b.Close()
 	account := r.accounts[0]
-	if _, err := binding.Put(ctx, b.Store, binding.Binding{Key: binding.Key{XAccountType: loadXAccountType, XAccountID: account},
+	if _, err := binding.Put(ctx, b.Store, binding.Binding{Key: binding.Key{XAccountType: XAccountType, XAccountID: account},
 		DomainID: strings.Repeat("0", 32), Source: binding.SourceImport}, "partneridp loadtest", nil); err != nil {
 		return rep, err
 	}
@@ -63,7 +63,7 @@ func (r *loadRun) measureCeiling(ctx context.Context) (CeilingReport, error) {
 		return rep, err
 	}
 	signer, err := mockiam.New(mockiam.Config{BaseURL: r.mockURL, Key: r.mocks.cfg.Key,
-		IdPs:   map[string]mockiam.IdPRegistration{loadXAccountType: {MetadataFile: metaFile}},
+		IdPs:   map[string]mockiam.IdPRegistration{XAccountType: {MetadataFile: metaFile}},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return rep, err
@@ -88,7 +88,7 @@ func (r *loadRun) measureCeiling(ctx context.Context) (CeilingReport, error) {
 	signerHandler := signer.Handler()
 	for i := range targets {
 		w := httptest.NewRecorder()
-		signerHandler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, signer.LoginURL(loadXAccountType, false, r.service), nil))
+		signerHandler.ServeHTTP(w, httptest.NewRequest(http.MethodGet, signer.LoginURL(XAccountType, false, r.service), nil))
 		if w.Code != http.StatusFound {
 			return rep, fmt.Errorf("the mock answered its login link with HTTP %d, not 302: %s", w.Code, journey.Field(w.Body.String(), "detail"))
 		}

@@ -133,7 +133,7 @@ func (r *loadRun) flow(ctx context.Context, b *journey.Browser, mock *mockiam.IA
 		q := url.Values{handoff.FieldToken: {token}, handoff.FieldService: {r.service}}
 		p, err = b.Get(ctx, r.bridgeURL+idp.PathHandoff+"?"+q.Encode())
 	} else {
-		p, err = b.Get(ctx, mock.LoginURL(loadXAccountType, false, r.service))
+		p, err = b.Get(ctx, mock.LoginURL(XAccountType, false, r.service))
 	}
 	if err != nil {
 		return &flowError{"to the POST form: transport error", err.Error()}

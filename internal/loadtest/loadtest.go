@@ -39,6 +39,13 @@ const (
 	StoreEtcd = "etcd"
 )
 
+// XAccountType and PlatformURL are what the servers' config names; no
+// platform runs at PlatformURL, so a deferral to its login is an error.
+const (
+	XAccountType = "loadtest_IDP"
+	PlatformURL  = "http://platform.loadtest.invalid"
+)
+
 // Server is one serve instance as the load test chooses it; the
 // Deployment turns it into the command's config.
 type Server struct {
@@ -76,8 +83,9 @@ type Bridge struct {
 // Deployment is what the load test needs of the command's wiring; the
 // command knows how a config is written, a store opened and a bridge built.
 type Deployment interface {
-	// Keys makes the development keys in dir: the IdP's (files the config
-	// names), and returns the mock's SP key and the platform's handoff key.
+	// Keys makes (or reuses) the development keys in dir as the files the
+	// config names: the IdP's, the mock's SP key and the platform's
+	// handoff key; it returns the last two.
 	Keys(dir string, now time.Time) (sp metadata.SigningKey, platform ed25519.PrivateKey, err error)
 	// WriteConfig writes s as the config file `serve --config path` reads,
 	// reads it back the way serve will, and returns its replay timings.
@@ -106,8 +114,6 @@ const (
 	loadReadyTimeout       = 20 * time.Second
 	loadStopMargin         = 5 * time.Second  // after the servers' own grace: then SIGKILL
 	loadFlowTimeout        = 15 * time.Second // the browser's client timeout bounds each request
-	loadXAccountType       = "loadtest_IDP"
-	loadPlatformURL        = "http://platform.loadtest.invalid" // no platform runs: a deferral is an error
 	loadCeilingWarmup      = 20
 	loadSampleEvery        = time.Second
 	loadErrorPause         = 20 * time.Millisecond // after a failed flow
@@ -232,8 +238,9 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// Run sets everything up, measures and tears down. The report is
-// returned whenever a measurement was made, also with an error.
+// Run sets everything up, measures and tears down, with progress lines on
+// o.Progress. The report is returned whenever a measurement was made, also
+// with an error; the caller prints it (Report.WriteText, or as JSON).
 func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.Validate(); err != nil {
 		return nil, err
@@ -400,7 +407,7 @@ func (r *loadRun) setup(ctx context.Context) (err error) {
 	r.mocks, err = newMockPool(mockiam.Config{
 		BaseURL: r.mockURL,
 		Key:     spKey,
-		IdPs: map[string]mockiam.IdPRegistration{loadXAccountType: {
+		IdPs: map[string]mockiam.IdPRegistration{XAccountType: {
 			MetadataURL: r.bridgeURL + idp.PathMetadata, NotificationURL: r.bridgeURL + idp.PathBind,
 		}},
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
@@ -412,7 +419,7 @@ func (r *loadRun) setup(ctx context.Context) (err error) {
 	r.stopMock = r.opts.Deployment.Serve(r.mocks, mockLn)
 
 	r.srv = Server{KeyDir: r.dir, DataDir: r.dir, Listen: bridgeAddr, PublicURL: r.bridgeURL, MockURL: r.mockURL,
-		PlatformURL: loadPlatformURL, XAccountType: loadXAccountType, AuditLog: filepath.Join(r.dir, "audit.jsonl"), Store: StoreBolt}
+		PlatformURL: PlatformURL, XAccountType: XAccountType, AuditLog: filepath.Join(r.dir, "audit.jsonl"), Store: StoreBolt}
 	if r.opts.Store == StoreEtcd {
 		if err := r.etcdConfig(); err != nil {
 			return err
@@ -421,7 +428,7 @@ func (r *loadRun) setup(ctx context.Context) (err error) {
 	if r.cfgPath, r.timings, err = r.writeConfig(r.srv, "partneridp-loadtest.yaml"); err != nil {
 		return err
 	}
-	r.minter = &handoff.Minter{Issuer: loadPlatformURL, Audience: r.bridgeURL, Alg: handoff.AlgEdDSA, Key: platformKey}
+	r.minter = &handoff.Minter{Issuer: PlatformURL, Audience: r.bridgeURL, Alg: handoff.AlgEdDSA, Key: platformKey}
 	if err := r.seedAccounts(ctx); err != nil {
 		return err
 	}
@@ -482,12 +489,12 @@ func (r *loadRun) seedAccounts(ctx context.Context) error {
 	defer db.Close()
 	_, first := r.mocks.acquire()
 	for _, id := range r.accounts {
-		acct, ok := first.Account(loadXAccountType, id)
+		acct, ok := first.Account(XAccountType, id)
 		if !ok {
 			return fmt.Errorf("loadtest: the mock has no account for %s", id)
 		}
 		b := binding.Binding{
-			Key:      binding.Key{XAccountType: loadXAccountType, XAccountID: id},
+			Key:      binding.Key{XAccountType: XAccountType, XAccountID: id},
 			DomainID: acct.Domain.ID, DomainName: acct.Domain.Name, Source: binding.SourceImport,
 		}
 		if _, err := binding.Put(ctx, db, b, "partneridp loadtest", nil); err != nil {

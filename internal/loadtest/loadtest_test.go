@@ -115,7 +115,7 @@ func TestMockPoolGenerations(t *testing.T) {
 		t.Fatal(err)
 	}
 	pool, err := newMockPool(mockiam.Config{BaseURL: "http://127.0.0.1:1", Key: key,
-		IdPs: map[string]mockiam.IdPRegistration{loadXAccountType: {MetadataURL: "http://127.0.0.1:2/saml/metadata"}}},
+		IdPs: map[string]mockiam.IdPRegistration{XAccountType: {MetadataURL: "http://127.0.0.1:2/saml/metadata"}}},
 		[]string{"loadtest-00000", "loadtest-00001"}, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +123,7 @@ func TestMockPoolGenerations(t *testing.T) {
 	var gens []uint64
 	for i := 0; i < 2*(loadMockRetiredKept+2); i++ {
 		g, m := pool.acquire()
-		if _, ok := m.Account(loadXAccountType, "loadtest-00001"); !ok {
+		if _, ok := m.Account(XAccountType, "loadtest-00001"); !ok {
 			t.Fatalf("generation %d has no seeded account", g)
 		}
 		gens = append(gens, g)
@@ -193,7 +193,7 @@ func TestFlowChecks(t *testing.T) {
 	}
 	handoffURL := mustURL("http://127.0.0.1:1000/sso/huawei?token=secret")
 	login := func(first string) *url.URL {
-		return mustURL("http://127.0.0.1:2000" + mockiam.PathLogin + "?xAccountType=" + loadXAccountType + "&isFirstLogin=" + first)
+		return mustURL("http://127.0.0.1:2000" + mockiam.PathLogin + "?xAccountType=" + XAccountType + "&isFirstLogin=" + first)
 	}
 	tests := []struct {
 		name       string

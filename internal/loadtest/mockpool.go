@@ -63,7 +63,7 @@ func (p *mockPool) newGeneration() (*mockGeneration, error) {
 		return nil, err
 	}
 	for i, id := range p.accounts {
-		if _, err := m.SeedAccount(loadXAccountType, id, fmt.Sprintf("loadtest_%05d", i)); err != nil {
+		if _, err := m.SeedAccount(XAccountType, id, fmt.Sprintf("loadtest_%05d", i)); err != nil {
 			return nil, fmt.Errorf("seed mock account %s: %w", id, err)
 		}
 	}
