@@ -23,7 +23,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -701,11 +700,7 @@ func noResponse(tb testing.TB, p page) {
 
 // pageReason is the machine reason shown on an error page.
 func pageReason(p page) string {
-	m := regexp.MustCompile(`<code id="reason">([^<]*)</code>`).FindStringSubmatch(p.Body)
-	if m == nil {
-		return ""
-	}
-	return html.UnescapeString(m[1])
+	return journey.Field(p.Body, "reason")
 }
 
 func newJar() (http.CookieJar, error) { return cookiejar.New(nil) }

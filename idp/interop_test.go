@@ -1,7 +1,6 @@
 package idp
 
 import (
-	"html"
 	"io"
 	"log/slog"
 	"net/http"
@@ -9,12 +8,12 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/mockiam"
+	"github.com/partneridp/partneridp/internal/journey"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -73,17 +72,17 @@ func TestWithMockHuaweiIAM(t *testing.T) {
 	if ev, ok := iam.LastEvent(mockiam.EventACS); !ok || !ev.Accepted || ev.XUserID != customer {
 		t.Fatalf("mock ACS event %+v", ev)
 	}
-	token := field(t, p.Body, "token")
+	token := pageForm(t, base, p, "create-form").Values.Get("token")
 	p = e.post(base+mockiam.PathBind, url.Values{"token": {token}, "action": {"create"}, "domainName": {"zhangsan01"}})
 	if p.Status != http.StatusOK {
 		t.Fatalf("mock bind: %d\n%s", p.Status, p.Body)
 	}
-	notifyAction := regexp.MustCompile(`<form id="notify" method="post" action="([^"]*)">`).FindStringSubmatch(p.Body)
-	if notifyAction == nil || html.UnescapeString(notifyAction[1]) != publicURL+PathBind {
+	notify := pageForm(t, base, p, "notify")
+	if notify.Action != publicURL+PathBind {
 		t.Fatalf("no bind notification to us on the mock's page:\n%s", p.Body)
 	}
-	p = e.post(publicURL+PathBind, url.Values{"bindRequest": {field(t, p.Body, "bindRequest")},
-		"SigAlg": {field(t, p.Body, "SigAlg")}, "Signature": {field(t, p.Body, "Signature")}})
+	p = e.post(publicURL+PathBind, url.Values{"bindRequest": {notify.Values.Get("bindRequest")},
+		"SigAlg": {notify.Values.Get("SigAlg")}, "Signature": {notify.Values.Get("Signature")}})
 	if p.Status != http.StatusFound || p.Location != console {
 		t.Fatalf("our bind endpoint: %d %q\n%s", p.Status, p.Location, p.Body)
 	}
@@ -130,12 +129,16 @@ func submitForm(t *testing.T, e *env, f postForm) page {
 	return e.post(f.Action, v)
 }
 
-// field is the value of a hidden input on a page.
-func field(t *testing.T, body, name string) string {
+// pageForm is the POST form id on a page served from base.
+func pageForm(t *testing.T, base string, p page, id string) *journey.Form {
 	t.Helper()
-	m := regexp.MustCompile(`name="` + regexp.QuoteMeta(name) + `" value="([^"]*)"`).FindStringSubmatch(body)
-	if m == nil {
-		t.Fatalf("no %s field on the page:\n%s", name, body)
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return html.UnescapeString(m[1])
+	f, ok := journey.FindForm(&journey.Page{URL: u, Body: p.Body}, id)
+	if !ok {
+		t.Fatalf("no form %s on the page:\n%s", id, p.Body)
+	}
+	return f
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -14,15 +13,8 @@ import (
 // to the mock's answer to the SAML POST form.
 func demoLogin(t *testing.T, ctx context.Context, s *demoStack, b *journey.Browser, customer string) *journey.Page {
 	t.Helper()
-	p, err := b.Post(ctx, s.platformURL+demoplatform.PathLogin, url.Values{"customer": {customer}})
+	p, err := journey.OpenConsoleOnDemoPlatform(ctx, b, s.platformURL, customer)
 	if err != nil {
-		t.Fatal(err)
-	}
-	open, ok := journey.FindForm(p, "open-console-form")
-	if !ok {
-		t.Fatalf("no console button: %s", p.Describe())
-	}
-	if p, err = b.Submit(ctx, open); err != nil {
 		t.Fatal(err)
 	}
 	post, ok := journey.FindForm(p, "saml-post")

@@ -38,6 +38,7 @@ import (
 	"github.com/partneridp/partneridp/idp/mockiam"
 	"github.com/partneridp/partneridp/internal/etcdtest"
 	"github.com/partneridp/partneridp/internal/journey"
+	"github.com/partneridp/partneridp/internal/loadtest"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -168,7 +169,7 @@ func newHAEnv(t *testing.T, etcdMembers int) *haEnv {
 	mockSrv := &http.Server{Handler: e.mock.Handler()}
 	go mockSrv.Serve(mockLn)
 	t.Cleanup(func() { mockSrv.Close() })
-	e.minter = &handoff.Minter{Issuer: loadPlatformURL, Audience: e.lbURL, Alg: handoff.AlgEdDSA, Key: platformKey}
+	e.minter = &handoff.Minter{Issuer: loadtest.PlatformURL, Audience: e.lbURL, Alg: handoff.AlgEdDSA, Key: platformKey}
 	return e
 }
 
@@ -204,10 +205,10 @@ func (e *haEnv) start(name string) *haBridge {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := demoBridgeConfig(e.dir, haXAccountType, e.lbURL, e.mockURL, loadPlatformURL, nil)
+	cfg := demoBridgeConfig(e.dir, haXAccountType, e.lbURL, e.mockURL, loadtest.PlatformURL, nil)
 	cfg.Listen = addr
 	cfg.Admin.Listen = "127.0.0.1:0"
-	cfg.Platforms[0].LoginURL = loadPlatformURL + "/login"
+	cfg.Platforms[0].LoginURL = loadtest.PlatformURL + "/login"
 	cfg.Log = LogConfig{Format: "json", Level: "info"}
 	cfg.Limits = LimitsConfig{PerIPPerMinute: 1 << 30, Burst: 1 << 20, MaxClients: 1000}
 	cfg.Session.SecretFile = filepath.Join(e.dir, "session.key")
@@ -223,7 +224,8 @@ func (e *haEnv) start(name string) *haBridge {
 		t.Fatal(err)
 	}
 	b := &haBridge{name: name, addr: addr, logs: &lockedBuffer{}, exited: make(chan struct{})}
-	if b.cfgPath, err = writeLoadConfig(cfg, cfg.DataDir, "partneridp.yaml"); err != nil {
+	b.cfgPath = filepath.Join(cfg.DataDir, "partneridp.yaml")
+	if _, err = writeLoadConfig(cfg, b.cfgPath); err != nil {
 		t.Fatal(err)
 	}
 	b.cmd = exec.Command(e.bin, "serve", "--config", b.cfgPath)
@@ -385,7 +387,7 @@ func TestHATwoBridgesOneEtcd(t *testing.T) {
 		}
 	}
 	loc, lerr := p.Location()
-	if ssoURL == nil || lerr != nil || !strings.HasPrefix(loc.String(), loadPlatformURL+"/login") {
+	if ssoURL == nil || lerr != nil || !strings.HasPrefix(loc.String(), loadtest.PlatformURL+"/login") {
 		t.Fatalf("the AuthnRequest did not end at the platform login: %s", p.Describe())
 	}
 	reqID := authnRequestID(t, ssoURL)
@@ -906,7 +908,7 @@ func TestLoadtestOnEtcd(t *testing.T) {
 	if runErr != nil && !errors.As(runErr, &verdict) {
 		t.Fatalf("loadtest: %v\nstderr:\n%s", runErr, stderr.String())
 	}
-	var rep loadReport
+	var rep loadtest.Report
 	if err := json.Unmarshal([]byte(stdout.String()), &rep); err != nil {
 		t.Fatalf("the report is not JSON: %v\n%s", err, stdout.String())
 	}
@@ -927,6 +929,16 @@ func TestLoadtestOnEtcd(t *testing.T) {
 	if left, err := raw.Get(ctx, "/partneridp-loadtest-", clientv3.WithPrefix(), clientv3.WithCountOnly()); err != nil || left.Count != 0 {
 		t.Errorf("the run left keys in etcd: %+v %v", left, err)
 	}
+}
+
+// freeLoopbackAddr is a loopback address with a port that was free a moment ago.
+func freeLoopbackAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // stream calls step(worker, i) from workers goroutines, i counting each

@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
-	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -26,6 +25,7 @@ import (
 	dsig "github.com/russellhaering/goxmldsig"
 
 	"github.com/partneridp/partneridp/idp/handoff"
+	"github.com/partneridp/partneridp/internal/journey"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -114,8 +114,6 @@ func (c *ssoClient) login(t *testing.T) int {
 	return resp.StatusCode
 }
 
-var samlResponseField = regexp.MustCompile(`name="SAMLResponse" value="([^"]*)"`)
-
 // response sends a signed AuthnRequest (HTTP-Redirect) and returns the
 // Response XML from the POST form.
 func (c *ssoClient) response(t *testing.T, id string) []byte {
@@ -138,11 +136,11 @@ func (c *ssoClient) response(t *testing.T, id string) []byte {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	m := samlResponseField.FindSubmatch(body)
-	if resp.StatusCode != http.StatusOK || m == nil {
+	f, ok := journey.FindForm(&journey.Page{URL: resp.Request.URL, Body: string(body)}, "saml-post")
+	if resp.StatusCode != http.StatusOK || !ok {
 		t.Fatalf("SSO: %d, no SAMLResponse form:\n%.400s", resp.StatusCode, body)
 	}
-	xml, err := base64.StdEncoding.DecodeString(html.UnescapeString(string(m[1])))
+	xml, err := base64.StdEncoding.DecodeString(f.Values.Get("SAMLResponse"))
 	if err != nil {
 		t.Fatal(err)
 	}

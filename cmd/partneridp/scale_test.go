@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/partneridp/partneridp/idp"
+	"github.com/partneridp/partneridp/internal/loadtest"
 )
 
 // BenchmarkServeMillion is the operator's view of a large store, with real
@@ -67,7 +68,7 @@ func BenchmarkServeMillion(b *testing.B) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		ready := time.Since(t1)
-		rss, err := readProcStatusKiB(srv.cmd.Process.Pid, "VmRSS")
+		rss, err := loadtest.ReadProcStatusKiB(srv.cmd.Process.Pid, "VmRSS")
 		if err != nil {
 			b.Fatalf("serve's memory: %v", err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bolt"
+	"github.com/partneridp/partneridp/internal/selftest"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -183,8 +184,8 @@ func TestSelftestCatchesMismatchedKeys(t *testing.T) {
 		}
 		cfgPath, _ := selftestDeployment(t, other)
 		stdout, _, err := run(t, "selftest", "--config", cfgPath)
-		if !errors.Is(err, ErrSelftestFailed) {
-			t.Fatalf("err = %v, want ErrSelftestFailed\n%s", err, stdout)
+		if !errors.Is(err, selftest.ErrFailed) {
+			t.Fatalf("err = %v, want selftest.ErrFailed\n%s", err, stdout)
 		}
 		for _, want := range []string{
 			"[FAIL] platform key",
@@ -208,8 +209,8 @@ func TestSelftestCatchesMismatchedKeys(t *testing.T) {
 			t.Fatal(err)
 		}
 		stdout, _, err := run(t, "selftest", "--config", cfgPath)
-		if !errors.Is(err, ErrSelftestFailed) {
-			t.Fatalf("err = %v, want ErrSelftestFailed\n%s", err, stdout)
+		if !errors.Is(err, selftest.ErrFailed) {
+			t.Fatalf("err = %v, want selftest.ErrFailed\n%s", err, stdout)
 		}
 		if !strings.Contains(stdout, "[FAIL] IdP signing key and IDP Metadata.xml") || !strings.Contains(stdout, metadata.ErrKeyMismatch.Error()) {
 			t.Errorf("output does not say the IdP key and certificate differ:\n%s", stdout)
@@ -220,7 +221,7 @@ func TestSelftestCatchesMismatchedKeys(t *testing.T) {
 		data, _ := os.ReadFile(cfgPath)
 		os.WriteFile(cfgPath, []byte(strings.Replace(string(data), "    test_signing_key_file: platform-shop.key\n", "", 1)), 0o644)
 		stdout, _, err := run(t, "selftest", "--config", cfgPath)
-		if !errors.Is(err, ErrSelftestFailed) || !strings.Contains(stdout, "--platform-key") {
+		if !errors.Is(err, selftest.ErrFailed) || !strings.Contains(stdout, "--platform-key") {
 			t.Errorf("err = %v; output should ask for --platform-key:\n%s", err, stdout)
 		}
 		// With the key given on the command line it passes.

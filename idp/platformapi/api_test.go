@@ -374,7 +374,7 @@ func TestAppendBindingViewMatchesEncoder(t *testing.T) {
 	} {
 		var want bytes.Buffer
 		_ = json.NewEncoder(&want).Encode(v)
-		got := append(appendBindingView(nil, v), '\n')
+		got := append(appendBindingView(nil, &v), '\n')
 		if string(got) != want.String() {
 			t.Errorf("got  %s\nwant %s", got, want.String())
 		}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bolt"
+	"github.com/partneridp/partneridp/binding/etcd"
+	"github.com/partneridp/partneridp/internal/etcdtest"
 )
 
 // nopWriter is a ResponseWriter that keeps the status and drops the body,
@@ -23,8 +25,10 @@ func (w *nopWriter) WriteHeader(c int)           { w.code = c }
 func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 
 // BenchmarkLookup compares, in one run, the store's raw Get of a binding
-// with GET /api/v1/bindings/{id} on the same store, for the memory store
-// and the bolt store (the production default):
+// with GET /api/v1/bindings/{id} on the same store, for the memory store,
+// the bolt store (the single-instance default) and etcd (several
+// instances; a one-member cluster in this process, so its Get is a gRPC
+// round trip on loopback):
 //
 //   - store: binding.Store.Get alone (the baseline).
 //   - api_cached_token: ServeHTTP with a read token the API has verified
@@ -34,18 +38,34 @@ func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 //   - api_http: a real HTTP/1.1 round trip on loopback with a keep-alive
 //     client and a cached token.
 func BenchmarkLookup(b *testing.B) {
-	for _, backend := range []string{"memory", "bolt"} {
+	for _, backend := range []string{"memory", "bolt", "etcd"} {
 		b.Run(backend, func(b *testing.B) {
 			t := &testing.T{}
 			e := newEnv(t)
-			if backend == "bolt" {
+			var store binding.Store
+			switch backend {
+			case "bolt":
 				db, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"), bolt.Options{})
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.Cleanup(func() { db.Close() })
-				e.store = db
-				e.api.cfg.Store = db
+				store = db
+			case "etcd":
+				ms, err := etcdtest.StartCluster(b.TempDir(), 1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { ms[0].Stop() })
+				s, err := etcd.Open(context.Background(), etcd.Options{Endpoints: []string{ms[0].Client}, Prefix: "/bench/"})
+				if err != nil {
+					b.Fatal(err)
+				}
+				store = s
+			}
+			if store != nil {
+				b.Cleanup(func() { store.Close() })
+				e.store = store
+				e.api.cfg.Store = store
 			}
 			e.bind("typeA", "cust-1", "dom-1")
 			benchLookup(b, e)

@@ -16,6 +16,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/partneridp/partneridp/idp/demoplatform"
 )
 
 // Browser is a stand-in for a web browser: a cookie jar, and redirects
@@ -217,4 +219,20 @@ func Field(body, id string) string {
 		return ""
 	}
 	return strings.TrimSpace(html.UnescapeString(m[1]))
+}
+
+// OpenConsoleOnDemoPlatform plays the platform's customer on the demo
+// platform at platformURL: log in as xAccountID and press "Open Huawei
+// Cloud console". The page is where the browser ends: the bridge's POST
+// form when all is well.
+func OpenConsoleOnDemoPlatform(ctx context.Context, b *Browser, platformURL, xAccountID string) (*Page, error) {
+	p, err := b.Post(ctx, platformURL+demoplatform.PathLogin, url.Values{"customer": {xAccountID}})
+	if err != nil {
+		return nil, err
+	}
+	open, ok := FindForm(p, "open-console-form")
+	if p.Status != http.StatusOK || !ok {
+		return nil, fmt.Errorf("demo platform login: no console button: %s", p.Describe())
+	}
+	return b.Submit(ctx, open)
 }

@@ -101,3 +101,29 @@ func TestBrowserFollowsAllowedHostsOnly(t *testing.T) {
 		t.Errorf("a start outside the allowed hosts: %v", err)
 	}
 }
+
+// TestOpenConsoleOnDemoPlatform: the customer logs in and presses the
+// console button, CSRF token and all, as the demo platform's pages ask.
+func TestOpenConsoleOnDemoPlatform(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		if r.FormValue("customer") != "alice" {
+			http.Error(w, "unknown customer", http.StatusForbidden)
+			return
+		}
+		fmt.Fprint(w, `<form id="open-console-form" method="post" action="/open-console"><input type="hidden" name="csrf" value="c0ffee"><button>Open</button></form>`)
+	})
+	mux.HandleFunc("POST /open-console", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `<p id="got">%s</p>`, r.FormValue("csrf"))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	p, err := OpenConsoleOnDemoPlatform(context.Background(), NewBrowser(nil, host), srv.URL, "alice")
+	if err != nil || Field(p.Body, "got") != "c0ffee" {
+		t.Fatalf("open console: %v %v", p, err)
+	}
+	if _, err := OpenConsoleOnDemoPlatform(context.Background(), NewBrowser(nil, host), srv.URL, "mallory"); err == nil || !strings.Contains(err.Error(), "no console button") {
+		t.Errorf("an unknown customer: want no console button, got %v", err)
+	}
+}
