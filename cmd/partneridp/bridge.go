@@ -31,14 +31,10 @@ type bridgeOptions struct {
 	Logger  *slog.Logger
 	Auditor idp.Auditor
 	Metrics *idp.Metrics
-	// SP, when set, replaces the SP metadata named in the config for the
-	// first site (selftest puts the mock Huawei IAM in Huawei's place this
-	// way).
-	SP *metadata.SP
-	// LoginURL and ServiceHosts, when set, replace the first site's.
-	LoginURL     string
-	ConsoleURL   string
-	ServiceHosts []string
+	// Sites, when set, replace what the config says of each site, in
+	// config order (selftest puts a mock Huawei IAM in each site's place
+	// this way).
+	Sites []siteOverride
 	// ClientIP extracts the client address (set behind a trusted proxy).
 	ClientIP func(*http.Request) string
 }
@@ -61,6 +57,15 @@ type bridge struct {
 	// rebuildAPI makes the platform API anew with reloaded platform keys.
 	rebuildAPI func([]handoff.Platform) (http.Handler, error)
 	reloadMu   sync.Mutex // one reload at a time
+}
+
+// siteOverride replaces a site's SP metadata, login link, console and
+// console hosts; zero fields keep the config's.
+type siteOverride struct {
+	SP           *metadata.SP
+	LoginURL     string
+	ConsoleURL   string
+	ServiceHosts []string
 }
 
 // bridgeSite is one configured Huawei site as wired.
@@ -267,14 +272,18 @@ func loadSites(cfg *Config, opts bridgeOptions, now time.Time) ([]bridgeSite, er
 		if site.urls, err = resolveSite(cfg, h); err != nil {
 			return nil, fmt.Errorf("%s: %w", site.field, err)
 		}
-		if i == 0 && opts.LoginURL != "" {
-			site.urls.LoginURL = opts.LoginURL
+		var over siteOverride
+		if i < len(opts.Sites) {
+			over = opts.Sites[i]
 		}
-		if i == 0 && opts.ConsoleURL != "" {
-			site.urls.ConsoleURL = opts.ConsoleURL
+		if over.LoginURL != "" {
+			site.urls.LoginURL = over.LoginURL
 		}
-		if i == 0 && opts.SP != nil {
-			sp := opts.SP
+		if over.ConsoleURL != "" {
+			site.urls.ConsoleURL = over.ConsoleURL
+		}
+		if over.SP != nil {
+			sp := over.SP
 			site.sp = func() *metadata.SP { return sp }
 			out = append(out, site)
 			continue
@@ -309,8 +318,8 @@ func idpSites(cfg *Config, loaded []bridgeSite, opts bridgeOptions) ([]idp.Site,
 	for i, site := range loaded {
 		h := site.cfg
 		serviceHosts := h.ServiceHosts
-		if i == 0 && len(opts.ServiceHosts) > 0 {
-			serviceHosts = opts.ServiceHosts
+		if i < len(opts.Sites) && len(opts.Sites[i].ServiceHosts) > 0 {
+			serviceHosts = opts.Sites[i].ServiceHosts
 		}
 		if len(serviceHosts) == 0 {
 			if u, err := url.Parse(site.urls.ConsoleURL); err == nil && u.Host != "" {
