@@ -15,6 +15,7 @@ type AuditEvent struct {
 	Event       string    `json:"event"` // one of the Event* constants
 	RequestID   string    `json:"request_id,omitempty"`
 	SP          string    `json:"sp,omitempty"`
+	Site        string    `json:"site,omitempty"` // the Huawei site's name, when known and not the only unnamed one
 	XAccountID  string    `json:"xaccount_id,omitempty"`
 	DomainID    string    `json:"domain_id,omitempty"`
 	ClientIP    string    `json:"client_ip,omitempty"`

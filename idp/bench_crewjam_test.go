@@ -20,6 +20,7 @@ import (
 
 	"github.com/crewjam/saml"
 
+	"github.com/partneridp/partneridp/idp/user"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -133,8 +134,8 @@ func crewjamHandler(b *testing.B, e *env, checkSignature bool) http.Handler {
 		ServiceProviderProvider: crewjamSPs{spEntityID: crewjamSPDescriptor()},
 		SessionProvider: crewjamSession{&saml.Session{
 			ID: "sess-bench", CreateTime: e.clock.Now(), ExpireTime: e.clock.Now().Add(time.Hour), Index: "sess-bench",
-			NameID: c.Subject, NameIDFormat: metadata.NameIDFormatTransient,
-			UserName: c.Subject, UserEmail: c.Email, UserCommonName: c.Name,
+			NameID: c.XAccountID, NameIDFormat: metadata.NameIDFormatTransient,
+			UserName: c.XAccountID, UserEmail: c.Get(user.Email), UserCommonName: c.Get(user.Name),
 		}},
 	}
 	certs := e.sp.SigningCerts

@@ -25,13 +25,15 @@ import (
 	"github.com/partneridp/partneridp/binding/bolt"
 	"github.com/partneridp/partneridp/idp/handoff"
 	"github.com/partneridp/partneridp/idp/samlresp"
+	"github.com/partneridp/partneridp/idp/user"
 	"github.com/partneridp/partneridp/metadata"
 )
 
 func handoffClaims(e *env) handoff.Claims {
 	now := e.clock.Now()
-	return handoff.Claims{Subject: customer, Name: "Zhang San", Mobile: "86-13800000000", Email: "zhang.san@example.com",
-		BPID: "0f1e2d3c4b5a69788796a5b4c3d2e1f0", Issuer: platformIss, IssuedAt: now, AuthTime: now}
+	return handoff.Claims{User: user.User{XAccountID: customer, AuthTime: now, Fields: map[string]string{
+		user.Name: "Zhang San", user.Mobile: "86-13800000000", user.Email: "zhang.san@example.com", user.BPID: "0f1e2d3c4b5a69788796a5b4c3d2e1f0"}},
+		Issuer: platformIss, IssuedAt: now}
 }
 
 func quietEnv(b *testing.B) *env { return quietEnvOn(b, "memory") }
@@ -180,7 +182,7 @@ func BenchmarkRSASign(b *testing.B) {
 // (assertion built and signed), the same request and user.
 func BenchmarkBuildOnly(b *testing.B) {
 	e := quietEnv(b)
-	user := userFrom(handoffClaims(e))
+	user := handoffClaims(e).User
 	req := samlresp.Request{SP: e.sp, ACS: acsURL, InResponseTo: "_bench", NameIDFormat: metadata.NameIDFormatTransient, SPNameQualifier: spEntityID}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/partneridp/partneridp/binding"
+	"github.com/partneridp/partneridp/metadata"
 )
 
 // ActorHuaweiNotification is the history actor of bindings changed by a
@@ -22,8 +24,15 @@ const (
 
 // handleBind takes Huawei's bind notification (GET query or POST form):
 // verify the signature over the bindRequest value with the Huawei SP
-// metadata certificates, store or remove the binding, and send the browser
-// on to the service it came for.
+// metadata certificates of the site it came from, store or remove the
+// binding under that site's xAccountType, and send the browser on to the
+// service it came for.
+//
+// The notification itself does not say which site sent it. At
+// /huawei/bind/<site name> it is verified against that site only; at
+// /huawei/bind against every site, and the one whose certificates verify
+// it is the sender (refused when several do: they share a certificate, and
+// each site then needs its own Notification URL).
 func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
 	ev := s.newEvent(r, EventBindNotification)
 	if !s.allowMethod(w, r, ev, http.MethodGet, http.MethodPost) {
@@ -39,18 +48,18 @@ func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
 			Msg: "the bind notification carries no Signature: Huawei signs every notification; check the Notification URL in Partner Center"})
 		return
 	}
-	sp := s.cfg.DefaultSP()
-	if sp == nil {
-		s.fail(w, r, ev, ErrNoDefaultSP)
-		return
-	}
-	n, err := binding.ParseNotification(values[fieldBindRequest], values[fieldSigAlg], values[fieldSignature], sp.SigningCerts, s.cfg.BindPolicy)
+	candidates, err := s.bindSites(r.URL.Path)
 	if err != nil {
 		s.fail(w, r, ev, err)
 		return
 	}
-	ev.SP, ev.XAccountID, ev.DomainID = sp.EntityID, n.XUserID, n.DomainID
-	res, err := binding.ApplyNotification(r.Context(), s.cfg.Bindings, s.cfg.XAccountType, n, ActorHuaweiNotification)
+	n, site, sp, err := s.verifyNotification(values, candidates)
+	if err != nil {
+		s.fail(w, r, ev, err)
+		return
+	}
+	ev.SP, ev.Site, ev.XAccountID, ev.DomainID = sp.EntityID, site.Name, n.XUserID, n.DomainID
+	res, err := binding.ApplyNotification(r.Context(), s.cfg.Bindings, site.XAccountType(), n, ActorHuaweiNotification)
 	if errors.Is(err, binding.ErrApplied) {
 		s.replayedNotification(w, r, ev, n)
 		return
@@ -68,6 +77,61 @@ func (s *Server) handleBind(w http.ResponseWriter, r *http.Request) {
 	}
 	http.Redirect(w, r, s.afterBind(r, n.XUserID), http.StatusFound)
 	s.finish(*ev)
+}
+
+// bindSites are the sites a notification at path may come from: the one
+// its path names, or every site.
+func (s *Server) bindSites(path string) ([]Site, error) {
+	name, named := strings.CutPrefix(path, PathBind+"/")
+	if !named || name == "" {
+		return s.sites, nil
+	}
+	site, err := s.siteNamed(name)
+	if err != nil {
+		return nil, err
+	}
+	return []Site{*site}, nil
+}
+
+// verifyNotification checks the notification's signature against each
+// candidate site's SP certificates and returns it with the site that sent
+// it. When none verifies, the first site's refusal is returned.
+func (s *Server) verifyNotification(values map[string]string, candidates []Site) (binding.Notification, *Site, *metadata.SP, error) {
+	var (
+		found    binding.Notification
+		site     *Site
+		sp       *metadata.SP
+		firstErr error
+		senders  []string
+	)
+	for i := range candidates {
+		c := &candidates[i]
+		csp := c.SP()
+		if csp == nil {
+			continue
+		}
+		n, err := binding.ParseNotification(values[fieldBindRequest], values[fieldSigAlg], values[fieldSignature], csp.SigningCerts, s.cfg.BindPolicy)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		if site == nil {
+			found, site, sp = n, c, csp
+		}
+		senders = append(senders, c.Name)
+	}
+	switch {
+	case len(senders) > 1:
+		return binding.Notification{}, nil, nil, &RequestError{Status: http.StatusConflict, Reason: ReasonBindSiteAmbiguous,
+			Msg: fmt.Sprintf("the notification verifies with the SP certificates of sites %s, so it cannot tell which site's binding it is: set each site's Notification URL in Partner Center to %s/<site name>", strings.Join(senders, ", "), PathBind)}
+	case site != nil:
+		return found, site, sp, nil
+	case firstErr != nil:
+		return binding.Notification{}, nil, nil, firstErr
+	}
+	return binding.Notification{}, nil, nil, ErrNoDefaultSP
 }
 
 // replayedNotification answers an exact copy of a notification the store
@@ -127,7 +191,7 @@ func readBindValues(r *http.Request) (map[string]string, error) {
 // LandingURL otherwise.
 func (s *Server) afterBind(r *http.Request, xUserID string) string {
 	claims, err := s.cfg.Sessions.Read(r)
-	if err != nil || claims.Subject != xUserID {
+	if err != nil || claims.XAccountID != xUserID {
 		return s.cfg.LandingURL
 	}
 	if service := s.rememberedService(r); service != "" {

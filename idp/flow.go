@@ -67,30 +67,32 @@ func (s *Server) saveFlow(ctx context.Context, rec flowRecord) (string, error) {
 	return id, nil
 }
 
-// takeFlow consumes the flow record and finds its SP in the current trust.
-func (s *Server) takeFlow(ctx context.Context, id string) (flowRecord, *metadata.SP, error) {
+// takeFlow consumes the flow record and finds its SP in the current trust,
+// and the site of that SP.
+func (s *Server) takeFlow(ctx context.Context, id string) (flowRecord, *metadata.SP, *Site, error) {
 	var rec flowRecord
 	value, err := s.cfg.Ephemeral.Take(ctx, bucketFlows, id)
 	if errors.Is(err, binding.ErrNotFound) {
-		return rec, nil, ErrFlowNotFound
+		return rec, nil, nil, ErrFlowNotFound
 	}
 	if err != nil {
-		return rec, nil, fmt.Errorf("idp: reading the flow record: %w", err)
+		return rec, nil, nil, fmt.Errorf("idp: reading the flow record: %w", err)
 	}
 	if err := json.Unmarshal(value, &rec); err != nil {
-		return rec, nil, fmt.Errorf("idp: flow record %s does not decode: %w", id, err)
+		return rec, nil, nil, fmt.Errorf("idp: flow record %s does not decode: %w", id, err)
 	}
 	// The store drops expired records; this guards against a store whose
 	// clock differs from ours.
 	if !s.now().Before(rec.Expires) {
-		return rec, nil, ErrFlowNotFound
+		return rec, nil, nil, ErrFlowNotFound
 	}
 	sp, ok := s.cfg.SPs(rec.SP)
-	if !ok || sp == nil {
-		return rec, nil, &RequestError{Status: http.StatusBadRequest, Reason: ReasonSPNotTrusted,
+	site, isSite := s.siteOfSP(rec.SP)
+	if !ok || sp == nil || !isSite {
+		return rec, nil, nil, &RequestError{Status: http.StatusBadRequest, Reason: ReasonSPNotTrusted,
 			Msg: fmt.Sprintf("the SP %.200q that started this sign-in is no longer trusted; start again at the SP", rec.SP)}
 	}
-	return rec, sp, nil
+	return rec, sp, site, nil
 }
 
 // validFlowID accepts what saveFlow makes: lower-case hex of flowIDBytes.
@@ -107,13 +109,14 @@ func validFlowID(id string) bool {
 	return true
 }
 
-// platformLoginURL is where a user without a session is sent: the
-// platform's login with return_to = our handoff URL naming the flow.
-func (s *Server) platformLoginURL(flowID string) string {
+// platformLoginURL is where a user of site without a session is sent: the
+// login of the platform that owns the site's xAccountType, with return_to =
+// our handoff URL naming the flow.
+func (s *Server) platformLoginURL(site *Site, flowID string) string {
 	returnTo := s.handoffURL + "?flow=" + flowID
 	sep := "?"
-	if strings.Contains(s.cfg.PlatformLoginURL, "?") {
+	if strings.Contains(site.PlatformLoginURL, "?") {
 		sep = "&"
 	}
-	return s.cfg.PlatformLoginURL + sep + "return_to=" + url.QueryEscape(returnTo)
+	return site.PlatformLoginURL + sep + "return_to=" + url.QueryEscape(returnTo)
 }

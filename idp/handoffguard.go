@@ -13,6 +13,7 @@ import (
 
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/idp/handoff"
+	"github.com/partneridp/partneridp/idp/user"
 )
 
 // Login-CSRF defence of the handoff (issue 11 item 2). A page on any site
@@ -124,6 +125,35 @@ type pendingSwitch struct {
 	Expires time.Time      `json:"expires"`
 }
 
+// legacySwitchClaims is how records written before the user registry held the customer
+// (handoff.Claims had Subject, Name, Mobile, Email and BPID fields): a switch pending across
+// an upgrade is still honoured. The other fields kept their JSON names.
+type legacySwitchClaims struct {
+	Claims struct {
+		Subject, Name, Mobile, Email, BPID string
+	} `json:"claims"`
+}
+
+func decodePendingSwitch(value []byte) (pendingSwitch, error) {
+	var p pendingSwitch
+	if err := json.Unmarshal(value, &p); err != nil {
+		return p, err
+	}
+	if p.Claims.XAccountID != "" {
+		return p, nil
+	}
+	var old legacySwitchClaims
+	if err := json.Unmarshal(value, &old); err != nil {
+		return p, err
+	}
+	lc := old.Claims
+	p.Claims.XAccountID = lc.Subject
+	for field, v := range map[string]string{user.Name: lc.Name, user.Mobile: lc.Mobile, user.Email: lc.Email, user.BPID: lc.BPID} {
+		p.Claims.Set(field, v)
+	}
+	return p, nil
+}
+
 func (s *Server) switchCookieName() string {
 	if s.cfg.Sessions.Secure {
 		return switchCookieSecure
@@ -158,7 +188,7 @@ func (s *Server) askSwitch(w http.ResponseWriter, r *http.Request, ev *AuditEven
 	lang := s.pageLang(r)
 	t := func(key string) string { return s.text(lang, key) }
 	_ = switchPage.Execute(w, switchView{
-		Current: current.Subject, New: p.Claims.Subject,
+		Current: current.XAccountID, New: p.Claims.XAccountID,
 		Action: s.handoffURL + "?" + fieldConfirm + "=" + id, BackURL: s.cfg.LandingURL, Reason: ReasonAccountSwitch,
 		Lang: lang, Title: t("switch.title"), TextCurrent: t("switch.current"), TextNew: t("switch.new"),
 		Warning: t("switch.warning"), Continue: t("switch.continue"), Stay: t("switch.stay"), StayTail: t("switch.stay_tail"),
@@ -192,8 +222,8 @@ func (s *Server) confirmSwitch(w http.ResponseWriter, r *http.Request, ev *Audit
 		s.fail(w, r, ev, err)
 		return
 	}
-	var p pendingSwitch
-	if err := json.Unmarshal(value, &p); err != nil || !s.now().Before(p.Expires) {
+	p, err := decodePendingSwitch(value)
+	if err != nil || !s.now().Before(p.Expires) {
 		s.fail(w, r, ev, &RequestError{Status: http.StatusBadRequest, Reason: ReasonSwitchExpired,
 			Msg: "This account switch has expired. Open the Huawei Cloud console from the partner platform again."})
 		return
@@ -201,7 +231,7 @@ func (s *Server) confirmSwitch(w http.ResponseWriter, r *http.Request, ev *Audit
 	if p.FlowID != "" {
 		ev.Event = EventResume
 	}
-	ev.XAccountID = p.Claims.Subject
+	ev.XAccountID = p.Claims.XAccountID
 	s.continueHandoff(w, r, ev, p.Claims, p.Service, p.FlowID, start)
 }
 
@@ -229,5 +259,5 @@ var switchPage = template.Must(template.New("switch").Parse(`<!doctype html>
 
 // sameCustomer: the session and the token name the same platform customer.
 func sameCustomer(a, b handoff.Claims) bool {
-	return a.Subject == b.Subject && a.Issuer == b.Issuer
+	return a.XAccountID == b.XAccountID && a.Issuer == b.Issuer
 }

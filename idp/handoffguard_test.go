@@ -1,10 +1,14 @@
 package idp
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/partneridp/partneridp/idp/user"
 )
 
 // getWith is a GET with the given request headers (what a browser adds).
@@ -238,4 +242,30 @@ func FuzzJudgeOrigin(f *testing.F) {
 			t.Fatalf("browser without origin evidence allowed: %q %q %q", site, origin, referer)
 		}
 	})
+}
+
+// A switch stored by the release before the user registry (handoff.Claims
+// with Subject, Name, ... fields) is still honoured after an upgrade.
+func TestDecodePendingSwitchLegacy(t *testing.T) {
+	legacy := `{"claims":{"Subject":"cust-9","Name":"Li Si","Mobile":"86-13800000000","Email":"","BPID":"bp-1","Extra":{"tier":"gold"},` +
+		`"Issuer":"https://shop.example","IssuedAt":"2027-03-14T09:00:00Z","AuthTime":"2027-03-14T08:59:00Z","Expires":"2027-03-14T09:01:00Z","ID":"j1"},` +
+		`"service":"https://console.huaweicloud.com/","flow":"f1","expires":"2027-03-14T09:05:00Z"}`
+	p, err := decodePendingSwitch([]byte(legacy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Claims
+	if c.XAccountID != "cust-9" || c.Get(user.Name) != "Li Si" || c.Get(user.Mobile) != "86-13800000000" || c.Get(user.BPID) != "bp-1" ||
+		len(c.Fields) != 3 || c.Extra["tier"] != "gold" || c.Issuer != "https://shop.example" || c.AuthTime.Minute() != 59 || p.FlowID != "f1" {
+		t.Fatalf("decoded %+v", p)
+	}
+	// And the current shape round-trips.
+	value, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := decodePendingSwitch(value)
+	if err != nil || fmt.Sprint(again) != fmt.Sprint(p) {
+		t.Fatalf("round trip: %+v, %v", again, err)
+	}
 }

@@ -21,8 +21,9 @@ const healthBucket = "health"
 const readyTimeout = 2 * time.Second
 
 // Health reports whether the bridge can serve logins now: the store
-// answers, the signing certificate is within its validity, and the Huawei
-// SP metadata is loaded with at least one signing certificate in validity.
+// answers, the signing certificate is within its validity, and every Huawei
+// site's SP metadata is loaded with at least one signing certificate in
+// validity.
 // Every problem is listed; none of them is secret.
 func (s *Server) Health(ctx context.Context) error {
 	var problems []string
@@ -36,26 +37,34 @@ func (s *Server) Health(ctx context.Context) error {
 		problems = append(problems, fmt.Sprintf("the signing certificate is valid %s to %s, not now: rotate the IdP key",
 			cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339)))
 	}
-	switch sp := s.cfg.DefaultSP(); {
-	case sp == nil:
-		problems = append(problems, "no Huawei SP metadata is loaded")
-	case len(sp.SigningCerts) == 0:
-		problems = append(problems, fmt.Sprintf("the SP metadata of %s has no signing certificate", sp.EntityID))
-	default:
-		valid := false
-		for _, c := range sp.SigningCerts {
-			if !now.Before(c.NotBefore) && now.Before(c.NotAfter) {
-				valid = true
-			}
-		}
-		if !valid {
-			problems = append(problems, fmt.Sprintf("every signing certificate in the SP metadata of %s is expired or not yet valid: reload that metadata", sp.EntityID))
+	for i := range s.sites {
+		if p := spProblem(&s.sites[i], now); p != "" {
+			problems = append(problems, p)
 		}
 	}
 	if len(problems) > 0 {
 		return fmt.Errorf("%w: %s", ErrNotReady, strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// spProblem is what keeps site's SP from verifying requests now, or "".
+func spProblem(site *Site, now time.Time) string {
+	sp := site.SP()
+	switch {
+	case sp == nil && site.Name == "":
+		return "no Huawei SP metadata is loaded"
+	case sp == nil:
+		return fmt.Sprintf("no Huawei SP metadata is loaded for site %s", site.Name)
+	case len(sp.SigningCerts) == 0:
+		return fmt.Sprintf("the SP metadata of %s has no signing certificate", sp.EntityID)
+	}
+	for _, c := range sp.SigningCerts {
+		if !now.Before(c.NotBefore) && now.Before(c.NotAfter) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("every signing certificate in the SP metadata of %s is expired or not yet valid: reload that metadata", sp.EntityID)
 }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {

@@ -21,7 +21,7 @@ func (s *Server) handleSLO(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if claims, err := s.cfg.Sessions.Read(r); err == nil {
-		ev.XAccountID = claims.Subject
+		ev.XAccountID = claims.XAccountID
 	}
 	s.cfg.Sessions.End(w)
 	s.forgetService(w)

@@ -14,7 +14,10 @@ import (
 // Metrics are the bridge's Prometheus metrics. A nil *Metrics records
 // nothing.
 type Metrics struct {
-	// Requests counts SSO-endpoint requests by audit event and verdict.
+	// Requests counts SSO-endpoint requests by audit event, verdict and
+	// Huawei site ("" until a request names one: refused before that, or
+	// the one site of a single-site bridge configured without a name). The
+	// site label takes only the configured sites' names.
 	Requests *prometheus.CounterVec
 	// SSOLatency is the time from a request's arrival to the POST form being
 	// served: path "direct" for an AuthnRequest answered from the session,
@@ -46,21 +49,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "partneridp_requests_total",
-			Help: "Requests to the SSO endpoints by event (sso, handoff, resume, bind_notification, logout) and outcome (the audit verdict).",
-		}, []string{"endpoint", "outcome"}),
+			Help: "Requests to the SSO endpoints by event (sso, handoff, resume, bind_notification, logout) and outcome (the audit verdict), and the Huawei site (empty until known).",
+		}, []string{"endpoint", "outcome", "site"}),
 		SSOLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "partneridp_sso_duration_seconds",
-			Help:    "Time from the request's arrival to the SAML POST form being served; path=direct (AuthnRequest with a session) or resumed (handoff completing a flow).",
+			Help:    "Time from the request's arrival to the SAML POST form being served; path=direct (AuthnRequest with a session) or resumed (handoff completing a flow), by Huawei site.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
-		}, []string{"path"}),
+		}, []string{"path", "site"}),
 		SignatureFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "partneridp_signature_failures_total",
 			Help: "Refused signatures by event and reason (bad_signature, signature_missing, sigalg_not_allowed, token_bad_signature, ...).",
 		}, []string{"endpoint", "reason"}),
 		BindNotifications: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "partneridp_bind_notifications_total",
-			Help: "Huawei bind notifications by outcome (stored, removed, unchanged, refused, error).",
-		}, []string{"outcome"}),
+			Help: "Huawei bind notifications by outcome (stored, removed, unchanged, refused, error) and Huawei site.",
+		}, []string{"outcome", "site"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.Requests, m.SSOLatency, m.SignatureFailures, m.BindNotifications,
@@ -92,15 +95,15 @@ func (m *Metrics) countBindings() float64 {
 	return float64(n)
 }
 
-func (m *Metrics) request(endpoint, outcome string) {
+func (m *Metrics) request(endpoint, outcome, site string) {
 	if m != nil {
-		m.Requests.WithLabelValues(endpoint, outcome).Inc()
+		m.Requests.WithLabelValues(endpoint, outcome, site).Inc()
 	}
 }
 
-func (m *Metrics) ssoLatency(path string, d time.Duration) {
+func (m *Metrics) ssoLatency(path, site string, d time.Duration) {
 	if m != nil {
-		m.SSOLatency.WithLabelValues(path).Observe(d.Seconds())
+		m.SSOLatency.WithLabelValues(path, site).Observe(d.Seconds())
 	}
 }
 
@@ -110,8 +113,8 @@ func (m *Metrics) signatureFailure(endpoint, reason string) {
 	}
 }
 
-func (m *Metrics) bindNotification(outcome string) {
+func (m *Metrics) bindNotification(outcome, site string) {
 	if m != nil {
-		m.BindNotifications.WithLabelValues(outcome).Inc()
+		m.BindNotifications.WithLabelValues(outcome, site).Inc()
 	}
 }

@@ -383,9 +383,9 @@ func (l genuineLogin) built(t *testing.T, b *samlresp.Builder, sp *metadata.SP, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := userFrom(claims)
+	u := claims.User
 	if b.Clock != nil {
-		u.AuthnInstant = b.Clock() // the user logged in on the builder's clock
+		u.AuthTime = b.Clock() // the user logged in on the builder's clock
 	}
 	resp, err := b.Build(samlRequest(flowRecord{RequestID: requestID, ACS: acs}, sp), u)
 	if err != nil {

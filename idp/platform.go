@@ -59,12 +59,18 @@ func (s *Server) handleHandoff(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, ev, err)
 		return
 	}
-	ev.XAccountID = claims.Subject
+	ev.XAccountID = claims.XAccountID
 	if originVerdict == originVerdictNone && !s.handoffHeaderless[claims.Issuer] {
 		s.fail(w, r, ev, s.originUnknownError())
 		return
 	}
-	service, err := s.cfg.Services.Resolve(h.Service)
+	site, err := s.siteNamed(claims.Site)
+	if err != nil {
+		s.fail(w, r, ev, err)
+		return
+	}
+	ev.Site = site.Name
+	service, err := s.servicePolicy(site).Resolve(h.Service)
 	if err != nil {
 		s.fail(w, r, ev, err)
 		return
@@ -86,7 +92,8 @@ func confirmParam(r *http.Request) (string, bool) {
 }
 
 // continueHandoff starts the session for verified claims and goes on: the
-// deferred flow's answer, or Huawei's login link.
+// deferred flow's answer (on the site whose SP sent the request), or the
+// login link of the site the token chose.
 func (s *Server) continueHandoff(w http.ResponseWriter, r *http.Request, ev *AuditEvent, claims handoff.Claims, service, flowID string, start time.Time) {
 	if err := s.cfg.Sessions.Start(w, claims); err != nil {
 		s.fail(w, r, ev, err)
@@ -94,16 +101,22 @@ func (s *Server) continueHandoff(w http.ResponseWriter, r *http.Request, ev *Aud
 	}
 	s.rememberService(w, service)
 	if flowID != "" {
-		rec, sp, err := s.takeFlow(r.Context(), flowID)
+		rec, sp, site, err := s.takeFlow(r.Context(), flowID)
 		ev.RequestID, ev.SP = rec.RequestID, rec.SP
 		if err != nil {
 			s.fail(w, r, ev, err)
 			return
 		}
-		s.completeFlow(w, r, ev, rec, sp, claims, start, pathResumed)
+		s.completeFlow(w, r, ev, rec, site, sp, claims, start, pathResumed)
 		return
 	}
-	b, err := s.cfg.Bindings.Get(r.Context(), binding.Key{XAccountType: s.cfg.XAccountType, XAccountID: claims.Subject})
+	site, err := s.siteNamed(claims.Site)
+	if err != nil {
+		s.fail(w, r, ev, err)
+		return
+	}
+	ev.Site = site.Name
+	b, err := s.cfg.Bindings.Get(r.Context(), binding.Key{XAccountType: site.XAccountType(), XAccountID: claims.XAccountID})
 	firstLogin := errors.Is(err, binding.ErrNotFound)
 	if err != nil && !firstLogin {
 		s.fail(w, r, ev, err)
@@ -114,7 +127,7 @@ func (s *Server) continueHandoff(w http.ResponseWriter, r *http.Request, ev *Aud
 	if firstLogin {
 		ev.Reason = ReasonFirstLogin
 	}
-	http.Redirect(w, r, s.cfg.LoginLink.URL(firstLogin, service), http.StatusFound)
+	http.Redirect(w, r, site.LoginLink.URL(firstLogin, service), http.StatusFound)
 	s.finish(*ev)
 }
 
@@ -193,7 +206,7 @@ func (s *Server) rememberedService(r *http.Request) string {
 	if err != nil || len(raw) == 0 {
 		return ""
 	}
-	service, err := s.cfg.Services.Resolve(string(raw))
+	service, err := s.services.Resolve(string(raw))
 	if err != nil {
 		return ""
 	}

@@ -34,7 +34,7 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		_, _ = w.Write(xml)
 	}
-	s.metrics.request("metadata", "served")
+	s.metrics.request("metadata", "served", "")
 }
 
 // handleNotFound answers every other path (also /metrics, which is on the

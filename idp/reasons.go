@@ -129,7 +129,8 @@ var reasonRegistry = []ReasonInfo{
 	// Flows and sessions.
 	{ReasonBadFlowID, KindRefusal, http.StatusBadRequest, "/sso/huawei", "the platform changed the return_to URL: send the user back to it unchanged"},
 	{ReasonFlowNotFound, KindRefusal, http.StatusBadRequest, "/sso/huawei", "the user took longer than idp.flow_lifetime on the platform's login, or the flow was already completed: " + fixStartAgain},
-	{ReasonSPNotTrusted, KindRefusal, http.StatusBadRequest, "/sso/huawei", "the SP metadata changed while the user logged in: " + fixStartAgain},
+	{ReasonSPNotTrusted, KindRefusal, http.StatusBadRequest, "/sso/huawei, /saml/sso", "the SP metadata changed while the user logged in: " + fixStartAgain},
+	{ReasonUnknownSite, KindRefusal, http.StatusBadRequest, "/sso/huawei, /huawei/bind/<site>", "the token's huawei_site claim or the bind notification path names no configured site: use a huawei_sites[].name (or leave the claim out for the first site)"},
 	{ReasonSessionTooLarge, KindRefusal, http.StatusBadRequest, "/sso/huawei", "the token's claims do not fit in a session cookie: send fewer or shorter extra claims"},
 	{ReasonInvalidUser, KindRefusal, http.StatusBadRequest, "/saml/sso, /sso/huawei", "the platform's claims (mobile, email) cannot go into an assertion: fix their format"},
 	{ReasonBadRelayState, KindRefusal, http.StatusBadRequest, "/saml/sso", "a RelayState longer than 80 bytes or with control characters: " + fixAttackOrMistake},
@@ -167,6 +168,7 @@ var reasonRegistry = []ReasonInfo{
 	{ReasonBadFields, KindRefusal, http.StatusBadRequest, "/huawei/bind", "a required field is missing or malformed; xUserId must be a valid xaccount_id: `bindings get` the account; report the notification to Huawei if it is genuine"},
 	{ReasonInvalidBinding, KindRefusal, http.StatusBadRequest, "/huawei/bind", "the store refused the binding's fields: see the message"},
 	{ReasonUnbindMismatch, KindRefusal, http.StatusConflict, "/huawei/bind", "an unbind names a Huawei account other than the one stored: `bindings history X` shows the record; repair with `bindings put` or `delete`"},
+	{ReasonBindSiteAmbiguous, KindRefusal, http.StatusConflict, "/huawei/bind", "the notification verifies with several sites' SP certificates: set each site's Notification URL in Partner Center to <public_url>/huawei/bind/<site name>"},
 	{ReasonNotificationReplay, KindRefusal, http.StatusConflict, "/huawei/bind", "an exact copy of a notification already applied: nothing changed. If Huawei genuinely repeated it after a change, repair with `bindings put` / `delete` and check `bindings history X`"},
 	// Internal failures.
 	{ReasonStoreUnavailable, KindInternal, http.StatusServiceUnavailable, "any", "the store cannot be reached or used now (a bolt file locked by another process; an etcd cluster without a leader or unreachable): nothing was changed; check `/readyz` and the store, logins recover by themselves once it answers"},

@@ -51,18 +51,24 @@ type Config struct {
 	IdPEntityID string
 	MetadataXML []byte // the document served at PathMetadata (built with metadata.BuildIDPMetadata)
 
-	SPs       samlreq.SPLookup      // trusted SPs by entityID
-	DefaultSP func() *metadata.SP   // the configured Huawei site's SP (bind-notification certs); a func so refreshed metadata is used
-	Intake    *samlreq.Intake       // its Replay is set to a store-backed SAMLReplay when nil
-	Builder   *samlresp.Builder     // IssuerEntityID must equal IdPEntityID
-	Verifier  *handoff.Verifier     // its Replay is set to a store-backed TokenReplay when nil
-	Sessions  *handoff.Sessions     // the bridge's session cookie
-	LoginLink handoff.LoginLink     // Huawei's /authui/saml/login link
-	Services  handoff.ServicePolicy // allowed service URLs (also re-checked before the post-bind redirect)
+	SPs      samlreq.SPLookup  // trusted SPs by entityID; with Sites, the sites' SPs when nil
+	Intake   *samlreq.Intake   // its Replay is set to a store-backed SAMLReplay when nil; its SPs to SPs when nil
+	Builder  *samlresp.Builder // IssuerEntityID must equal IdPEntityID
+	Verifier *handoff.Verifier // its Replay is set to a store-backed TokenReplay when nil
+	Sessions *handoff.Sessions // the bridge's session cookie
 
-	XAccountType     string // the platform id Huawei assigned; must equal LoginLink.XAccountType
-	PlatformLoginURL string // where a user without a session logs in; gets ?return_to=<handoff URL with flow=ID>
-	LandingURL       string // where the browser goes after a bind notification or logout when there is no better place
+	// Sites are the Huawei sites the partner sells on, the first the
+	// default of a handoff that names none (see Site). When nil, the one
+	// site is given by the single-site fields below; set one or the other.
+	Sites []Site
+
+	DefaultSP        func() *metadata.SP   // single site: its SP (bind-notification certs); a func so refreshed metadata is used
+	LoginLink        handoff.LoginLink     // single site: Huawei's /authui/saml/login link
+	Services         handoff.ServicePolicy // single site: allowed service URLs (also re-checked before the post-bind redirect)
+	XAccountType     string                // single site: the platform id Huawei assigned; must equal LoginLink.XAccountType
+	PlatformLoginURL string                // single site: where a user without a session logs in; gets ?return_to=<handoff URL with flow=ID>
+
+	LandingURL string // where the browser goes after a bind notification or logout when there is no better place
 
 	Bindings   binding.Store
 	Ephemeral  binding.Ephemeral // flow records and replay marks; Bindings.Ephemeral() when nil
@@ -71,8 +77,9 @@ type Config struct {
 	FlowTTL time.Duration // optional: DefaultFlowTTL when 0
 
 	// HandoffOrigins (optional) are the origins (https://shop.example) a
-	// handoff may come from, besides the origins of PlatformLoginURL and
-	// PublicURL, which are always allowed (see handoffguard.go).
+	// handoff may come from, besides the origins of the sites'
+	// PlatformLoginURL and PublicURL, which are always allowed (see
+	// handoffguard.go).
 	HandoffOrigins []string
 	// HandoffWithoutOrigin (optional) lists platform issuers whose handoffs
 	// are accepted when a browser sends neither Origin nor Referer. It
@@ -87,8 +94,8 @@ type Config struct {
 
 	// FormActionAlso (optional) lists extra CSP form-action sources for the
 	// POST form: the origins the SP's ACS redirects to after the POST. When
-	// nil, the https origins of Services.AllowedHosts are used: that is
-	// where Huawei sends the user after its ACS.
+	// nil, the https origins of the sites' Services.AllowedHosts are used:
+	// that is where Huawei sends the user after its ACS.
 	FormActionAlso []string
 
 	Audit    Auditor                      // optional: audit events go to Logger when nil
@@ -123,9 +130,11 @@ type Server struct {
 	handoffURL        string
 	flowTTL           time.Duration
 	formActionAlso    []string
-	handoffOrigins    map[string]bool // normalized origins a handoff may come from
-	handoffHeaderless map[string]bool // issuers accepted without origin evidence
-	pageDefault       string          // page language when Accept-Language does not choose
+	handoffOrigins    map[string]bool       // normalized origins a handoff may come from
+	handoffHeaderless map[string]bool       // issuers accepted without origin evidence
+	pageDefault       string                // page language when Accept-Language does not choose
+	sites             []Site                // at least one; the first is the default
+	services          handoff.ServicePolicy // every site's console hosts
 	log               *slog.Logger
 	audit             Auditor
 	clock             func() time.Time
@@ -213,11 +222,12 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.MetadataXML) == 0 {
 		p.add("MetadataXML is empty: build it with metadata.BuildIDPMetadata")
 	}
+	sites := sitesOf(&cfg, &p)
+	if cfg.SPs == nil && len(cfg.Sites) > 0 {
+		cfg.SPs = sitesLookup(sites)
+	}
 	if cfg.SPs == nil {
 		p.add("SPs is nil: no SP would be trusted")
-	}
-	if cfg.DefaultSP == nil {
-		p.add("DefaultSP is nil: the Huawei site's SP is needed to verify bind notifications")
 	}
 	if cfg.Bindings == nil {
 		p.add("Bindings is nil: open the binding store")
@@ -235,6 +245,9 @@ func New(cfg Config) (*Server, error) {
 		}
 		if cfg.Intake.SSOURL == "" {
 			p.add("Intake.SSOURL is empty: set it to %s", publicURL+PathSSO)
+		}
+		if cfg.Intake.SPs == nil && len(cfg.Sites) > 0 {
+			cfg.Intake.SPs = cfg.SPs
 		}
 		if cfg.Intake.SPs == nil {
 			p.add("Intake.SPs is nil: set it to the same lookup as SPs")
@@ -272,29 +285,25 @@ func New(cfg Config) (*Server, error) {
 	} else {
 		p.err(cfg.Sessions.Validate())
 	}
-	p.err(cfg.LoginLink.Validate())
-	p.err(cfg.Services.Validate())
-	if cfg.XAccountType == "" {
-		p.add("XAccountType is empty: set the platform id Huawei assigned")
-	} else if cfg.XAccountType != cfg.LoginLink.XAccountType {
-		p.add("XAccountType %q differs from LoginLink.XAccountType %q", cfg.XAccountType, cfg.LoginLink.XAccountType)
-	}
-	p.absoluteURL("PlatformLoginURL", cfg.PlatformLoginURL, true)
 	p.absoluteURL("LandingURL", cfg.LandingURL, true)
 	if cfg.FlowTTL < 0 || cfg.FlowTTL > maxFlowTTL {
 		p.add("FlowTTL %s must be between 0 (default %s) and %s", cfg.FlowTTL, DefaultFlowTTL, maxFlowTTL)
 	}
 	cfg.checkLifetimes(&p)
+	services := unionServices(sites)
 	formAction := cfg.FormActionAlso
 	if formAction == nil {
-		formAction = originsOf(cfg.Services.AllowedHosts)
+		formAction = originsOf(services.AllowedHosts)
 	}
 	for _, src := range formAction {
 		if src != "https:" && !cspOrigin.MatchString(src) {
 			p.add("FormActionAlso %q must be \"https:\" or an origin such as https://console.huaweicloud.com", src)
 		}
 	}
-	handoffOrigins := map[string]bool{originOf(publicURL): true, originOf(cfg.PlatformLoginURL): true}
+	handoffOrigins := map[string]bool{originOf(publicURL): true}
+	for _, site := range sites {
+		handoffOrigins[originOf(site.PlatformLoginURL)] = true
+	}
 	for _, o := range cfg.HandoffOrigins {
 		if norm := originOf(o); norm == "" {
 			p.add("HandoffOrigins %q must be an origin such as https://shop.example", o)
@@ -321,6 +330,8 @@ func New(cfg Config) (*Server, error) {
 		handoffOrigins:    handoffOrigins,
 		handoffHeaderless: headerless,
 		pageDefault:       cfg.PageLanguage,
+		sites:             sites,
+		services:          services,
 		log:               cfg.Logger,
 		audit:             cfg.Audit,
 		clock:             cfg.Clock,
@@ -420,6 +431,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(PathSSO, s.ssoRoute(maxSSOBody, s.handleSSO))
 	mux.Handle(PathHandoff, s.ssoRoute(maxHandoffBody, s.handleHandoff))
 	mux.Handle(PathBind, s.ssoRoute(maxBindBody, s.handleBind))
+	mux.Handle(PathBind+"/", s.ssoRoute(maxBindBody, s.handleBind)) // /huawei/bind/<site name>
 	mux.Handle(PathSLO, s.ssoRoute(maxOtherBody, s.handleSLO))
 	mux.Handle(PathMetadata, limitBody(maxOtherBody, http.HandlerFunc(s.handleMetadata)))
 	mux.Handle(PathHealthz, limitBody(maxOtherBody, http.HandlerFunc(s.handleHealthz)))
@@ -453,8 +465,8 @@ func (s *Server) newEvent(r *http.Request, event string) *AuditEvent {
 func (s *Server) finish(ev AuditEvent) {
 	ev.Time = s.now().UTC()
 	s.audit.Record(ev)
-	s.metrics.request(ev.Event, ev.Verdict)
+	s.metrics.request(ev.Event, ev.Verdict, ev.Site)
 	if ev.Event == EventBindNotification {
-		s.metrics.bindNotification(ev.Verdict)
+		s.metrics.bindNotification(ev.Verdict, ev.Site)
 	}
 }

@@ -32,6 +32,13 @@ func (s *Server) handleSSO(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.RequestID, ev.SP = req.ID, req.Issuer
+	site, ok := s.siteOfSP(req.Issuer)
+	if !ok {
+		s.fail(w, r, ev, &RequestError{Status: http.StatusBadRequest, Reason: ReasonSPNotTrusted,
+			Msg: fmt.Sprintf("the SP %.200q is trusted but is no configured Huawei site's SP", req.Issuer)})
+		return
+	}
+	ev.Site = site.Name
 	if req.SHA1Warning {
 		s.log.Warn("AuthnRequest signed with rsa-sha1 (allowed by policy): ask the SP to use rsa-sha256",
 			"request_id", req.ID, "sp", req.Issuer)
@@ -53,7 +60,7 @@ func (s *Server) handleSSO(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case hasSession && !req.ForceAuthn:
-		s.completeFlow(w, r, ev, rec, req.SP, claims, start, pathDirect)
+		s.completeFlow(w, r, ev, rec, site, req.SP, claims, start, pathDirect)
 	case req.IsPassive:
 		s.postErrorResponse(w, r, ev, rec, req.SP, samlresp.StatusNoPassive,
 			"IsPassive was requested and the user has no session at the IdP", ReasonNoPassive)
@@ -63,7 +70,7 @@ func (s *Server) handleSSO(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, ev, err)
 			return
 		}
-		s.deferToPlatform(w, r, ev, flowID, hasSession && req.ForceAuthn)
+		s.deferToPlatform(w, r, ev, site, flowID, hasSession && req.ForceAuthn)
 	}
 }
 
@@ -118,11 +125,11 @@ func (s *Server) refuseSAMLRequest(w http.ResponseWriter, r *http.Request, ev *A
 
 // completeFlow answers the flow's AuthnRequest for the authenticated user:
 // the signed Response in the auto-submitting POST form.
-func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, ev *AuditEvent, rec flowRecord, sp *metadata.SP, claims handoff.Claims, start time.Time, path string) {
+func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, ev *AuditEvent, rec flowRecord, site *Site, sp *metadata.SP, claims handoff.Claims, start time.Time, path string) {
 	ctx := r.Context()
-	ev.RequestID, ev.SP = rec.RequestID, rec.SP
-	ev.XAccountID = claims.Subject
-	ev.DomainID = s.domainID(ctx, claims.Subject)
+	ev.RequestID, ev.SP, ev.Site = rec.RequestID, rec.SP, site.Name
+	ev.XAccountID = claims.XAccountID
+	ev.DomainID = s.domainID(ctx, site, claims.XAccountID)
 	// ForceAuthn: the platform must have authenticated the user after the
 	// request arrived, not reused an older login.
 	if rec.ForceAuthn && claims.AuthTime.Before(rec.Created.Add(-time.Second)) {
@@ -130,7 +137,7 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, ev *AuditE
 			"ForceAuthn was requested but the partner platform reported an earlier authentication", ReasonForceAuthnStale)
 		return
 	}
-	resp, err := s.cfg.Builder.Build(samlRequest(rec, sp), userFrom(claims))
+	resp, err := s.cfg.Builder.Build(samlRequest(rec, sp), claims.User)
 	if errors.Is(err, samlresp.ErrInvalidNameIDPolicy) {
 		s.postErrorResponse(w, r, ev, rec, sp, samlresp.StatusInvalidNameIDPolicy, nameIDPolicyMessage(err), samlreq.ReasonUnsupportedNameIDFormat)
 		return
@@ -145,17 +152,18 @@ func (s *Server) completeFlow(w http.ResponseWriter, r *http.Request, ev *AuditE
 	}
 	ev.Verdict = VerdictIssued
 	s.finish(*ev)
-	s.metrics.ssoLatency(path, time.Since(start))
+	s.metrics.ssoLatency(path, site.Name, time.Since(start))
 }
 
-// deferToPlatform sends a user without a usable session to the platform's
-// login; the platform sends them back to the handoff URL with the flow ID.
-func (s *Server) deferToPlatform(w http.ResponseWriter, r *http.Request, ev *AuditEvent, flowID string, sessionRefused bool) {
+// deferToPlatform sends a user without a usable session to the login of
+// the platform that owns the site; the platform sends them back to the
+// handoff URL with the flow ID.
+func (s *Server) deferToPlatform(w http.ResponseWriter, r *http.Request, ev *AuditEvent, site *Site, flowID string, sessionRefused bool) {
 	ev.Verdict, ev.Reason = VerdictDeferred, ReasonNoSession
 	if sessionRefused {
 		ev.Reason = ReasonForceAuthn // a session exists, but ForceAuthn wants a fresh login
 	}
-	http.Redirect(w, r, s.platformLoginURL(flowID), http.StatusFound)
+	http.Redirect(w, r, s.platformLoginURL(site, flowID), http.StatusFound)
 	s.finish(*ev)
 }
 
@@ -202,20 +210,6 @@ func samlRequest(rec flowRecord, sp *metadata.SP) samlresp.Request {
 	}
 }
 
-// userFrom maps the session (or handoff) claims to the assertion's user. The
-// SessionIndex is left empty: the builder makes a fresh random one.
-func userFrom(c handoff.Claims) samlresp.User {
-	return samlresp.User{
-		XAccountID:   c.Subject,
-		Name:         c.Name,
-		Mobile:       c.Mobile,
-		Email:        c.Email,
-		BPID:         c.BPID,
-		Claims:       c.Extra,
-		AuthnInstant: c.AuthTime,
-	}
-}
-
 // nameIDPolicyMessage is the StatusMessage for a NameID policy the builder
 // cannot honour: its reason, bounded and valid UTF-8.
 func nameIDPolicyMessage(err error) string {
@@ -228,11 +222,11 @@ func nameIDPolicyMessage(err error) string {
 
 // domainID is the Huawei account bound to the customer, for the audit event
 // only: "" when unbound or when the store cannot say.
-func (s *Server) domainID(ctx context.Context, xAccountID string) string {
+func (s *Server) domainID(ctx context.Context, site *Site, xAccountID string) string {
 	if xAccountID == "" {
 		return ""
 	}
-	b, err := s.cfg.Bindings.Get(ctx, binding.Key{XAccountType: s.cfg.XAccountType, XAccountID: xAccountID})
+	b, err := s.cfg.Bindings.Get(ctx, binding.Key{XAccountType: site.XAccountType(), XAccountID: xAccountID})
 	if err != nil {
 		return ""
 	}

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,13 +31,10 @@ type bridgeOptions struct {
 	Logger  *slog.Logger
 	Auditor idp.Auditor
 	Metrics *idp.Metrics
-	// SP, when set, replaces the SP metadata named in the config (selftest
-	// puts the mock Huawei IAM in Huawei's place this way).
-	SP *metadata.SP
-	// LoginURL and ServiceHosts, when set, replace the site's.
-	LoginURL     string
-	ConsoleURL   string
-	ServiceHosts []string
+	// Sites, when set, replace what the config says of each site, in
+	// config order (selftest puts a mock Huawei IAM in each site's place
+	// this way).
+	Sites []siteOverride
 	// ClientIP extracts the client address (set behind a trusted proxy).
 	ClientIP func(*http.Request) string
 }
@@ -46,12 +45,10 @@ type bridge struct {
 	keyset      atomic.Pointer[metadata.Keyset] // the current one; reload swaps it
 	signer      *metadata.SignerSlot            // what signs Responses; reload swaps it
 	metadataXML []byte
-	sp          func() *metadata.SP
-	spSource    *metadata.SPSource // nil when the SP was given in options
+	sites       []bridgeSite // huawei or huawei_sites, in config order
 	store       binding.Store
 	clock       func() time.Time
 	server      *idp.Server
-	site        siteURLs
 	stopBG      func() // stops and waits for the background work; nil before start
 
 	webhooks       []*webhook.Deliverer // platforms[].webhook (webhooks.go)
@@ -62,30 +59,51 @@ type bridge struct {
 	reloadMu   sync.Mutex // one reload at a time
 }
 
+// siteOverride replaces a site's SP metadata, login link, console and
+// console hosts; zero fields keep the config's.
+type siteOverride struct {
+	SP           *metadata.SP
+	LoginURL     string
+	ConsoleURL   string
+	ServiceHosts []string
+}
+
+// bridgeSite is one configured Huawei site as wired.
+type bridgeSite struct {
+	field    string // huawei or huawei_sites[i], for messages
+	cfg      HuaweiConfig
+	urls     siteURLs
+	sp       func() *metadata.SP
+	spSource *metadata.SPSource // nil when the SP was given in options
+}
+
+// sp is the first site's SP metadata.
+func (b *bridge) sp() *metadata.SP { return b.sites[0].sp() }
+
 type siteURLs struct {
 	LoginURL   string
 	ConsoleURL string
 	SPMetadata string
 }
 
-// resolveSite applies the config's overrides to the chosen site preset.
-func resolveSite(cfg *Config) (siteURLs, error) {
+// resolveSite applies a site's overrides to its preset.
+func resolveSite(cfg *Config, h HuaweiConfig) (siteURLs, error) {
 	var s siteURLs
-	if cfg.Huawei.Site != "custom" {
-		preset, err := metadata.SiteByName(cfg.Huawei.Site)
+	if h.Site != "custom" {
+		preset, err := metadata.SiteByName(h.Site)
 		if err != nil {
 			return s, err
 		}
 		s = siteURLs{LoginURL: preset.LoginURL, ConsoleURL: preset.ConsoleURL, SPMetadata: preset.SPMetadataURL}
 	}
-	if cfg.Huawei.LoginURL != "" {
-		s.LoginURL = cfg.Huawei.LoginURL
+	if h.LoginURL != "" {
+		s.LoginURL = h.LoginURL
 	}
-	if cfg.Huawei.ConsoleURL != "" {
-		s.ConsoleURL = cfg.Huawei.ConsoleURL
+	if h.ConsoleURL != "" {
+		s.ConsoleURL = h.ConsoleURL
 	}
-	if cfg.Huawei.SPMetadata != "" {
-		s.SPMetadata = cfg.Huawei.SPMetadata
+	if h.SPMetadata != "" {
+		s.SPMetadata = h.SPMetadata
 		if !isURL(s.SPMetadata) {
 			s.SPMetadata = cfg.Path(s.SPMetadata)
 		}
@@ -98,13 +116,14 @@ func isURL(s string) bool {
 	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != ""
 }
 
-// spLoadOptions builds the SP metadata pin from the config.
-func spLoadOptions(cfg *Config, now time.Time) (metadata.SPLoadOptions, error) {
-	opts := metadata.SPLoadOptions{AllowHTTP: cfg.Development, PinnedFingerprint: cfg.Huawei.SPPinSHA256, Now: now}
-	if cfg.Huawei.SPCertPin != "" {
-		c, err := metadata.LoadCertificate(cfg.Path(cfg.Huawei.SPCertPin), now)
+// spLoadOptions builds a site's SP metadata pin; field names the site's
+// section in messages.
+func spLoadOptions(cfg *Config, field string, h HuaweiConfig, now time.Time) (metadata.SPLoadOptions, error) {
+	opts := metadata.SPLoadOptions{AllowHTTP: cfg.Development, PinnedFingerprint: h.SPPinSHA256, Now: now}
+	if h.SPCertPin != "" {
+		c, err := metadata.LoadCertificate(cfg.Path(h.SPCertPin), now)
 		if err != nil {
-			return opts, fmt.Errorf("huawei.sp_cert_pin_file: %w", err)
+			return opts, fmt.Errorf("%s.sp_cert_pin_file: %w", field, err)
 		}
 		opts.PinnedCert = c
 	}
@@ -140,29 +159,8 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 	if b.signer, err = metadata.NewSignerSlot(signer); err != nil {
 		return nil, fmt.Errorf("idp.signing: %w", err)
 	}
-	if b.site, err = resolveSite(cfg); err != nil {
+	if b.sites, err = loadSites(cfg, opts, now); err != nil {
 		return nil, err
-	}
-	if opts.LoginURL != "" {
-		b.site.LoginURL = opts.LoginURL
-	}
-	if opts.ConsoleURL != "" {
-		b.site.ConsoleURL = opts.ConsoleURL
-	}
-	if opts.SP != nil {
-		sp := opts.SP
-		b.sp = func() *metadata.SP { return sp }
-	} else {
-		spOpts, err := spLoadOptions(cfg, now)
-		if err != nil {
-			return nil, err
-		}
-		src, err := metadata.NewSPSource(b.site.SPMetadata, spOpts, cfg.Huawei.SPRefresh.Duration, opts.Logger, metadata.WithSPClock(opts.Clock))
-		if err != nil {
-			return nil, fmt.Errorf("huawei.sp_metadata: %w", err)
-		}
-		b.spSource = src
-		b.sp = src.Current
 	}
 
 	platforms, err := loadPlatforms(cfg)
@@ -173,7 +171,7 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 	if err != nil {
 		return nil, err
 	}
-	profile, err := attributeProfile(cfg)
+	profile, spProfiles, err := attributeProfiles(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -185,23 +183,13 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 		return nil, err
 	}
 
-	serviceHosts := cfg.Huawei.ServiceHosts
-	if len(opts.ServiceHosts) > 0 {
-		serviceHosts = opts.ServiceHosts
+	sites, err := idpSites(cfg, b.sites, opts)
+	if err != nil {
+		return nil, err
 	}
-	if len(serviceHosts) == 0 {
-		if u, err := url.Parse(b.site.ConsoleURL); err == nil && u.Host != "" {
-			serviceHosts = []string{u.Host}
-		}
-	}
-	spFunc := b.sp
 	intake := &samlreq.Intake{
-		SSOURL: cfg.endpoint(pathSSO),
-		SLOURL: cfg.endpoint(pathSLO),
-		SPs: func(entityID string) (*metadata.SP, bool) {
-			sp := spFunc()
-			return sp, sp != nil && sp.EntityID == entityID
-		},
+		SSOURL:        cfg.endpoint(pathSSO),
+		SLOURL:        cfg.endpoint(pathSLO),
 		Policy:        metadata.SigAlgPolicy{AllowSHA1: cfg.IdP.AllowRSASHA1},
 		Skew:          cfg.IdP.ClockSkew.Duration,
 		NameIDFormats: cfg.IdP.NameIDFormats,
@@ -211,6 +199,7 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 		IssuerEntityID:       cfg.IdP.EntityID,
 		Signer:               b.signer,
 		Profile:              profile,
+		SPProfiles:           spProfiles,
 		Lifetime:             cfg.IdP.AssertionTTL.Duration,
 		Skew:                 cfg.IdP.ClockSkew.Duration,
 		AuthnContextClassRef: cfg.IdP.AuthnContextRef,
@@ -249,16 +238,11 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 		PublicURL:            cfg.PublicURL,
 		IdPEntityID:          cfg.IdP.EntityID,
 		MetadataXML:          b.metadataXML,
-		SPs:                  intake.SPs,
-		DefaultSP:            spFunc,
+		Sites:                sites, // and SPs, Intake.SPs: the sites' SPs
 		Intake:               intake,
 		Builder:              builder,
 		Verifier:             &handoff.Verifier{Platforms: platforms, Clock: opts.Clock},
 		Sessions:             &handoff.Sessions{Secret: sessionSecret, Lifetime: cfg.Session.Lifetime.Duration, Secure: secure, Clock: opts.Clock},
-		LoginLink:            handoff.LoginLink{LoginURL: b.site.LoginURL, XAccountType: cfg.Huawei.XAccountType},
-		Services:             handoff.ServicePolicy{AllowedHosts: serviceHosts, Default: b.site.ConsoleURL, AllowHTTP: cfg.Development},
-		XAccountType:         cfg.Huawei.XAccountType,
-		PlatformLoginURL:     cfg.Platforms[0].LoginURL,
 		LandingURL:           cfg.LandingURL,
 		Bindings:             b.store,
 		BindPolicy:           metadata.SigAlgPolicy{AllowSHA1: cfg.IdP.AllowRSASHA1},
@@ -279,6 +263,84 @@ func newBridge(ctx context.Context, cfg *Config, opts bridgeOptions) (_ *bridge,
 	return b, nil
 }
 
+// loadSites resolves every configured site and loads its SP metadata.
+func loadSites(cfg *Config, opts bridgeOptions, now time.Time) ([]bridgeSite, error) {
+	var out []bridgeSite
+	for i, h := range cfg.Sites() {
+		site := bridgeSite{field: cfg.siteField(i), cfg: h}
+		var err error
+		if site.urls, err = resolveSite(cfg, h); err != nil {
+			return nil, fmt.Errorf("%s: %w", site.field, err)
+		}
+		var over siteOverride
+		if i < len(opts.Sites) {
+			over = opts.Sites[i]
+		}
+		if over.LoginURL != "" {
+			site.urls.LoginURL = over.LoginURL
+		}
+		if over.ConsoleURL != "" {
+			site.urls.ConsoleURL = over.ConsoleURL
+		}
+		if over.SP != nil {
+			sp := over.SP
+			site.sp = func() *metadata.SP { return sp }
+			out = append(out, site)
+			continue
+		}
+		spOpts, err := spLoadOptions(cfg, site.field, h, now)
+		if err != nil {
+			return nil, err
+		}
+		src, err := metadata.NewSPSource(site.urls.SPMetadata, spOpts, h.SPRefresh.Duration, opts.Logger.With("site", h.Name), metadata.WithSPClock(opts.Clock))
+		if err != nil {
+			return nil, fmt.Errorf("%s.sp_metadata: %w", site.field, err)
+		}
+		site.spSource, site.sp = src, src.Current
+		out = append(out, site)
+	}
+	seen := map[string]string{}
+	for _, site := range out {
+		id := site.sp().EntityID
+		if other, dup := seen[id]; dup {
+			return nil, fmt.Errorf("%s: its SP metadata names entityID %s, as %s does: each site is its own SP", site.field, id, other)
+		}
+		seen[id] = site.field
+	}
+	return out, nil
+}
+
+// idpSites turns the loaded sites into idp.Sites: login link, console
+// hosts, the login URL of the platform owning each site's xAccountType.
+// (A site's attribute profile is its SP's: idp.attributes.by_sp.)
+func idpSites(cfg *Config, loaded []bridgeSite, opts bridgeOptions) ([]idp.Site, error) {
+	var out []idp.Site
+	for i, site := range loaded {
+		h := site.cfg
+		serviceHosts := h.ServiceHosts
+		if i < len(opts.Sites) && len(opts.Sites[i].ServiceHosts) > 0 {
+			serviceHosts = opts.Sites[i].ServiceHosts
+		}
+		if len(serviceHosts) == 0 {
+			if u, err := url.Parse(site.urls.ConsoleURL); err == nil && u.Host != "" {
+				serviceHosts = []string{u.Host}
+			}
+		}
+		owner, ok := siteOwner(cfg, h.XAccountType)
+		if !ok {
+			return nil, fmt.Errorf("%s.x_account_type: no platform owns %q", site.field, h.XAccountType)
+		}
+		out = append(out, idp.Site{
+			Name:             h.Name,
+			SP:               site.sp,
+			LoginLink:        handoff.LoginLink{LoginURL: site.urls.LoginURL, XAccountType: h.XAccountType},
+			Services:         handoff.ServicePolicy{AllowedHosts: serviceHosts, Default: site.urls.ConsoleURL, AllowHTTP: cfg.Development},
+			PlatformLoginURL: owner.LoginURL,
+		})
+	}
+	return out, nil
+}
+
 func httpsURL(s string) bool {
 	u, err := url.Parse(s)
 	return err == nil && u.Scheme == "https"
@@ -291,8 +353,10 @@ func (b *bridge) startBackground(logger *slog.Logger) {
 	var bg sync.WaitGroup
 	ctx, cancel := context.WithCancel(context.Background())
 	b.stopBG = func() { cancel(); bg.Wait() }
-	if src := b.spSource; src != nil {
-		bg.Go(func() { src.Run(ctx) })
+	for _, site := range b.sites {
+		if src := site.spSource; src != nil {
+			bg.Go(func() { src.Run(ctx) })
+		}
 	}
 	eph, every, clock := b.store.Ephemeral(), b.cfg.Store.SweepEvery.Duration, b.clock
 	bg.Go(func() { _ = binding.RunSweeper(ctx, eph, every, clock) })
@@ -400,18 +464,41 @@ func loadSessionSecret(cfg *Config) ([]byte, error) {
 	return secret, nil
 }
 
-func attributeProfile(cfg *Config) (samlresp.Profile, error) {
+// attributeProfiles builds idp.attributes: the default profile and those
+// of idp.attributes.by_sp.
+func attributeProfiles(cfg *Config) (samlresp.Profile, map[string]samlresp.Profile, error) {
+	def, err := attributeProfile(cfg.IdP.Attributes.ProfileConfig)
+	if err != nil {
+		return def, nil, fmt.Errorf("idp.attributes: %w", err)
+	}
+	var bySP map[string]samlresp.Profile
+	var errs []error
+	for _, entityID := range slices.Sorted(maps.Keys(cfg.IdP.Attributes.BySP)) {
+		p, err := attributeProfile(cfg.IdP.Attributes.BySP[entityID])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("idp.attributes.by_sp[%q]: %w", entityID, err))
+			continue
+		}
+		if bySP == nil {
+			bySP = map[string]samlresp.Profile{}
+		}
+		bySP[entityID] = p
+	}
+	return def, bySP, errors.Join(errs...)
+}
+
+func attributeProfile(pc ProfileConfig) (samlresp.Profile, error) {
 	var adds []samlresp.AttributeRule
-	for _, a := range cfg.IdP.Attributes.Add {
+	for _, a := range pc.Add {
 		r := samlresp.AttributeRule{Name: a.Name, Value: a.Value}
 		if a.Claim != "" {
-			r.From = "claim:" + a.Claim
+			r.From = samlresp.FromClaimPrefix + a.Claim
 		}
 		adds = append(adds, r)
 	}
-	p, err := samlresp.HuaweiProfile().With(cfg.IdP.Attributes.Rename, cfg.IdP.Attributes.Drop, adds)
+	base, err := samlresp.NamedProfile(pc.Profile)
 	if err != nil {
-		return p, fmt.Errorf("idp.attributes: %w", err)
+		return base, err
 	}
-	return p, nil
+	return base.With(pc.Rename, pc.Drop, adds)
 }

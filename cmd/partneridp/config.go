@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +20,9 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/partneridp/partneridp/idp/platformapi"
+	"github.com/partneridp/partneridp/idp/samlresp"
 	"github.com/partneridp/partneridp/idp/webhook"
+	"github.com/partneridp/partneridp/metadata"
 )
 
 // maxConfigBytes caps the config file: a config is a few KiB; anything near
@@ -36,22 +41,29 @@ type Config struct {
 	Listen      string `yaml:"listen"`
 	DataDir     string `yaml:"data_dir"`
 
-	IdP       IdPConfig        `yaml:"idp"`
-	Huawei    HuaweiConfig     `yaml:"huawei"`
-	Platforms []PlatformConfig `yaml:"platforms"`
-	Session   SessionConfig    `yaml:"session"`
-	Store     StoreConfig      `yaml:"store"`
-	TLS       TLSConfig        `yaml:"tls"`
-	Log       LogConfig        `yaml:"log"`
-	Limits    LimitsConfig     `yaml:"limits"`
-	Admin     AdminConfig      `yaml:"admin"`
-	Pages     PagesConfig      `yaml:"pages"`
+	IdP    IdPConfig    `yaml:"idp"`
+	Huawei HuaweiConfig `yaml:"huawei"`
+	// HuaweiSites lists several Huawei sites (each its own SP); the first
+	// is the default. Set it or Huawei, not both. Once parsed, Huawei holds
+	// the first site, for the commands that work on one site.
+	HuaweiSites []HuaweiConfig   `yaml:"huawei_sites"`
+	Platforms   []PlatformConfig `yaml:"platforms"`
+	Session     SessionConfig    `yaml:"session"`
+	Store       StoreConfig      `yaml:"store"`
+	TLS         TLSConfig        `yaml:"tls"`
+	Log         LogConfig        `yaml:"log"`
+	Limits      LimitsConfig     `yaml:"limits"`
+	Admin       AdminConfig      `yaml:"admin"`
+	Pages       PagesConfig      `yaml:"pages"`
 
 	// LandingURL is where the browser goes after a bind notification or a
 	// logout when there is no better place: the platform's home page.
 	LandingURL string `yaml:"landing_url"`
 
 	dir string // the config file's folder, for relative paths
+	// huaweiGiven records whether the file set huawei: (before defaults),
+	// so that huawei with huawei_sites is refused.
+	huaweiGiven bool
 }
 
 type IdPConfig struct {
@@ -95,7 +107,16 @@ type ContactYAML struct {
 	Email     string `yaml:"email"`
 }
 
+// AttributesConfig is idp.attributes: the profile every SP gets, and
+// (BySP) the profiles of SPs that get another, by SP entityID.
 type AttributesConfig struct {
+	ProfileConfig `yaml:",inline"`
+	BySP          map[string]ProfileConfig `yaml:"by_sp"`
+}
+
+// ProfileConfig names an attribute profile (samlresp.ProfileNames) and
+// changes it.
+type ProfileConfig struct {
 	Profile string            `yaml:"profile"`
 	Rename  map[string]string `yaml:"rename"`
 	Drop    []string          `yaml:"drop"`
@@ -108,7 +129,12 @@ type AttributeAdd struct {
 	Claim string `yaml:"claim"` // or a handoff-token claim
 }
 
+// HuaweiConfig is one Huawei site: huawei, or an entry of huawei_sites.
 type HuaweiConfig struct {
+	// Name identifies the site: the handoff token's huawei_site claim, the
+	// bind notification URL /huawei/bind/<name>, the metrics' site label.
+	// Default: Site (cn, intl, eu, custom).
+	Name         string   `yaml:"name"`
 	Site         string   `yaml:"site"`
 	XAccountType string   `yaml:"x_account_type"`
 	LoginURL     string   `yaml:"login_url"`
@@ -133,6 +159,12 @@ type PlatformConfig struct {
 	SecretFile    string   `yaml:"secret_file"`
 	MaxLifetime   Duration `yaml:"max_token_lifetime"`
 	LoginURL      string   `yaml:"login_url"`
+	// XAccountTypes are the xAccountTypes (Huawei sites) whose customers
+	// log in on this platform: a Huawei-initiated login without a session
+	// goes to the login_url of the platform owning the site's
+	// xAccountType. api.x_account_type is owned too. With one platform, or
+	// one site, an xAccountType no platform lists belongs to platforms[0].
+	XAccountTypes []string `yaml:"x_account_types"`
 	// Origins are more origins (https://shop.example) the platform's pages
 	// send handoffs from, besides login_url's origin (login-CSRF check).
 	Origins []string `yaml:"origins"`
@@ -260,7 +292,7 @@ var envOverrides = []struct {
 	{"PARTNERIDP_NEXT_KEY_FILE", func(c *Config) *string { return &c.IdP.Signing.NextKeyFile }},
 	{"PARTNERIDP_NEXT_CERT_FILE", func(c *Config) *string { return &c.IdP.Signing.NextCertFile }},
 	{"PARTNERIDP_PREVIOUS_CERT_FILE", func(c *Config) *string { return &c.IdP.Signing.PreviousCertFile }},
-	{"PARTNERIDP_SP_METADATA", func(c *Config) *string { return &c.Huawei.SPMetadata }},
+	{"PARTNERIDP_SP_METADATA", func(c *Config) *string { return &c.primarySite().SPMetadata }},
 	{"PARTNERIDP_SESSION_SECRET_FILE", func(c *Config) *string { return &c.Session.SecretFile }},
 	{"PARTNERIDP_STORE_PATH", func(c *Config) *string { return &c.Store.Path }},
 	{"PARTNERIDP_STORE_TYPE", func(c *Config) *string { return &c.Store.Type }},
@@ -341,6 +373,7 @@ func ParseConfig(data []byte, dir string, getenv func(string) string) (*Config, 
 		decodeProblems = te.Errors
 	}
 	cfg.dir = dir
+	cfg.huaweiGiven = !reflect.ValueOf(cfg.Huawei).IsZero()
 	if getenv != nil {
 		for _, o := range envOverrides {
 			if v := getenv(o.name); v != "" {
@@ -369,8 +402,11 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Listen, ":8443")
 	setDefault(&c.Admin.Listen, defaultAdminListen)
 	setDefault(&c.DataDir, "partneridp-data")
-	setDefault(&c.Huawei.Site, "cn")
-	setDefault(&c.IdP.Attributes.Profile, "huawei")
+	setDefault(&c.IdP.Attributes.Profile, samlresp.DefaultProfileName)
+	for id, pc := range c.IdP.Attributes.BySP {
+		setDefault(&pc.Profile, samlresp.DefaultProfileName)
+		c.IdP.Attributes.BySP[id] = pc
+	}
 	setDefault(&c.Log.Format, "json")
 	setDefault(&c.Log.Level, "info")
 	if len(c.IdP.NameIDFormats) == 0 {
@@ -386,15 +422,18 @@ func (c *Config) applyDefaults() {
 	setDefault(&c.Store.Etcd.Prefix, "/partneridp/")
 	setDuration(&c.Store.Etcd.DialTimeout, 5*time.Second)
 	setDuration(&c.Store.Etcd.RequestTimeout, 5*time.Second)
-	setDuration(&c.Huawei.SPRefresh, 24*time.Hour)
 	for i := range c.Platforms {
 		setDuration(&c.Platforms[i].MaxLifetime, 5*time.Minute)
 		if w := c.Platforms[i].Webhook; w != nil {
 			setDuration(&w.MaxAge, webhook.DefaultGiveUpAfter)
 		}
 	}
-	if pa := c.Huawei.PartnerAPI; pa != nil {
-		setDuration(&pa.Timeout, 15*time.Second)
+	setSiteDefaults(&c.Huawei)
+	for i := range c.HuaweiSites {
+		setSiteDefaults(&c.HuaweiSites[i])
+	}
+	if len(c.HuaweiSites) > 0 && !c.huaweiGiven {
+		c.Huawei = c.HuaweiSites[0]
 	}
 	if c.Limits.PerIPPerMinute == 0 {
 		c.Limits.PerIPPerMinute = 120
@@ -411,6 +450,41 @@ func (c *Config) applyDefaults() {
 	if c.Store.Path == "" {
 		c.Store.Path = filepath.Join(c.DataDir, "partneridp.db")
 	}
+}
+
+func setSiteDefaults(h *HuaweiConfig) {
+	setDefault(&h.Site, "cn")
+	setDefault(&h.Name, h.Site)
+	setDuration(&h.SPRefresh, 24*time.Hour)
+	if pa := h.PartnerAPI; pa != nil {
+		setDuration(&pa.Timeout, 15*time.Second)
+	}
+}
+
+// primarySite is the site the single-site settings and commands use: the
+// first of huawei_sites, or huawei.
+func (c *Config) primarySite() *HuaweiConfig {
+	if len(c.HuaweiSites) > 0 {
+		return &c.HuaweiSites[0]
+	}
+	return &c.Huawei
+}
+
+// Sites are the configured Huawei sites, the default first.
+func (c *Config) Sites() []HuaweiConfig {
+	if len(c.HuaweiSites) > 0 {
+		return c.HuaweiSites
+	}
+	return []HuaweiConfig{c.Huawei}
+}
+
+// siteField names a site's config section for messages: huawei, or
+// huawei_sites[i].
+func (c *Config) siteField(i int) string {
+	if len(c.HuaweiSites) > 0 {
+		return fmt.Sprintf("huawei_sites[%d]", i)
+	}
+	return "huawei"
 }
 
 func setDefault(s *string, v string) {
@@ -443,48 +517,15 @@ func (c *Config) Validate() []string {
 	p.positive("idp.assertion_lifetime", c.IdP.AssertionTTL.Duration, time.Hour)
 	p.positive("idp.clock_skew", c.IdP.ClockSkew.Duration, 15*time.Minute)
 	p.positive("idp.flow_lifetime", c.IdP.FlowTTL.Duration, 24*time.Hour)
-	if c.IdP.Attributes.Profile != "huawei" {
-		p.add("idp.attributes.profile: %q is unknown (known: huawei)", c.IdP.Attributes.Profile)
-	}
-	for i, a := range c.IdP.Attributes.Add {
-		if a.Name == "" {
-			p.add("idp.attributes.add[%d]: name is required", i)
+	checkProfileConfig(&p, "idp.attributes", c.IdP.Attributes.ProfileConfig)
+	for _, entityID := range slices.Sorted(maps.Keys(c.IdP.Attributes.BySP)) {
+		at := fmt.Sprintf("idp.attributes.by_sp[%q]", entityID)
+		if strings.TrimSpace(entityID) == "" {
+			p.add("%s: the key must be an SP entityID", at)
 		}
-		if (a.Value == "") == (a.Claim == "") {
-			p.add("idp.attributes.add[%d]: set exactly one of value or claim", i)
-		}
+		checkProfileConfig(&p, at, c.IdP.Attributes.BySP[entityID])
 	}
-	switch c.Huawei.Site {
-	case "cn", "intl", "eu", "custom":
-	default:
-		p.add("huawei.site: %q is unknown (use cn, intl, eu or custom)", c.Huawei.Site)
-	}
-	if c.Huawei.Site == "custom" {
-		if c.Huawei.SPMetadata == "" {
-			p.add("huawei.sp_metadata: required when huawei.site is custom")
-		}
-		if c.Huawei.LoginURL == "" {
-			p.add("huawei.login_url: required when huawei.site is custom")
-		}
-		if c.Huawei.ConsoleURL == "" {
-			p.add("huawei.console_url: required when huawei.site is custom (the default service URL)")
-		}
-	}
-	if c.Huawei.XAccountType == "" {
-		p.add("huawei.x_account_type: required (the Partner Platform ID shown in Partner Center after the IDP Metadata upload)")
-	} else if len(c.Huawei.XAccountType) > 64 {
-		p.add("huawei.x_account_type: longer than 64 characters")
-	}
-	p.url("huawei.login_url", c.Huawei.LoginURL, false, c.Development)
-	p.url("huawei.console_url", c.Huawei.ConsoleURL, false, c.Development)
-	if m := c.Huawei.SPMetadata; strings.Contains(m, "://") {
-		p.url("huawei.sp_metadata", m, false, c.Development)
-	}
-	for i, h := range c.Huawei.ServiceHosts {
-		if h == "" || strings.ContainsAny(h, "/@\\ ") || strings.Contains(h, "://") {
-			p.add("huawei.service_hosts[%d]: %q must be a host name like console.huaweicloud.com (a port is allowed)", i, h)
-		}
-	}
+	checkSites(c, &p)
 	if len(c.Platforms) == 0 {
 		p.add("platforms: at least one partner platform is required (who may hand users over)")
 	}
@@ -538,25 +579,6 @@ func (c *Config) Validate() []string {
 			}
 		}
 	}
-	if pa := c.Huawei.PartnerAPI; pa != nil {
-		for _, f := range []struct{ name, file, env string }{{"ak", pa.AKFile, pa.AKEnv}, {"sk", pa.SKFile, pa.SKEnv}} {
-			switch {
-			case f.file != "" && f.env != "":
-				p.add("huawei.partner_api: set %s_file or %s_env, not both", f.name, f.name)
-			case f.file == "" && f.env == "":
-				p.add("huawei.partner_api: set %s_file (chmod 600) or %s_env", f.name, f.name)
-			case f.env != "" && !envName.MatchString(f.env):
-				p.add("huawei.partner_api.%s_env: %q is not an environment variable name (A-Z, 0-9, _)", f.name, f.env)
-			}
-		}
-		if pa.DomainID == "" {
-			p.add("huawei.partner_api.domain_id: required (the partner's own Huawei account ID)")
-		}
-		p.url("huawei.partner_api.endpoint", pa.Endpoint, false, c.Development)
-		if d := pa.Timeout.Duration; d < time.Second || d > maxPartnerTimeout {
-			p.add("huawei.partner_api.timeout: %s is outside 1s to %s (a create-customer call with its retries must end within %s)", d, maxPartnerTimeout, platformapi.CreateDeadline)
-		}
-	}
 	p.positive("session.lifetime", c.Session.Lifetime.Duration, 7*24*time.Hour)
 	p.positive("store.open_timeout", c.Store.OpenTimeout.Duration, time.Minute)
 	checkStoreConfig(c, &p)
@@ -595,6 +617,167 @@ func (c *Config) Validate() []string {
 	return p.list
 }
 
+// checkProfileConfig checks what it can of a profile without building it
+// (rename and drop are checked against the profile when the bridge starts).
+func checkProfileConfig(p *problems, at string, pc ProfileConfig) {
+	if _, err := samlresp.NamedProfile(pc.Profile); err != nil {
+		p.add("%s.profile: %q is unknown (known: %s)", at, pc.Profile, strings.Join(samlresp.ProfileNames(), ", "))
+	}
+	for i, a := range pc.Add {
+		if a.Name == "" {
+			p.add("%s.add[%d]: name is required", at, i)
+		}
+		if (a.Value == "") == (a.Claim == "") {
+			p.add("%s.add[%d]: set exactly one of value or claim", at, i)
+		}
+	}
+}
+
+// checkSites checks huawei or huawei_sites: each site as huawei was always
+// checked, then what must differ between sites, and that a platform owns
+// each site's xAccountType.
+func checkSites(c *Config, p *problems) {
+	if c.huaweiGiven && len(c.HuaweiSites) > 0 {
+		p.add("huawei and huawei_sites are both set: list every site under huawei_sites (huawei alone means one site)")
+	}
+	names, types, spSources := map[string]int{}, map[string]int{}, map[string]int{}
+	for i, h := range c.Sites() {
+		at := c.siteField(i)
+		checkSite(c, p, at, h)
+		if j, dup := names[h.Name]; dup {
+			p.add("%s.name: %q is also the name of %s: give each site its own name", at, h.Name, c.siteField(j))
+		}
+		names[h.Name] = i
+		if j, dup := types[h.XAccountType]; dup && h.XAccountType != "" {
+			p.add("%s.x_account_type: %q is also the x_account_type of %s: Huawei assigns one per site", at, h.XAccountType, c.siteField(j))
+		}
+		types[h.XAccountType] = i
+		if src := siteSPSource(h); src != "" {
+			if j, dup := spSources[src]; dup {
+				p.add("%s: its SP metadata is also that of %s (%s): each site is its own SP", at, c.siteField(j), src)
+			}
+			spSources[src] = i
+		}
+	}
+	for i, h := range c.Sites() {
+		if h.XAccountType == "" {
+			continue
+		}
+		if owners := siteOwners(c, h.XAccountType); len(owners) > 1 {
+			p.add("%s.x_account_type: %q is owned by several platforms (%s): list it under one platform's x_account_types", c.siteField(i), h.XAccountType, strings.Join(owners, ", "))
+		} else if _, ok := siteOwner(c, h.XAccountType); !ok {
+			p.add("%s.x_account_type: no platform owns %q: add it to the x_account_types of the platform whose customers log in for this site", c.siteField(i), h.XAccountType)
+		}
+	}
+	for i, pl := range c.Platforms {
+		for j, t := range pl.XAccountTypes {
+			if _, ok := types[t]; !ok {
+				p.add("platforms[%d].x_account_types[%d]: %q is no configured site's x_account_type", i, j, t)
+			}
+		}
+	}
+}
+
+// checkSite checks one site's section, at is its name in messages.
+func checkSite(c *Config, p *problems, at string, h HuaweiConfig) {
+	switch h.Site {
+	case "cn", "intl", "eu", "custom":
+	default:
+		p.add("%s.site: %q is unknown (use cn, intl, eu or custom)", at, h.Site)
+	}
+	if h.Site == "custom" {
+		if h.SPMetadata == "" {
+			p.add("%s.sp_metadata: required when %s.site is custom", at, at)
+		}
+		if h.LoginURL == "" {
+			p.add("%s.login_url: required when %s.site is custom", at, at)
+		}
+		if h.ConsoleURL == "" {
+			p.add("%s.console_url: required when %s.site is custom (the default service URL)", at, at)
+		}
+	}
+	if !siteName.MatchString(h.Name) {
+		p.add("%s.name: %q must be 1 to 64 of a-z, 0-9, - and _ (it appears in URLs, tokens and metrics)", at, h.Name)
+	}
+	if h.XAccountType == "" {
+		p.add("%s.x_account_type: required (the Partner Platform ID shown in Partner Center after the IDP Metadata upload)", at)
+	} else if len(h.XAccountType) > 64 {
+		p.add("%s.x_account_type: longer than 64 characters", at)
+	}
+	p.url(at+".login_url", h.LoginURL, false, c.Development)
+	p.url(at+".console_url", h.ConsoleURL, false, c.Development)
+	if m := h.SPMetadata; strings.Contains(m, "://") {
+		p.url(at+".sp_metadata", m, false, c.Development)
+	}
+	for i, host := range h.ServiceHosts {
+		if host == "" || strings.ContainsAny(host, "/@\\ ") || strings.Contains(host, "://") {
+			p.add("%s.service_hosts[%d]: %q must be a host name like console.huaweicloud.com (a port is allowed)", at, i, host)
+		}
+	}
+	if pa := h.PartnerAPI; pa != nil {
+		for _, f := range []struct{ name, file, env string }{{"ak", pa.AKFile, pa.AKEnv}, {"sk", pa.SKFile, pa.SKEnv}} {
+			switch {
+			case f.file != "" && f.env != "":
+				p.add("%s.partner_api: set %s_file or %s_env, not both", at, f.name, f.name)
+			case f.file == "" && f.env == "":
+				p.add("%s.partner_api: set %s_file (chmod 600) or %s_env", at, f.name, f.name)
+			case f.env != "" && !envName.MatchString(f.env):
+				p.add("%s.partner_api.%s_env: %q is not an environment variable name (A-Z, 0-9, _)", at, f.name, f.env)
+			}
+		}
+		if pa.DomainID == "" {
+			p.add("%s.partner_api.domain_id: required (the partner's own Huawei account ID)", at)
+		}
+		p.url(at+".partner_api.endpoint", pa.Endpoint, false, c.Development)
+		if d := pa.Timeout.Duration; d < time.Second || d > maxPartnerTimeout {
+			p.add("%s.partner_api.timeout: %s is outside 1s to %s (a create-customer call with its retries must end within %s)", at, d, maxPartnerTimeout, platformapi.CreateDeadline)
+		}
+	}
+}
+
+// siteName is what a site name may be: it goes into URL paths, token
+// claims and metric labels.
+var siteName = regexp.MustCompile(`^[a-z0-9_-]{1,64}$`)
+
+// siteSPSource is where a site's SP metadata comes from: sp_metadata, else
+// the preset's URL ("" for a custom site without one).
+func siteSPSource(h HuaweiConfig) string {
+	if h.SPMetadata != "" {
+		return h.SPMetadata
+	}
+	if preset, err := metadata.SiteByName(h.Site); err == nil {
+		return preset.SPMetadataURL
+	}
+	return ""
+}
+
+// siteOwners names the platforms that declare xAccountType theirs:
+// x_account_types or api.x_account_type.
+func siteOwners(c *Config, xAccountType string) []string {
+	var out []string
+	for _, pl := range c.Platforms {
+		if slices.Contains(pl.XAccountTypes, xAccountType) || (pl.API != nil && pl.API.XAccountType == xAccountType) {
+			out = append(out, pl.Name)
+		}
+	}
+	return out
+}
+
+// siteOwner is the platform whose customers log in for the site of
+// xAccountType: the one that declares it, else platforms[0] when there is
+// one platform or one site (as before sites could be several).
+func siteOwner(c *Config, xAccountType string) (PlatformConfig, bool) {
+	for _, pl := range c.Platforms {
+		if slices.Contains(pl.XAccountTypes, xAccountType) || (pl.API != nil && pl.API.XAccountType == xAccountType) {
+			return pl, true
+		}
+	}
+	if len(c.Platforms) > 0 && (len(c.Platforms) == 1 || len(c.Sites()) == 1) {
+		return c.Platforms[0], true
+	}
+	return PlatformConfig{}, false
+}
+
 // Bounds of the platform API and webhook settings.
 const (
 	maxGiveUpAfter    = 30 * 24 * time.Hour
@@ -612,10 +795,13 @@ func (c *Config) CheckFiles() []string {
 	p.file("idp.signing.cert_file", c.Path(c.IdP.Signing.CertFile), true)
 	// next_* and previous_cert_file may be absent: which of them exist is
 	// the rollover stage (see `partneridp keys status`).
-	if m := c.Huawei.SPMetadata; m != "" && !strings.Contains(m, "://") {
-		p.file("huawei.sp_metadata", c.Path(m), true)
+	for i, h := range c.Sites() {
+		at := c.siteField(i)
+		if m := h.SPMetadata; m != "" && !strings.Contains(m, "://") {
+			p.file(at+".sp_metadata", c.Path(m), true)
+		}
+		p.file(at+".sp_cert_pin_file", c.Path(h.SPCertPin), false)
 	}
-	p.file("huawei.sp_cert_pin_file", c.Path(c.Huawei.SPCertPin), false)
 	p.file("session.secret_file", c.Path(c.Session.SecretFile), false)
 	p.file("tls.cert_file", c.Path(c.TLS.CertFile), false)
 	p.file("tls.key_file", c.Path(c.TLS.KeyFile), false)
@@ -629,9 +815,11 @@ func (c *Config) CheckFiles() []string {
 			p.file(at+".webhook.secret_file", c.Path(pl.Webhook.SecretFile), false)
 		}
 	}
-	if pa := c.Huawei.PartnerAPI; pa != nil {
-		p.file("huawei.partner_api.ak_file", c.Path(pa.AKFile), false)
-		p.file("huawei.partner_api.sk_file", c.Path(pa.SKFile), false)
+	for i, h := range c.Sites() {
+		if pa := h.PartnerAPI; pa != nil {
+			p.file(c.siteField(i)+".partner_api.ak_file", c.Path(pa.AKFile), false)
+			p.file(c.siteField(i)+".partner_api.sk_file", c.Path(pa.SKFile), false)
+		}
 	}
 	return p.list
 }

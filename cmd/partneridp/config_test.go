@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/partneridp/partneridp/idp/samlresp"
 )
 
 func TestExampleConfigParses(t *testing.T) {
@@ -87,6 +90,14 @@ log: {format: xml}
 			[]string{"set ak_file or ak_env, not both", "huawei.partner_api.sk_env: \"bad name\" is not an environment variable name", "huawei.partner_api.domain_id: required", "huawei.partner_api.endpoint", "must use https", "huawei.partner_api.timeout: 1m0s is outside 1s to 20s"}},
 		{"partner api: no keys, tiny timeout", strings.Replace(minimalConfig, "{x_account_type: t_IDP}", "{x_account_type: t_IDP, partner_api: {domain_id: d0, timeout: 10ms}}", 1),
 			[]string{"set ak_file (chmod 600) or ak_env", "set sk_file (chmod 600) or sk_env", "timeout: 10ms is outside"}},
+		{"attributes: unknown profiles, here and per SP", strings.Replace(minimalConfig, "idp: {signing: {key_file: k, cert_file: c}}",
+			"idp: {signing: {key_file: k, cert_file: c}, attributes: {profile: okta, by_sp: {\"https://auth-intl.huaweicloud.com/\": {profile: azure, add: [{name: t}]}, \" \": {}}}}", 1),
+			[]string{`idp.attributes.profile: "okta" is unknown (known: huawei)`,
+				`idp.attributes.by_sp["https://auth-intl.huaweicloud.com/"].profile: "azure" is unknown (known: huawei)`,
+				`idp.attributes.by_sp["https://auth-intl.huaweicloud.com/"].add[0]: set exactly one of value or claim`,
+				`idp.attributes.by_sp[" "]: the key must be an SP entityID`}},
+		{"attributes per SP", strings.Replace(minimalConfig, "idp: {signing: {key_file: k, cert_file: c}}",
+			"idp: {signing: {key_file: k, cert_file: c}, attributes: {drop: [bpId], by_sp: {\"https://auth-intl.huaweicloud.com/\": {drop: [mobile]}}}}", 1), nil},
 		{"no platforms", "public_url: https://idp.example\nhuawei: {x_account_type: t}\nidp: {signing: {key_file: k, cert_file: c}}\n", []string{"at least one partner platform"}},
 	}
 	for _, tt := range tests {
@@ -157,4 +168,158 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestAttributeProfilesBySP(t *testing.T) {
+	yaml := strings.Replace(minimalConfig, "idp: {signing: {key_file: k, cert_file: c}}",
+		"idp: {signing: {key_file: k, cert_file: c}, attributes: {drop: [bpId], by_sp: {\"https://auth-intl.huaweicloud.com/\": {drop: [mobile, email]}}}}", 1)
+	cfg, err := ParseConfig([]byte(yaml), t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	def, bySP, err := attributeProfiles(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := func(p samlresp.Profile) string {
+		var out []string
+		for _, a := range p.Attributes {
+			out = append(out, a.Name)
+		}
+		return strings.Join(out, ",")
+	}
+	if got := names(def); got != "xUserId,xAccountId,name,mobile,email" {
+		t.Errorf("default profile = %s", got)
+	}
+	// A per-SP profile starts from its named profile, not from the default's changes.
+	if got := names(bySP["https://auth-intl.huaweicloud.com/"]); got != "xUserId,xAccountId,name,bpId" {
+		t.Errorf("per-SP profile = %s", got)
+	}
+
+	cfg.IdP.Attributes.BySP["https://auth-intl.huaweicloud.com/"] = ProfileConfig{Profile: "huawei", Drop: []string{"nope"}}
+	if _, _, err := attributeProfiles(cfg); err == nil || !strings.Contains(err.Error(), `idp.attributes.by_sp["https://auth-intl.huaweicloud.com/"]: samlresp: invalid attribute profile: drop "nope"`) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+const twoSiteConfig = `
+public_url: https://idp.example
+idp: {signing: {key_file: k, cert_file: c}}
+huawei_sites:
+  - {site: cn, x_account_type: shop_IDP}
+  - {site: intl, x_account_type: shop_intl_IDP, service_hosts: [console-intl.huaweicloud.com]}
+platforms:
+  - {name: shop, issuer: https://shop.example, audience: https://idp.example, alg: HS256, secret_file: s, login_url: https://shop.example/login, x_account_types: [shop_IDP]}
+  - {name: shop-intl, issuer: https://shop.example/intl, audience: https://idp.example, alg: HS256, secret_file: s, login_url: https://intl.shop.example/login, x_account_types: [shop_intl_IDP]}
+`
+
+func TestHuaweiSitesConfig(t *testing.T) {
+	cfg, err := ParseConfig([]byte(twoSiteConfig), t.TempDir(), func(name string) string {
+		if name == "PARTNERIDP_SP_METADATA" {
+			return "cn-sp.xml" // applies to the first site
+		}
+		return ""
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sites := cfg.Sites()
+	if len(sites) != 2 || sites[0].Name != "cn" || sites[1].Name != "intl" || sites[1].SPRefresh.Duration != 24*time.Hour {
+		t.Fatalf("sites = %+v", sites)
+	}
+	if sites[0].SPMetadata != "cn-sp.xml" || sites[1].SPMetadata != "" {
+		t.Errorf("PARTNERIDP_SP_METADATA went to %q / %q, want the first site", sites[0].SPMetadata, sites[1].SPMetadata)
+	}
+	// Commands that work on one site see the first.
+	if cfg.Huawei.XAccountType != "shop_IDP" || cfg.Huawei.Name != "cn" {
+		t.Errorf("huawei = %+v, want the first site", cfg.Huawei)
+	}
+	for _, tc := range []struct{ xAccountType, owner string }{{"shop_IDP", "shop"}, {"shop_intl_IDP", "shop-intl"}} {
+		if pl, ok := siteOwner(cfg, tc.xAccountType); !ok || pl.Name != tc.owner {
+			t.Errorf("owner of %s = %q, %v; want %s", tc.xAccountType, pl.Name, ok, tc.owner)
+		}
+	}
+	if problems := cfg.Validate(); len(problems) > 0 {
+		t.Errorf("validating again: %v", problems)
+	}
+}
+
+func TestHuaweiSitesConfigProblems(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"two sites fine", twoSiteConfig, nil},
+		{"one site in the list, one platform", strings.Replace(minimalConfig, "huawei: {x_account_type: t_IDP}", "huawei_sites: [{x_account_type: t_IDP}]", 1), nil},
+		{"huawei and huawei_sites", minimalConfig + "huawei_sites: [{x_account_type: t2_IDP}]\n",
+			[]string{"huawei and huawei_sites are both set"}},
+		{"what must differ between sites", strings.Replace(twoSiteConfig, "{site: intl, x_account_type: shop_intl_IDP,", "{site: cn, x_account_type: shop_IDP,", 1),
+			[]string{`huawei_sites[1].name: "cn" is also the name of huawei_sites[0]`,
+				`huawei_sites[1].x_account_type: "shop_IDP" is also the x_account_type of huawei_sites[0]`,
+				"huawei_sites[1]: its SP metadata is also that of huawei_sites[0] (https://auth.huaweicloud.com/authui/saml/metadata.xml)",
+				`platforms[1].x_account_types[0]: "shop_intl_IDP" is no configured site's x_account_type`}},
+		{"a site no platform owns", strings.Replace(twoSiteConfig, "x_account_types: [shop_intl_IDP]", "x_account_types: []", 1),
+			[]string{`huawei_sites[1].x_account_type: no platform owns "shop_intl_IDP": add it to the x_account_types`}},
+		{"a site two platforms own", strings.Replace(twoSiteConfig, "x_account_types: [shop_IDP]", "x_account_types: [shop_IDP, shop_intl_IDP]", 1),
+			[]string{`huawei_sites[1].x_account_type: "shop_intl_IDP" is owned by several platforms (shop, shop-intl)`}},
+		{"every site checked as huawei was", strings.Replace(twoSiteConfig, "{site: intl, x_account_type: shop_intl_IDP,", "{site: custom, name: \"EU site\",", 1),
+			[]string{"huawei_sites[1].sp_metadata: required when huawei_sites[1].site is custom", "huawei_sites[1].login_url: required",
+				`huawei_sites[1].name: "EU site" must be 1 to 64 of a-z, 0-9`, "huawei_sites[1].x_account_type: required"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig([]byte(tt.yaml), t.TempDir(), nil)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not mention %q:\n%v", w, err)
+				}
+			}
+		})
+	}
+}
+
+// The example config's commented huawei_sites block, put in place of its
+// huawei section, is a valid two-site config.
+func TestExampleConfigSitesBlock(t *testing.T) {
+	data, err := os.ReadFile("../../partneridp.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	inHuawei, inBlock := false, false
+	for _, line := range strings.Split(string(data), "\n") {
+		switch {
+		case line == "# huawei_sites:":
+			inBlock = true
+			out = append(out, "huawei_sites:")
+			continue
+		case inBlock && strings.HasPrefix(line, "#   "):
+			out = append(out, strings.TrimPrefix(line, "# "))
+			continue
+		case line == "huawei:":
+			inBlock, inHuawei = false, true
+			continue
+		case inHuawei && (strings.HasPrefix(line, " ") || line == ""):
+			continue
+		}
+		inBlock, inHuawei = false, false
+		out = append(out, line)
+	}
+	cfg, err := ParseConfig([]byte(strings.Join(out, "\n")), t.TempDir(), nil)
+	if err != nil {
+		t.Fatalf("the example's huawei_sites block: %v", err)
+	}
+	if len(cfg.HuaweiSites) != 2 || cfg.HuaweiSites[1].Name != "intl" || cfg.HuaweiSites[1].XAccountType != "example_intl_IDP" {
+		t.Errorf("sites = %+v", cfg.HuaweiSites)
+	}
 }

@@ -266,7 +266,15 @@ and holds this build's schema) and counts its bindings.`,
 				}
 				note += fmt.Sprintf("; store %s reached, %d binding(s)", cfg.Store.Type, n)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK (entityID %s, site %s, %d platform(s)%s)\n", path, cfg.IdP.EntityID, cfg.Huawei.Site, len(cfg.Platforms), note)
+			sites := "site " + cfg.Huawei.Site
+			if len(cfg.HuaweiSites) > 0 {
+				var names []string
+				for _, h := range cfg.HuaweiSites {
+					names = append(names, h.Name)
+				}
+				sites = "sites " + strings.Join(names, ", ")
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK (entityID %s, %s, %d platform(s)%s)\n", path, cfg.IdP.EntityID, sites, len(cfg.Platforms), note)
 			if cfg.Development {
 				fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: development: true allows http:// URLs and non-Secure cookies; never use it in production")
 			}

@@ -66,7 +66,9 @@ written (schema order, https URLs, certificates unexpired and >= 2048 bits, no
 private key material, <= 2 MB); on any problem nothing is written.
 
 Upload it in Partner Center: Support > Capability Opening > Access Configuration
-("IDP Metadata file").`,
+("IDP Metadata file"). With several Huawei sites (huawei_sites), upload the
+same file on each site's Partner Center, and set each site's Notification URL
+to <public_url>/huawei/bind/<site name>.`,
 		Example: `  partneridp metadata --config partneridp.yaml --out IDP-Metadata.xml
   partneridp metadata check IDP-Metadata.xml`,
 		Args: cobra.NoArgs,
@@ -87,6 +89,11 @@ Upload it in Partner Center: Support > Capability Opening > Access Configuration
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "wrote %s (%d bytes); upload it in Partner Center > Access Configuration\n", out, len(doc))
+			if len(cfg.HuaweiSites) > 1 {
+				for _, h := range cfg.HuaweiSites {
+					fmt.Fprintf(cmd.ErrOrStderr(), "  site %s (%s): upload it there too; Notification URL %s\n", h.Name, h.XAccountType, cfg.endpoint(pathBind)+"/"+h.Name)
+				}
+			}
 			return nil
 		},
 	}

@@ -106,15 +106,18 @@ func preflight(cfg *Config, offline bool) []string {
 	}
 	_, _, err := buildIDPMetadata(cfg, now)
 	add(err)
-	site, err := resolveSite(cfg)
-	add(err)
-	spOpts, err := spLoadOptions(cfg, now)
-	add(err)
-	if err == nil && site.SPMetadata != "" {
-		if offline && strings.Contains(site.SPMetadata, "://") {
-			// skipped: --offline
-		} else if _, err := metadata.NewSPSource(site.SPMetadata, spOpts, cfg.Huawei.SPRefresh.Duration, nil); err != nil {
-			add(fmt.Errorf("huawei.sp_metadata: %w (serve needs it at start; --offline skips this check)", err))
+	for i, h := range cfg.Sites() {
+		field := cfg.siteField(i)
+		site, err := resolveSite(cfg, h)
+		add(err)
+		spOpts, err := spLoadOptions(cfg, field, h, now)
+		add(err)
+		if err == nil && site.SPMetadata != "" {
+			if offline && strings.Contains(site.SPMetadata, "://") {
+				// skipped: --offline
+			} else if _, err := metadata.NewSPSource(site.SPMetadata, spOpts, h.SPRefresh.Duration, nil); err != nil {
+				add(fmt.Errorf("%s.sp_metadata: %w (serve needs it at start; --offline skips this check)", field, err))
+			}
 		}
 	}
 	_, err = loadPlatforms(cfg)
@@ -133,7 +136,7 @@ func preflight(cfg *Config, offline bool) []string {
 	}
 	_, err = buildPartner(cfg, os.Getenv)
 	add(err)
-	_, err = attributeProfile(cfg)
+	_, _, err = attributeProfiles(cfg)
 	add(err)
 	add(writableDir("data_dir", cfg.Path(cfg.DataDir)))
 	if cfg.Log.AuditLog != "" {

@@ -47,9 +47,13 @@ func (b *bridge) reload(ctx context.Context) (summary string, err error) {
 	}
 	// The SP metadata last among the checks: a refresh that succeeds is in
 	// service at once, so everything else must have passed before it.
-	if b.spSource != nil {
-		if err := b.spSource.Refresh(ctx); err != nil {
-			return "", fmt.Errorf("huawei.sp_metadata: %w", err)
+	refreshed := false
+	for _, site := range b.sites {
+		if site.spSource != nil {
+			if err := site.spSource.Refresh(ctx); err != nil {
+				return "", fmt.Errorf("%s.sp_metadata: %w", site.field, err)
+			}
+			refreshed = true
 		}
 	}
 	if err := b.server.Reload(next); err != nil {
@@ -60,7 +64,7 @@ func (b *bridge) reload(ctx context.Context) (summary string, err error) {
 	}
 	b.keyset.Store(keyset)
 	summary = fmt.Sprintf("signing certificate SHA-256 %s, %d platform(s)", metadata.FingerprintSHA256(keyset.Current.Cert), len(platforms))
-	if b.spSource != nil {
+	if refreshed {
 		summary += "; SP metadata refreshed"
 	}
 	return summary, nil

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -67,7 +68,8 @@ the end.
 With --config, the bridge is built from that config (its signing keys,
 metadata, platform keys and session settings) and the mock stands in for
 Huawei: the bridge's IDP Metadata.xml is registered with the mock as if
-uploaded, and the mock's SP metadata replaces Huawei's. The handoff tokens
+uploaded, and the mock's SP metadata replaces Huawei's. With huawei_sites a
+mock stands in for every site and the four steps run on each. The handoff tokens
 are minted with the platform's private key (test_signing_key_file, or
 --platform-key). The store file is COPIED to a temporary folder and the copy
 is used, so production bindings are read but never written; without a store
@@ -116,12 +118,59 @@ func runSelftest(ctx context.Context, o selftestOptions, out io.Writer) error {
 		},
 	}
 	if o.ConfigPath != "" {
-		opts.Intro = fmt.Sprintf("partneridp selftest: the bridge of %s against the mock Huawei IAM (store copied to a temporary folder)", o.ConfigPath)
-		// An unusable config is returned as its *ConfigError.
-		opts.Setup = func(ctx context.Context, r *selftest.Runner) (*selftest.Env, error) { return configEnv(ctx, o, r) }
+		return runConfigSelftest(ctx, o, out)
 	}
 	_, err := selftest.Run(ctx, opts, out)
 	return err
+}
+
+// runConfigSelftest tests the bridge of --config with a mock Huawei IAM in
+// the place of each configured site: the setup checks once, then the
+// flows on every site, in config order. After a site fails, the others are
+// not tried: they run on the same bridge.
+func runConfigSelftest(ctx context.Context, o selftestOptions, out io.Writer) error {
+	cfg, err := LoadConfig(o.ConfigPath, os.Getenv)
+	if err != nil {
+		return err // an unusable config is returned as its *ConfigError
+	}
+	sites := cfg.Sites()
+	var stack *configStack
+	defer func() {
+		if stack != nil {
+			stack.owner.Close()
+		}
+	}()
+	var total selftest.Report
+	for i, h := range sites {
+		opts := selftest.Options{
+			Intro: fmt.Sprintf("partneridp selftest: the bridge of %s against the mock Huawei IAM (store copied to a temporary folder)", o.ConfigPath),
+			Setup: func(ctx context.Context, r *selftest.Runner) (*selftest.Env, error) {
+				if stack == nil {
+					var err error
+					if stack, err = configEnv(ctx, o, cfg, r); err != nil {
+						return nil, err
+					}
+				}
+				return stack.sites[i], nil
+			},
+		}
+		if len(sites) > 1 {
+			opts.Intro = fmt.Sprintf("partneridp selftest: the bridge of %s, site %s (%d of %d), with a mock Huawei IAM in its place (store copied to a temporary folder)",
+				o.ConfigPath, h.Name, i+1, len(sites))
+		}
+		rep, err := selftest.Run(ctx, opts, out)
+		total.Passed, total.Failed, total.Skipped = total.Passed+rep.Passed, total.Failed+rep.Failed, total.Skipped+rep.Skipped
+		if err != nil && !errors.Is(err, selftest.ErrFailed) {
+			return err
+		}
+		if err != nil || i+1 == len(sites) {
+			if len(sites) > 1 {
+				fmt.Fprintf(out, "selftest, %d of %d site(s) run: %d passed, %d failed, %d skipped\n", i+1, len(sites), total.Passed, total.Failed, total.Skipped)
+			}
+			return err
+		}
+	}
+	return nil
 }
 
 // inProcessEnv is the demo stack in a temporary folder; the platform side
@@ -170,26 +219,34 @@ func randomHexString(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// configEnv builds the bridge from the operator's config with the mock in
-// Huawei's place. Setup checks run as steps; an unusable config returns its
-// *ConfigError.
-func configEnv(ctx context.Context, o selftestOptions, r *selftest.Runner) (*selftest.Env, error) {
-	cfg, err := LoadConfig(o.ConfigPath, os.Getenv)
-	if err != nil {
-		return nil, err
+// configStack is the bridge of --config with a mock Huawei IAM in each
+// site's place: owner holds what Close undoes; sites are the environments
+// the flows run in, one per configured site (all sharing the bridge).
+type configStack struct {
+	owner *selftest.Env
+	sites []*selftest.Env
+}
+
+// configEnv builds the bridge from the operator's config with the mocks in
+// Huawei's place. Setup checks run as steps on r; after a failed one the
+// stack is closed, and its site environments only make the flows report
+// themselves skipped.
+func configEnv(ctx context.Context, o selftestOptions, cfg *Config, r *selftest.Runner) (*configStack, error) {
+	stack := &configStack{owner: &selftest.Env{}}
+	for _, h := range cfg.Sites() {
+		stack.sites = append(stack.sites, &selftest.Env{XAccountType: h.XAccountType})
 	}
-	env := &selftest.Env{XAccountType: cfg.Huawei.XAccountType}
 	var ok bool
 	defer func() {
 		if !ok {
-			env.Close()
+			stack.owner.Close()
 		}
 	}()
 	tmp, err := os.MkdirTemp("", "partneridp-selftest-*")
 	if err != nil {
 		return nil, err
 	}
-	env.OnClose(func() error { return os.RemoveAll(tmp) })
+	stack.owner.OnClose(func() error { return os.RemoveAll(tmp) })
 
 	var platform *PlatformConfig
 	var minter *handoff.Minter
@@ -223,18 +280,18 @@ func configEnv(ctx context.Context, o selftestOptions, r *selftest.Runner) (*sel
 	case storeEtcd:
 		run.Store.Etcd.Prefix = cfg.Store.Etcd.Prefix + "selftest-" + randomHexString(6) + "/"
 		r.Step("binding store (a temporary prefix in the configured etcd cluster)", func() (string, error) {
-			return etcdSelftestPrefix(ctx, &run, env)
+			return etcdSelftestPrefix(ctx, &run, stack.owner)
 		})
 	}
 
 	r.Step("start the bridge and the mock Huawei IAM", func() (string, error) {
-		return startConfigEnv(ctx, o, &run, env, platform, minter, metadataXML, tmp, storeCopy)
+		return startConfigEnv(ctx, o, &run, stack, minter, metadataXML, tmp, storeCopy)
 	})
 	if r.Failed() {
-		return env, nil // closed; the steps after this are skipped and reported
+		return stack, nil // closed; the steps after this are skipped and reported
 	}
 	ok = true
-	return env, nil
+	return stack, nil
 }
 
 // selftestMinter finds the platform and loads its private key, and checks
@@ -289,10 +346,10 @@ func etcdSelftestPrefix(ctx context.Context, run *Config, env *selftest.Env) (st
 	return fmt.Sprintf("etcd at %s answers; the selftest writes under %s and deletes it afterwards", strings.Join(run.Store.Etcd.Endpoints, ","), run.Store.Etcd.Prefix), nil
 }
 
-// startConfigEnv starts the mock (https when the bridge is not in
-// development mode) and the configured bridge on loopback, and routes the
-// bridge's public host to it.
-func startConfigEnv(ctx context.Context, o selftestOptions, cfg *Config, env *selftest.Env, pc *PlatformConfig, minter *handoff.Minter, metadataXML []byte, tmp, storeCopy string) (string, error) {
+// startConfigEnv starts a mock Huawei IAM for each site (https when the
+// bridge is not in development mode) and the configured bridge on
+// loopback, and routes the bridge's public host to it.
+func startConfigEnv(ctx context.Context, o selftestOptions, cfg *Config, stack *configStack, minter *handoff.Minter, metadataXML []byte, tmp, storeCopy string) (string, error) {
 	public, err := url.Parse(cfg.PublicURL)
 	if err != nil {
 		return "", err
@@ -305,46 +362,63 @@ func startConfigEnv(ctx context.Context, o selftestOptions, cfg *Config, env *se
 			return "", err
 		}
 	}
-	mockLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	bridgeLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		mockLn.Close()
-		return "", err
-	}
 	scheme := "http"
 	if useTLS {
 		scheme = "https"
 	}
-	env.MockURL = scheme + "://" + mockLn.Addr().String()
-	env.BridgeURL = strings.TrimSuffix(cfg.PublicURL, "/")
+	bridgeURL := strings.TrimSuffix(cfg.PublicURL, "/")
 	publicHost := public.Host
 	if public.Port() == "" {
 		publicHost = net.JoinHostPort(public.Hostname(), map[bool]string{true: "443", false: "80"}[useTLS])
 	}
 	group := newServerGroup()
 	var br *bridge // closed after the servers stop (Close runs last to first)
-	env.OnClose(func() error {
+	stack.owner.OnClose(func() error {
 		if br == nil {
 			return nil
 		}
 		return br.Close()
 	})
-	env.OnClose(group.shutdown)
+	stack.owner.OnClose(group.shutdown)
 
-	var sp *metadata.SP
-	env.Mock, sp, err = selftest.NewMock(env.MockURL, cfg.Huawei.XAccountType, metadataXML, env.BridgeURL+idp.PathBind, tmp, o.Logger.With("component", "mock-huawei"))
+	// One mock per site, each its own SP (entityID, key, ACS), registered
+	// with the bridge's metadata for the site's xAccountType.
+	sites := cfg.Sites()
+	var overrides []siteOverride
+	hosts := []string{publicHost, public.Host}
+	var mocks []string
+	for i, h := range sites {
+		env := stack.sites[i]
+		mockLn, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", err
+		}
+		env.MockURL = scheme + "://" + mockLn.Addr().String()
+		env.BridgeURL = bridgeURL
+		dir := filepath.Join(tmp, "mock-"+h.Name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			mockLn.Close()
+			return "", err
+		}
+		var sp *metadata.SP
+		env.Mock, sp, err = selftest.NewMock(env.MockURL, h.XAccountType, metadataXML, bridgeURL+idp.PathBind, dir, o.Logger.With("component", "mock-huawei", "site", h.Name))
+		if err != nil {
+			mockLn.Close()
+			return "", err
+		}
+		mockSrv := newHTTPServer(env.Mock.Handler(), o.Logger)
+		mockSrv.TLSConfig = serverTLS.Clone() // each server adds its own ALPN protocols
+		group.start(servedListener{srv: mockSrv, ln: mockLn, tls: useTLS})
+		overrides = append(overrides, siteOverride{SP: sp, LoginURL: env.MockURL + mockiam.PathLogin, ConsoleURL: env.MockURL + mockiam.PathConsole,
+			ServiceHosts: []string{mockLn.Addr().String()}})
+		hosts = append(hosts, mockLn.Addr().String())
+		mocks = append(mocks, h.Name+" "+env.MockURL)
+	}
+
+	bridgeLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		mockLn.Close()
-		bridgeLn.Close()
 		return "", err
 	}
-	mockSrv := newHTTPServer(env.Mock.Handler(), o.Logger)
-	mockSrv.TLSConfig = serverTLS.Clone() // each server adds its own ALPN protocols
-	group.start(servedListener{srv: mockSrv, ln: mockLn, tls: useTLS})
-
 	run := *cfg
 	run.DataDir = tmp
 	if cfg.Store.Type == storeBolt {
@@ -352,14 +426,12 @@ func startConfigEnv(ctx context.Context, o selftestOptions, cfg *Config, env *se
 	}
 	br, err = newBridge(ctx, &run, bridgeOptions{
 		Logger: o.Logger.With("component", "bridge"), Auditor: slogAudit(o.Logger.With("component", "bridge")),
-		SP: sp, LoginURL: env.MockURL + mockiam.PathLogin, ConsoleURL: env.MockURL + mockiam.PathConsole,
-		ServiceHosts: []string{mockLn.Addr().String()},
+		Sites: overrides,
 	})
 	if err != nil {
 		bridgeLn.Close()
 		return "", err
 	}
-	env.Store = br.store
 	var handler http.Handler = br.server.Handler()
 	if prefix := strings.TrimSuffix(public.Path, "/"); prefix != "" {
 		handler = http.StripPrefix(prefix, handler)
@@ -369,15 +441,28 @@ func startConfigEnv(ctx context.Context, o selftestOptions, cfg *Config, env *se
 	group.start(servedListener{srv: bridgeSrv, ln: bridgeLn, tls: useTLS})
 
 	route := map[string]string{publicHost: bridgeLn.Addr().String()}
-	env.NewBrowser = func() *journey.Browser {
-		return selftest.RoutedBrowser(route, roots, publicHost, public.Host, mockLn.Addr().String())
+	customer := demoplatform.Customer{XAccountID: o.Customer, Name: "Selftest User", Mobile: "86-13800000000", Email: "selftest@partneridp.invalid"}
+	if customer.XAccountID == "" {
+		customer.XAccountID = "partneridp-selftest-" + randomHexString(4)
 	}
-	env.Customer = demoplatform.Customer{XAccountID: o.Customer, Name: "Selftest User", Mobile: "86-13800000000", Email: "selftest@partneridp.invalid"}
-	if env.Customer.XAccountID == "" {
-		env.Customer.XAccountID = "partneridp-selftest-" + randomHexString(4)
+	for i, h := range sites {
+		env := stack.sites[i]
+		env.Store = br.store
+		env.NewBrowser = func() *journey.Browser { return selftest.RoutedBrowser(route, roots, hosts...) }
+		env.Customer = customer
+		if len(sites) > 1 {
+			env.TokenClaims = map[string]any{idp.ClaimSite: h.Name}
+		}
+		// The platform's login page is the operator's real one: the
+		// selftest does not go there; it does what the platform does with
+		// return_to. A Huawei-initiated login goes to the login_url of the
+		// platform that owns the site's xAccountType.
+		owner, _ := siteOwner(cfg, h.XAccountType)
+		env.UseMintedTokens(minter, owner.Name, owner.LoginURL, public.Scheme+"://"+public.Host)
 	}
-	// The platform's login page is the operator's real one: the selftest
-	// does not go there; it does what the platform does with return_to.
-	env.UseMintedTokens(minter, pc.Name, pc.LoginURL, public.Scheme+"://"+public.Host)
-	return fmt.Sprintf("bridge %s (served in-process on %s), mock %s; customer %s", env.BridgeURL, bridgeLn.Addr(), env.MockURL, env.Customer.XAccountID), nil
+	mockDesc := "mock " + stack.sites[0].MockURL
+	if len(sites) > 1 {
+		mockDesc = "mocks " + strings.Join(mocks, ", ")
+	}
+	return fmt.Sprintf("bridge %s (served in-process on %s), %s; customer %s", bridgeURL, bridgeLn.Addr(), mockDesc, customer.XAccountID), nil
 }

@@ -240,3 +240,42 @@ func TestSelftestCatchesMismatchedKeys(t *testing.T) {
 		}
 	})
 }
+
+// TestSelftestAgainstTwoSiteConfig: with huawei_sites, a mock stands in for
+// each site (its own entityID and key), and the flows run on every site:
+// the customer is bound on each under its xAccountType.
+func TestSelftestAgainstTwoSiteConfig(t *testing.T) {
+	cfgPath, _ := selftestDeployment(t, nil)
+	data, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	twoSites := strings.Replace(string(data), "huawei:\n  site: cn\n  x_account_type: shop_IDP\n",
+		"huawei_sites:\n  - {site: cn, x_account_type: shop_IDP}\n  - {site: intl, x_account_type: shop_intl_IDP}\n", 1)
+	if twoSites == string(data) {
+		t.Fatal("the deployment's huawei section was not found")
+	}
+	if err := os.WriteFile(cfgPath, []byte(twoSites), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TMPDIR", t.TempDir())
+	stdout, _, err := run(t, "selftest", "--config", cfgPath, "--customer", "cust-selftest-2")
+	if err != nil {
+		t.Fatalf("selftest failed: %v\n%s", err, stdout)
+	}
+	t.Log("\n" + stdout)
+	for _, want := range []string{
+		"site cn (1 of 2)",
+		"site intl (2 of 2)",
+		"mocks cn https://127.0.0.1:",
+		"store: shop_IDP/cust-selftest-2 -> ",
+		"store: shop_intl_IDP/cust-selftest-2 -> ",
+		"8 passed, 0 failed, 0 skipped",
+		"4 passed, 0 failed, 0 skipped",
+		"selftest, 2 of 2 site(s) run: 12 passed, 0 failed, 0 skipped",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -357,20 +358,41 @@ func registerExpiryGauges(reg prometheus.Registerer, b *bridge) {
 		Name: "partneridp_sp_cert_expiry_seconds",
 		Help: "Seconds until the earliest SP (Huawei IAM) signing certificate expires.",
 	}, func() float64 { return time.Until(spCertExpiry(b)).Seconds() }))
-	if b.spSource != nil {
+	if slices.ContainsFunc(b.sites, func(s bridgeSite) bool { return s.spSource != nil }) {
 		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "partneridp_sp_metadata_refresh_failures_total",
-			Help: "SP metadata refreshes that failed (the last good copy was kept).",
-		}, func() float64 { return float64(b.spSource.Failures()) }))
+			Help: "SP metadata refreshes that failed, of every Huawei site (the last good copy was kept).",
+		}, func() float64 {
+			var n uint64
+			for _, site := range b.sites {
+				if site.spSource != nil {
+					n += site.spSource.Failures()
+				}
+			}
+			return float64(n)
+		}))
 	}
 }
 
+// spCertExpiry is when the earliest SP signing certificate of any site
+// expires.
 func spCertExpiry(b *bridge) time.Time {
-	if b.spSource != nil {
-		return b.spSource.CertExpiry()
+	var earliest time.Time
+	for _, site := range b.sites {
+		t := siteCertExpiry(site)
+		if earliest.IsZero() || (!t.IsZero() && t.Before(earliest)) {
+			earliest = t
+		}
+	}
+	return earliest
+}
+
+func siteCertExpiry(site bridgeSite) time.Time {
+	if site.spSource != nil {
+		return site.spSource.CertExpiry()
 	}
 	var earliest time.Time
-	for _, c := range b.sp().SigningCerts {
+	for _, c := range site.sp().SigningCerts {
 		if earliest.IsZero() || c.NotAfter.Before(earliest) {
 			earliest = c.NotAfter
 		}

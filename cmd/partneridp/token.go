@@ -133,7 +133,7 @@ and service. --first-login true|false skips the store lookup (useful while
 			if err := handoff.ValidXAccountID(account); err != nil {
 				return err
 			}
-			site, err := resolveSite(cfg)
+			site, err := resolveSite(cfg, cfg.Huawei) // the first site
 			if err != nil {
 				return err
 			}

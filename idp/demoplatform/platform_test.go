@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/partneridp/partneridp/idp/handoff"
+	"github.com/partneridp/partneridp/idp/user"
 )
 
 func TestNewRefusesBadConfig(t *testing.T) {
@@ -131,7 +132,7 @@ func TestOpenConsoleMintsTokenForTheBridge(t *testing.T) {
 		t.Errorf("service = %q, want %q", q.Get("service"), service)
 	}
 	c := verify(t, q.Get("token"))
-	if c.Subject != "bob" || c.Name != "Bob Li" || c.Mobile != "86-13800000002" || c.Email != "bob@demo.example" {
+	if c.XAccountID != "bob" || c.Get(user.Name) != "Bob Li" || c.Get(user.Mobile) != "86-13800000002" || c.Get(user.Email) != "bob@demo.example" {
 		t.Errorf("claims = %+v", c)
 	}
 	if life := c.Expires.Sub(c.IssuedAt); life != handoff.DefaultMintLifetime {
@@ -217,8 +218,8 @@ func TestLoginReturnsToTheBridgeWithAToken(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c := verify(t, token); c.Subject != "carol" {
-				t.Errorf("token for %q, want carol", c.Subject)
+			if c := verify(t, token); c.XAccountID != "carol" {
+				t.Errorf("token for %q, want carol", c.XAccountID)
 			}
 			// The pick also logged the customer in on the platform.
 			if _, body := s.get(PathHome); !strings.Contains(body, `id="logged-in-as">carol<`) {

@@ -51,7 +51,7 @@ func FuzzVerify(f *testing.F) {
 		if len(token) > MaxTokenBytes {
 			t.Fatalf("accepted an oversized token")
 		}
-		if ValidXAccountID(c.Subject) != nil || !issuers[c.Issuer] || c.ID == "" {
+		if ValidXAccountID(c.XAccountID) != nil || !issuers[c.Issuer] || c.ID == "" {
 			t.Fatalf("accepted bad claims %+v", c)
 		}
 		if c.Expires.Sub(c.IssuedAt) > DefaultMaxLifetime || !c.Expires.After(t0.Add(-DefaultLeeway)) {
@@ -150,7 +150,7 @@ func FuzzSessionRead(f *testing.F) {
 			}
 			return
 		}
-		if ValidXAccountID(c.Subject) != nil || c.Issuer == "" || !c.Expires.After(t0.Add(-time.Minute)) {
+		if ValidXAccountID(c.XAccountID) != nil || c.Issuer == "" || !c.Expires.After(t0.Add(-time.Minute)) {
 			t.Fatalf("accepted bad session %+v", c)
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/partneridp/partneridp/idp/user"
 )
 
 func TestMintVerifies(t *testing.T) {
@@ -41,7 +42,7 @@ func TestMintVerifies(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Subject != "cust-42" || c.Name != "Li Si" || !c.Expires.Equal(t0.Add(DefaultMintLifetime)) || !c.AuthTime.Equal(t0.Add(-time.Minute)) {
+			if c.XAccountID != "cust-42" || c.Get(user.Name) != "Li Si" || !c.Expires.Equal(t0.Add(DefaultMintLifetime)) || !c.AuthTime.Equal(t0.Add(-time.Minute)) {
 				t.Errorf("claims = %+v", c)
 			}
 		})

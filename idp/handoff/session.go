@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/partneridp/partneridp/idp/user"
 )
 
 const (
@@ -36,17 +38,17 @@ type Sessions struct {
 	Lifetime time.Duration // 0: DefaultSessionLifetime
 	Secure   bool          // served over https: __Host- name and the Secure attribute
 	Clock    func() time.Time
+	Fields   user.Registry // the customer's registered fields; nil: user.Fields
 }
 
-type sessionClaims struct {
-	jwt.RegisteredClaims
-	Name     string            `json:"name,omitempty"`
-	Mobile   string            `json:"mobile,omitempty"`
-	Email    string            `json:"email,omitempty"`
-	BPID     string            `json:"bp_id,omitempty"`
-	Extra    map[string]string `json:"ext,omitempty"`
-	AuthTime int64             `json:"auth_time"`
-}
+// The session cookie's JWT claims besides the registered ones: each registered user field
+// under its token claim name (as in the handoff token), the other claims under ext, and
+// auth_time. Cookies keep this shape so that a cookie set before an upgrade (or after a
+// rollback) is still read.
+const (
+	sessionClaimExtra    = "ext"
+	sessionClaimAuthTime = ClaimAuthTime
+)
 
 // CookieName is the session cookie's name for this deployment.
 func (s *Sessions) CookieName() string {
@@ -86,7 +88,7 @@ func (s *Sessions) Start(w http.ResponseWriter, c Claims) error {
 	if err := s.Validate(); err != nil {
 		return err
 	}
-	if err := ValidXAccountID(c.Subject); err != nil {
+	if err := ValidXAccountID(c.XAccountID); err != nil {
 		return fmt.Errorf("handoff: cannot start session: %w", err)
 	}
 	if c.Issuer == "" {
@@ -101,16 +103,21 @@ func (s *Sessions) Start(w http.ResponseWriter, c Claims) error {
 		authTime = now
 	}
 	expires := now.Add(s.lifetime())
-	sc := sessionClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    c.Issuer,
-			Subject:   c.Subject,
-			Audience:  jwt.ClaimStrings{SessionAudience},
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(expires),
-		},
-		Name: c.Name, Mobile: c.Mobile, Email: c.Email, BPID: c.BPID, Extra: c.Extra,
-		AuthTime: authTime.Unix(),
+	sc := jwt.MapClaims{
+		"iss":                c.Issuer,
+		"sub":                c.XAccountID,
+		"aud":                []string{SessionAudience},
+		"iat":                jwt.NewNumericDate(now),
+		"exp":                jwt.NewNumericDate(expires),
+		sessionClaimAuthTime: authTime.Unix(),
+	}
+	for _, f := range s.Fields.OrDefault() {
+		if v := c.Get(f.Name); v != "" {
+			sc[f.Claim] = v
+		}
+	}
+	if len(c.Extra) > 0 {
+		sc[sessionClaimExtra] = c.Extra
 	}
 	value, err := jwt.NewWithClaims(jwt.SigningMethodHS256, sc).SignedString(s.Secret)
 	if err != nil {
@@ -136,7 +143,7 @@ func (s *Sessions) Read(r *http.Request) (Claims, error) {
 	if len(ck.Value) > maxSessionCookieBytes {
 		return Claims{}, fmt.Errorf("%w: cookie is too large", ErrNoSession)
 	}
-	var sc sessionClaims
+	sc := jwt.MapClaims{}
 	parser := jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
 		jwt.WithExpirationRequired(),
@@ -146,28 +153,63 @@ func (s *Sessions) Read(r *http.Request) (Claims, error) {
 		jwt.WithTimeFunc(s.now),
 		jwt.WithStrictDecoding(),
 	)
-	_, err = parser.ParseWithClaims(ck.Value, &sc, func(*jwt.Token) (any, error) { return s.Secret, nil })
+	_, err = parser.ParseWithClaims(ck.Value, sc, func(*jwt.Token) (any, error) { return s.Secret, nil })
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired):
 		return Claims{}, fmt.Errorf("%w: session expired", ErrNoSession)
 	case err != nil:
 		return Claims{}, fmt.Errorf("%w: session cookie is invalid", ErrNoSession)
 	}
-	if ValidXAccountID(sc.Subject) != nil || sc.Issuer == "" || sc.IssuedAt == nil {
+	c, ok := s.claimsOf(sc)
+	if !ok {
 		return Claims{}, fmt.Errorf("%w: session cookie lacks subject, issuer or iat", ErrNoSession)
 	}
-	return Claims{
-		Subject:  sc.Subject,
-		Name:     sc.Name,
-		Mobile:   sc.Mobile,
-		Email:    sc.Email,
-		BPID:     sc.BPID,
-		Extra:    sc.Extra,
-		Issuer:   sc.Issuer,
-		IssuedAt: sc.IssuedAt.Time,
-		AuthTime: time.Unix(sc.AuthTime, 0),
-		Expires:  sc.ExpiresAt.Time,
-	}, nil
+	return c, nil
+}
+
+// claimsOf reads a verified session's claims; false when one is missing or of the wrong type.
+func (s *Sessions) claimsOf(sc jwt.MapClaims) (Claims, bool) {
+	sub, _ := sc.GetSubject()
+	iss, _ := sc.GetIssuer()
+	iat, _ := sc.GetIssuedAt()
+	exp, _ := sc.GetExpirationTime()
+	if ValidXAccountID(sub) != nil || iss == "" || iat == nil || exp == nil {
+		return Claims{}, false
+	}
+	c := Claims{User: user.User{XAccountID: sub}, Issuer: iss, IssuedAt: iat.Time, Expires: exp.Time}
+	var authTime float64 // encoding/json decodes every JSON number as float64
+	if raw, ok := sc[sessionClaimAuthTime]; ok {
+		if authTime, ok = raw.(float64); !ok {
+			return Claims{}, false
+		}
+	}
+	c.AuthTime = time.Unix(int64(authTime), 0)
+	for _, f := range s.Fields.OrDefault() {
+		raw, ok := sc[f.Claim]
+		if !ok {
+			continue
+		}
+		v, ok := raw.(string)
+		if !ok {
+			return Claims{}, false
+		}
+		c.Set(f.Name, v)
+	}
+	if raw, ok := sc[sessionClaimExtra]; ok {
+		ext, ok := raw.(map[string]any)
+		if !ok {
+			return Claims{}, false
+		}
+		c.Extra = make(map[string]string, len(ext))
+		for name, raw := range ext {
+			v, ok := raw.(string)
+			if !ok {
+				return Claims{}, false
+			}
+			c.Extra[name] = v
+		}
+	}
+	return c, true
 }
 
 // End clears the session cookie.

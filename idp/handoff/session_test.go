@@ -2,6 +2,7 @@ package handoff
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -11,15 +12,20 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/partneridp/partneridp/idp/user"
 )
 
 var sessionSecret = []byte("test-only-session-secret-0123456789abcdef")
 
 func sessionClaimsFixture() Claims {
 	return Claims{
-		Subject: "cust-001", Name: "Zhang San", Mobile: "86-13800000000", Email: "z@example.com",
-		BPID: "bp-1", Extra: map[string]string{"tenant": "acme"}, Issuer: pED.iss,
-		IssuedAt: t0, AuthTime: t0.Add(-5 * time.Minute), Expires: t0.Add(time.Minute), ID: "jti-1",
+		User: user.User{
+			XAccountID: "cust-001",
+			Fields:     map[string]string{user.Name: "Zhang San", user.Mobile: "86-13800000000", user.Email: "z@example.com", user.BPID: "bp-1"},
+			Extra:      map[string]string{"tenant": "acme"},
+			AuthTime:   t0.Add(-5 * time.Minute),
+		},
+		Issuer: pED.iss, IssuedAt: t0, Expires: t0.Add(time.Minute), ID: "jti-1",
 	}
 }
 
@@ -117,6 +123,54 @@ func TestSessionRoundTrip(t *testing.T) {
 	})
 }
 
+// legacySessionClaims is the session cookie's payload as the bridge wrote it before the user
+// registry (a fixed struct). Cookies set by that release must still be read after an upgrade.
+type legacySessionClaims struct {
+	jwt.RegisteredClaims
+	Name     string            `json:"name,omitempty"`
+	Mobile   string            `json:"mobile,omitempty"`
+	Email    string            `json:"email,omitempty"`
+	BPID     string            `json:"bp_id,omitempty"`
+	Extra    map[string]string `json:"ext,omitempty"`
+	AuthTime int64             `json:"auth_time"`
+}
+
+func TestSessionReadsLegacyCookie(t *testing.T) {
+	want := sessionClaimsFixture()
+	want.IssuedAt, want.Expires, want.ID = t0, t0.Add(DefaultSessionLifetime), ""
+	legacy := legacySessionClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Issuer: want.Issuer, Subject: want.XAccountID, Audience: jwt.ClaimStrings{SessionAudience},
+			IssuedAt: jwt.NewNumericDate(t0), ExpiresAt: jwt.NewNumericDate(want.Expires)},
+		Name: want.Get(user.Name), Mobile: want.Get(user.Mobile), Email: want.Get(user.Email), BPID: want.Get(user.BPID),
+		Extra: want.Extra, AuthTime: want.AuthTime.Unix(),
+	}
+	value, err := jwt.NewWithClaims(jwt.SigningMethodHS256, legacy).SignedString(sessionSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Sessions{Secret: sessionSecret, Secure: true, Clock: fixedClock(t0.Add(time.Hour))}
+	got, err := s.Read(requestWith(&http.Cookie{Name: SessionCookieSecure, Value: value}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(normalize(got), normalize(want)) {
+		t.Fatalf("got  %+v\nwant %+v", got, want)
+	}
+
+	t.Run("and a new cookie decodes into the legacy shape", func(t *testing.T) {
+		_, ck := startCookie(t, &Sessions{Secret: sessionSecret, Secure: true, Clock: fixedClock(t0)}, sessionClaimsFixture())
+		var back legacySessionClaims
+		if _, err := jwt.NewParser(jwt.WithTimeFunc(fixedClock(t0))).ParseWithClaims(ck.Value, &back, func(*jwt.Token) (any, error) { return sessionSecret, nil }); err != nil {
+			t.Fatal(err)
+		}
+		gotJSON, _ := json.Marshal(back)
+		wantJSON, _ := json.Marshal(legacy)
+		if string(gotJSON) != string(wantJSON) {
+			t.Fatalf("got  %s\nwant %s", gotJSON, wantJSON)
+		}
+	})
+}
+
 func TestSessionRefused(t *testing.T) {
 	s := &Sessions{Secret: sessionSecret, Secure: true, Clock: fixedClock(t0)}
 	_, good := startCookie(t, s, sessionClaimsFixture())
@@ -160,6 +214,9 @@ func TestSessionRefused(t *testing.T) {
 		{"oversized", t0, withValue(strings.Repeat("a", maxSessionCookieBytes+1))},
 		{"garbage", t0, withValue("not-a-jwt")},
 		{"plain-name cookie on an https bridge", t0, &http.Cookie{Name: SessionCookiePlain, Value: good.Value}},
+		{"a field claim that is not a string", t0, forge(jwt.SigningMethodHS256, sessionSecret, func() jwt.MapClaims { c := sessionLike(); c["mobile"] = 8613800000000; return c }())},
+		{"ext that is not an object of strings", t0, forge(jwt.SigningMethodHS256, sessionSecret, func() jwt.MapClaims { c := sessionLike(); c["ext"] = map[string]any{"n": 1}; return c }())},
+		{"auth_time that is not a number", t0, forge(jwt.SigningMethodHS256, sessionSecret, func() jwt.MapClaims { c := sessionLike(); c["auth_time"] = "yesterday"; return c }())},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -194,7 +251,7 @@ func TestSessionStartRefused(t *testing.T) {
 	}{
 		{"short secret", Sessions{Secret: []byte("short")}, nil, ErrConfig},
 		{"negative lifetime", Sessions{Secret: sessionSecret, Lifetime: -time.Second}, nil, ErrConfig},
-		{"bad subject", Sessions{Secret: sessionSecret}, func(c *Claims) { c.Subject = "a b" }, nil},
+		{"bad subject", Sessions{Secret: sessionSecret}, func(c *Claims) { c.XAccountID = "a b" }, nil},
 		{"no issuer", Sessions{Secret: sessionSecret}, func(c *Claims) { c.Issuer = "" }, nil},
 		{"too large for a cookie", Sessions{Secret: sessionSecret}, func(c *Claims) {
 			c.Extra = map[string]string{"a": strings.Repeat("x", 1000), "b": strings.Repeat("y", 1000), "c": strings.Repeat("z", 1000)}

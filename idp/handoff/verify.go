@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/partneridp/partneridp/idp/user"
 )
 
 const (
@@ -26,23 +28,29 @@ const (
 	maxClaimNameLen       = 64
 )
 
-// Claim names with a fixed meaning; everything else that is a string lands in Claims.Extra.
+// ClaimAuthTime is when the platform authenticated the user. The customer's fields have the
+// claims user.Fields declares (name, mobile, email, bp_id); every other string claim lands in
+// Claims.Extra.
+const ClaimAuthTime = "auth_time"
+
+// ClaimSite names the Huawei site (a configured site's name, such as cn or intl) the customer
+// is sent to; without it the bridge's first site. It is not a customer field.
+const ClaimSite = "huawei_site"
+
+const maxSiteLen = 64
+
+// The claims of the fields user.Fields registers today, for code that mints tokens (the demo
+// platform, `partneridp token`, selftest). Verify reads the registry, not these.
 const (
-	ClaimName     = "name"
-	ClaimMobile   = "mobile"
-	ClaimEmail    = "email"
-	ClaimBPID     = "bp_id"
-	ClaimAuthTime = "auth_time"
+	ClaimName   = "name"
+	ClaimMobile = "mobile"
+	ClaimEmail  = "email"
+	ClaimBPID   = "bp_id"
 )
 
 // registeredClaims are set by the minter and checked by the verifier.
 var registeredClaims = map[string]bool{
 	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
-}
-
-// profileClaims have their own Claims fields, so they never land in Claims.Extra.
-var profileClaims = map[string]bool{
-	ClaimAuthTime: true, ClaimName: true, ClaimMobile: true, ClaimEmail: true, ClaimBPID: true,
 }
 
 // ReplayStore remembers used token ids until they expire. MarkUsed returns ErrReplay (possibly
@@ -66,19 +74,17 @@ type Verifier struct {
 	Replay    ReplayStore
 	Clock     func() time.Time // nil: time.Now
 	Leeway    time.Duration    // 0: DefaultLeeway
+	Fields    user.Registry    // the customer's registered fields; nil: user.Fields
 }
 
-// Claims is what a verified handoff token (or a bridge session) says about the customer.
+// Claims is what a verified handoff token (or a bridge session) says: the customer
+// (XAccountID from sub, the registered fields, the other string claims in Extra, and AuthTime
+// from auth_time, else iat) and the token's own facts.
 type Claims struct {
-	Subject  string            // xaccount_id
-	Name     string            // optional: Huawei `name` attribute (keep equal to create-customer domain_name)
-	Mobile   string            // optional: "countrycode-number", e.g. 86-13800000000
-	Email    string            // optional
-	BPID     string            // optional: `bp_id` claim, the bpId attribute
-	Extra    map[string]string // other string claims, for attribute profiles
-	Issuer   string            // the platform's iss
+	user.User
+	Site     string // the huawei_site claim: "" means the first configured site
+	Issuer   string // the platform's iss
 	IssuedAt time.Time
-	AuthTime time.Time // when the platform authenticated the user: auth_time, else iat
 	Expires  time.Time
 	ID       string // jti (empty for a session)
 }
@@ -388,17 +394,19 @@ func (v *Verifier) claimsFrom(p *Platform, mc jwt.MapClaims) (Claims, error) {
 		return Claims{}, err
 	}
 	c := Claims{
-		Subject:  sub,
+		User:     user.User{XAccountID: sub, AuthTime: iat.Time},
 		Issuer:   p.Issuer,
 		IssuedAt: iat.Time,
-		AuthTime: iat.Time,
 		Expires:  exp.Time,
 		ID:       jti,
 	}
 	if err := v.readAuthTime(p, mc, &c); err != nil {
 		return Claims{}, err
 	}
-	if err := readProfileClaims(p, mc, &c); err != nil {
+	if err := readSite(p, mc, &c); err != nil {
+		return Claims{}, err
+	}
+	if err := readProfileClaims(p, v.Fields.OrDefault(), mc, &c); err != nil {
 		return Claims{}, err
 	}
 	return c, nil
@@ -453,30 +461,45 @@ func (v *Verifier) readAuthTime(p *Platform, mc jwt.MapClaims, c *Claims) error 
 	return nil
 }
 
-// readProfileClaims copies name, mobile, email, bp_id and other string claims. Their values
-// end up in SAML attributes, so control characters and invalid UTF-8 are refused.
-func readProfileClaims(p *Platform, mc jwt.MapClaims, c *Claims) error {
-	named := []struct {
-		claim string
-		dst   *string
-	}{{ClaimName, &c.Name}, {ClaimMobile, &c.Mobile}, {ClaimEmail, &c.Email}, {ClaimBPID, &c.BPID}}
-	for _, n := range named {
-		raw, ok := mc[n.claim]
+// readSite reads the optional huawei_site claim: a site name, printable ASCII.
+func readSite(p *Platform, mc jwt.MapClaims, c *Claims) error {
+	raw, ok := mc[ClaimSite]
+	if !ok {
+		return nil
+	}
+	site, ok := raw.(string)
+	if !ok || site == "" || len(site) > maxSiteLen {
+		return tokenErr(ReasonBadClaim, p.Name, "token claim %s must be a site name of 1 to %d characters", ClaimSite, maxSiteLen)
+	}
+	for i := 0; i < len(site); i++ {
+		if site[i] <= ' ' || site[i] > '~' {
+			return tokenErr(ReasonBadClaim, p.Name, "token claim %s must be printable ASCII without spaces", ClaimSite)
+		}
+	}
+	c.Site = site
+	return nil
+}
+
+// readProfileClaims copies the registered fields' claims and the other string claims. Their
+// values end up in SAML attributes, so control characters and invalid UTF-8 are refused.
+func readProfileClaims(p *Platform, fields user.Registry, mc jwt.MapClaims, c *Claims) error {
+	for _, f := range fields {
+		raw, ok := mc[f.Claim]
 		if !ok || raw == nil {
 			continue
 		}
 		s, ok := raw.(string)
 		if !ok {
-			return tokenErr(ReasonBadClaim, p.Name, "token claim %s must be a string", n.claim)
+			return tokenErr(ReasonBadClaim, p.Name, "token claim %s must be a string", f.Claim)
 		}
-		if err := checkClaimText(n.claim, s); err != nil {
+		if err := checkClaimText(f.Claim, s); err != nil {
 			return tokenErr(ReasonBadClaim, p.Name, "%v", err)
 		}
-		*n.dst = s
+		c.Set(f.Name, s)
 	}
 	for name, raw := range mc {
 		s, ok := raw.(string)
-		if registeredClaims[name] || profileClaims[name] || !ok {
+		if _, isField := fields.ByClaim(name); registeredClaims[name] || name == ClaimAuthTime || name == ClaimSite || isField || !ok {
 			continue // non-string extras (numbers, arrays) are not attributes; they are ignored
 		}
 		if err := checkClaimName(name); err != nil {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/partneridp/partneridp/idp/user"
 )
 
 func TestVerifyValid(t *testing.T) {
@@ -61,7 +62,7 @@ func TestVerifyValid(t *testing.T) {
 			if err != nil {
 				t.Fatalf("refused: %v", err)
 			}
-			if got.Subject != c["sub"] || got.Issuer != tc.p.iss || got.ID != c["jti"] {
+			if got.XAccountID != c["sub"] || got.Issuer != tc.p.iss || got.ID != c["jti"] {
 				t.Errorf("claims = %+v", got)
 			}
 			iat := time.Unix(c["iat"].(int64), 0)
@@ -92,9 +93,14 @@ func TestVerifyProfileClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Claims{
-		Subject: "cust-001", Name: "Zhang San 张三", Mobile: "86-13800000000", Email: "zhang@example.com",
-		BPID: "0123456789abcdef0123456789abcdef", Extra: map[string]string{"tenant": "acme"},
-		Issuer: pHS.iss, IssuedAt: t0, AuthTime: t0.Add(-10 * time.Minute), Expires: t0.Add(time.Minute), ID: c["jti"].(string),
+		User: user.User{
+			XAccountID: "cust-001",
+			Fields: map[string]string{user.Name: "Zhang San 张三", user.Mobile: "86-13800000000", user.Email: "zhang@example.com",
+				user.BPID: "0123456789abcdef0123456789abcdef"},
+			Extra:    map[string]string{"tenant": "acme"},
+			AuthTime: t0.Add(-10 * time.Minute),
+		},
+		Issuer: pHS.iss, IssuedAt: t0, Expires: t0.Add(time.Minute), ID: c["jti"].(string),
 	}
 	if !reflect.DeepEqual(normalize(got), normalize(want)) {
 		t.Fatalf("got  %+v\nwant %+v", got, want)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/partneridp/partneridp/idp/user"
 )
 
 // FuzzWritePostForm: any RelayState and ACS either is refused with a typed
@@ -69,8 +71,8 @@ func FuzzBuild(f *testing.F) {
 		b.Profile, _ = HuaweiProfile().With(nil, nil, []AttributeRule{{Name: "dept", From: "claim:dept"}})
 		req := huaweiRequest()
 		req.InResponseTo = inResponseTo
-		u := User{XAccountID: xaccount, Name: name, Mobile: mobile, Email: email,
-			Claims: map[string]string{"dept": claim}, AuthnInstant: fixedNow.Add(-time.Minute)}
+		u := user.User{XAccountID: xaccount, Fields: map[string]string{user.Name: name, user.Mobile: mobile, user.Email: email},
+			Extra: map[string]string{"dept": claim}, AuthTime: fixedNow.Add(-time.Minute)}
 		r, err := b.Build(req, u)
 		if err != nil {
 			if !errors.Is(err, ErrInvalidUser) && !errors.Is(err, ErrInvalidRequest) {

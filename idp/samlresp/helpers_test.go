@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+	"github.com/partneridp/partneridp/idp/user"
 	"github.com/partneridp/partneridp/metadata"
 	"github.com/partneridp/partneridp/metadata/xmlsectest"
 	dsig "github.com/russellhaering/goxmldsig"
@@ -80,18 +81,19 @@ func huaweiSP() *metadata.SP {
 
 func huaweiRequest() Request {
 	return Request{SP: huaweiSP(), ACS: testACS, InResponseTo: testReqID,
-		NameIDFormat: metadata.NameIDFormatTransient, SPNameQualifier: testSPID}
+		NameIDFormat: metadata.NameIDFormatTransient, SPNameQualifier: testSPID, SessionIndex: "sess-0001"}
 }
 
-func testUser() User {
-	return User{
-		XAccountID:   "a1b2c3d4e5f60718293a4b5c6d7e8f90",
-		Name:         "Zhang San & Co <Ltd>",
-		Mobile:       "86-13800000000",
-		Email:        "zhang.san@example.com",
-		BPID:         "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
-		AuthnInstant: fixedNow.Add(-90 * time.Second),
-		SessionIndex: "sess-0001",
+func testUser() user.User {
+	return user.User{
+		XAccountID: "a1b2c3d4e5f60718293a4b5c6d7e8f90",
+		Fields: map[string]string{
+			user.Name:   "Zhang San & Co <Ltd>",
+			user.Mobile: "86-13800000000",
+			user.Email:  "zhang.san@example.com",
+			user.BPID:   "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+		},
+		AuthTime: fixedNow.Add(-90 * time.Second),
 	}
 }
 

@@ -3,20 +3,20 @@ package samlresp
 import (
 	"errors"
 	"fmt"
-	"net/mail"
-	"regexp"
+	"maps"
+	"slices"
 	"strings"
+
+	"github.com/partneridp/partneridp/idp/user"
 )
 
-// Sources an AttributeRule can take its value from (AttributeRule.From).
+// Sources an AttributeRule can take its value from (AttributeRule.From):
+// user.SourceXAccountID, the name of a registered field (user.Fields), or
+// user.SourceClaimPrefix + a handoff-token claim.
 const (
-	FromXAccountID = "xaccount_id"
-	FromName       = "name"
-	FromMobile     = "mobile"
-	FromEmail      = "email"
-	FromBPID       = "bp_id"
-	// FromClaimPrefix + claim name reads User.Claims[claim name].
-	FromClaimPrefix = "claim:"
+	FromXAccountID = user.SourceXAccountID
+	// FromClaimPrefix + claim name reads user.User.Extra[claim name].
+	FromClaimPrefix = user.SourceClaimPrefix
 )
 
 // AttrNameFormatURI is the NameFormat of every attribute we emit: the one
@@ -47,12 +47,39 @@ func HuaweiProfile() Profile {
 		Attributes: []AttributeRule{
 			{Name: "xUserId", From: FromXAccountID},
 			{Name: "xAccountId", From: FromXAccountID},
-			{Name: "name", From: FromName},
-			{Name: "mobile", From: FromMobile},
-			{Name: "email", From: FromEmail},
-			{Name: "bpId", From: FromBPID},
+			{Name: "name", From: user.Name},
+			{Name: "mobile", From: user.Mobile},
+			{Name: "email", From: user.Email},
+			{Name: "bpId", From: user.BPID},
 		},
 	}
+}
+
+// DefaultProfileName is the profile used when none is named.
+const DefaultProfileName = "huawei"
+
+// profiles are the attribute profiles an operator can name, each made anew
+// on every call so that no caller can change another's.
+var profiles = map[string]func() Profile{
+	DefaultProfileName: HuaweiProfile,
+}
+
+// ProfileNames lists the known profiles, sorted.
+func ProfileNames() []string {
+	return slices.Sorted(maps.Keys(profiles))
+}
+
+// NamedProfile returns the profile called name ("" is DefaultProfileName).
+// An unknown name is an ErrInvalidProfile that lists the known ones.
+func NamedProfile(name string) (Profile, error) {
+	if name == "" {
+		name = DefaultProfileName
+	}
+	mk, ok := profiles[name]
+	if !ok {
+		return Profile{}, fmt.Errorf("%w: profile %q is unknown (known: %s)", ErrInvalidProfile, name, strings.Join(ProfileNames(), ", "))
+	}
+	return mk(), nil
 }
 
 // With returns a copy of p customised by the operator's config: renames maps
@@ -102,8 +129,11 @@ func (p Profile) With(renames map[string]string, drops []string, adds []Attribut
 }
 
 // Validate reports every invalid rule: empty or over-long names, duplicate
-// names, unknown sources, a rule with both or neither of From and Value.
-func (p Profile) Validate() error {
+// names, unknown sources (of user.Fields), a rule with both or neither of
+// From and Value.
+func (p Profile) Validate() error { return p.validate(user.Fields) }
+
+func (p Profile) validate(fields user.Registry) error {
 	var errs []error
 	seen := map[string]bool{}
 	for i, a := range p.Attributes {
@@ -130,60 +160,18 @@ func (p Profile) Validate() error {
 			}
 		case a.Value != "":
 			errs = append(errs, fmt.Errorf("%w: %s: set from or value, not both", ErrInvalidProfile, where()))
-		case !knownSource(a.From):
-			errs = append(errs, fmt.Errorf("%w: %s: unknown from %q (use xaccount_id, name, mobile, email, bp_id or claim:<name>)", ErrInvalidProfile, where(), a.From))
+		case !fields.KnownSource(a.From):
+			errs = append(errs, fmt.Errorf("%w: %s: unknown from %q (use %s)", ErrInvalidProfile, where(), a.From, fields.Sources()))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func knownSource(from string) bool {
-	switch from {
-	case FromXAccountID, FromName, FromMobile, FromEmail, FromBPID:
-		return true
-	}
-	claim, ok := strings.CutPrefix(from, FromClaimPrefix)
-	return ok && strings.TrimSpace(claim) != ""
-}
-
-// attributeValue is what a rule yields for u; "" means the attribute is left out.
-// u's fields were checked and normalised by checkUser.
-func (a AttributeRule) attributeValue(u *User) string {
-	switch a.From {
-	case "":
+// attributeValue is what a rule yields for u; "" means the attribute is left
+// out. u's fields were checked and normalised by checkUser.
+func (a AttributeRule) attributeValue(fields user.Registry, u user.User) string {
+	if a.From == "" {
 		return a.Value
-	case FromXAccountID:
-		return u.XAccountID
-	case FromName:
-		return u.Name
-	case FromMobile:
-		return u.Mobile
-	case FromEmail:
-		return u.Email
-	case FromBPID:
-		return u.BPID
 	}
-	claim, _ := strings.CutPrefix(a.From, FromClaimPrefix)
-	return u.Claims[claim]
-}
-
-// mobilePattern is Huawei's "国家码-手机号码": country code, hyphen, number.
-var mobilePattern = regexp.MustCompile(`^\+?([0-9]{1,4})-([0-9]{4,15})$`)
-
-// normalizeMobile accepts "86-13800000000" and "+86-13800000000" and returns
-// the former.
-func normalizeMobile(s string) (string, error) {
-	m := mobilePattern.FindStringSubmatch(s)
-	if m == nil {
-		return "", fmt.Errorf("%w: mobile must be country code, hyphen, number (for example 86-13912345678)", ErrInvalidUser)
-	}
-	return m[1] + "-" + m[2], nil
-}
-
-func checkEmail(s string) error {
-	addr, err := mail.ParseAddress(s)
-	if err != nil || addr.Address != s || addr.Name != "" {
-		return fmt.Errorf("%w: email must be a bare address such as user@example.com", ErrInvalidUser)
-	}
-	return nil
+	return fields.Value(u, a.From)
 }

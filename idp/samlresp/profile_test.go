@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/partneridp/partneridp/idp/user"
+	"github.com/partneridp/partneridp/metadata"
 	"github.com/partneridp/partneridp/metadata/xmlsectest"
 )
 
@@ -36,7 +38,7 @@ func TestProfileWith(t *testing.T) {
 	b := testBuilder(t)
 	b.Profile = p
 	u := testUser()
-	u.Claims = map[string]string{"dept": "Sales & Ops", "unused": "x\x00y"}
+	u.Extra = map[string]string{"dept": "Sales & Ops", "unused": "x\x00y"}
 	r, err := b.Build(huaweiRequest(), u)
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +46,7 @@ func TestProfileWith(t *testing.T) {
 	names, values := attributes(t, r.XML)
 	wantEqual(t, "attribute names", strings.Join(names, ","), "xUserId,xAccountId,displayName,mobile,partnerId,tenant,department,uid")
 	for name, want := range map[string]string{
-		"displayName": u.Name, "partnerId": u.BPID, "tenant": "acme-cloud", "department": "Sales & Ops", "uid": u.XAccountID,
+		"displayName": u.Get(user.Name), "partnerId": u.Get(user.BPID), "tenant": "acme-cloud", "department": "Sales & Ops", "uid": u.XAccountID,
 	} {
 		if len(values[name]) != 1 || values[name][0] != want {
 			t.Errorf("%s = %q, want [%q]", name, values[name], want)
@@ -57,7 +59,7 @@ func TestProfileWith(t *testing.T) {
 	}
 
 	t.Run("a used claim is checked like any user field", func(t *testing.T) {
-		u.Claims["dept"] = "a\nb"
+		u.Extra["dept"] = "a\nb"
 		if _, err := b.Build(huaweiRequest(), u); !errors.Is(err, ErrInvalidUser) {
 			t.Fatalf("err = %v, want ErrInvalidUser", err)
 		}
@@ -112,4 +114,58 @@ func TestProfileWithRefuses(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestNamedProfile(t *testing.T) {
+	for _, name := range []string{"", "huawei"} {
+		p, err := NamedProfile(name)
+		if err != nil || p.Name != "huawei" {
+			t.Errorf("NamedProfile(%q) = %v, %v", name, p.Name, err)
+		}
+	}
+	_, err := NamedProfile("okta")
+	if !errors.Is(err, ErrInvalidProfile) || !strings.Contains(err.Error(), `profile "okta" is unknown (known: huawei)`) {
+		t.Errorf("unknown profile: %v", err)
+	}
+	wantEqual(t, "profile names", strings.Join(ProfileNames(), ","), "huawei")
+}
+
+func TestBuilderProfilePerSP(t *testing.T) {
+	other := huaweiSP()
+	other.EntityID = "https://auth-intl.huaweicloud.com/"
+	short, err := HuaweiProfile().With(nil, []string{"mobile", "email", "bpId"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testBuilder(t)
+	b.SPProfiles = map[string]Profile{other.EntityID: short}
+	tests := []struct {
+		name      string
+		sp        *metadata.SP
+		wantNames string
+	}{
+		{"an SP without its own profile gets the Builder's", huaweiSP(), "xUserId,xAccountId,name,mobile,email,bpId"},
+		{"an SP with its own profile gets it", other, "xUserId,xAccountId,name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := huaweiRequest()
+			req.SP, req.SPNameQualifier = tt.sp, tt.sp.EntityID
+			r, err := b.Build(req, testUser())
+			if err != nil {
+				t.Fatal(err)
+			}
+			names, _ := attributes(t, r.XML)
+			wantEqual(t, "attribute names", strings.Join(names, ","), tt.wantNames)
+		})
+	}
+	t.Run("a broken per-SP profile is refused when used", func(t *testing.T) {
+		b := testBuilder(t)
+		b.SPProfiles = map[string]Profile{other.EntityID: {Name: "broken", Attributes: []AttributeRule{{Name: "x", From: "nowhere"}}}}
+		req := huaweiRequest()
+		req.SP, req.SPNameQualifier = other, other.EntityID
+		if _, err := b.Build(req, testUser()); !errors.Is(err, ErrInvalidProfile) {
+			t.Fatalf("err = %v", err)
+		}
+	})
 }

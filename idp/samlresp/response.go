@@ -23,6 +23,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/partneridp/partneridp/idp/user"
 	"github.com/partneridp/partneridp/metadata"
 )
 
@@ -48,15 +49,6 @@ const (
 	minKeyBits  = 2048
 )
 
-// User is the platform's authenticated customer, from the handoff token.
-type User struct {
-	XAccountID                string            // required: the partner-side account ID Huawei binds to
-	Name, Mobile, Email, BPID string            // optional; attributes are left out when empty
-	Claims                    map[string]string // other handoff-token claims, for "claim:<name>" rules
-	AuthnInstant              time.Time         // when the user authenticated on the platform
-	SessionIndex              string            // our session's index; a fresh one is made when empty
-}
-
 // Request is the validated AuthnRequest being answered.
 type Request struct {
 	SP              *metadata.SP
@@ -64,6 +56,7 @@ type Request struct {
 	InResponseTo    string // the AuthnRequest ID; "" for an unsolicited response
 	NameIDFormat    string // "" means transient
 	SPNameQualifier string // echoed on the NameID; must be "" or the SP's entityID
+	SessionIndex    string // our session's index; a fresh one is made when empty
 }
 
 // Builder makes signed Responses for one IdP. The zero values of the optional
@@ -77,9 +70,15 @@ type Builder struct {
 	// Swap rotates or reloads the key while requests are answered) or any
 	// other source of a crypto.Signer and its certificate (an HSM, a KMS).
 	// Each document asks it once. When nil, Key signs.
-	Signer               metadata.SignerSource
-	Key                  metadata.SigningKey // the key pair that signs when Signer is nil
-	Profile              Profile
+	Signer  metadata.SignerSource
+	Key     metadata.SigningKey // the key pair that signs when Signer is nil
+	Profile Profile
+	// SPProfiles (optional) are the profiles of SPs that do not take
+	// Profile, by SP entityID.
+	SPProfiles map[string]Profile
+	// Fields (optional) are the registered user fields profiles read;
+	// nil means user.Fields.
+	Fields               user.Registry
 	Lifetime             time.Duration
 	Skew                 time.Duration
 	AuthnContextClassRef string
@@ -103,6 +102,7 @@ type Response struct {
 type settings struct {
 	*Builder
 	profile      Profile
+	fields       user.Registry
 	lifetime     time.Duration
 	skew         time.Duration
 	authnContext string
@@ -120,7 +120,7 @@ func (s *settings) release() {
 }
 
 func (b *Builder) settings() (*settings, error) {
-	s := &settings{Builder: b, profile: b.Profile, lifetime: b.Lifetime, skew: b.Skew,
+	s := &settings{Builder: b, profile: b.Profile, fields: b.Fields.OrDefault(), lifetime: b.Lifetime, skew: b.Skew,
 		authnContext: b.AuthnContextClassRef, rand: b.Rand, tree: newTree()}
 	if strings.TrimSpace(b.IssuerEntityID) == "" || checkText(b.IssuerEntityID) != nil {
 		return nil, fmt.Errorf("%w: IssuerEntityID must be our entityID as published in the IdP metadata", ErrInvalidConfig)
@@ -148,7 +148,7 @@ func (b *Builder) settings() (*settings, error) {
 	if s.profile.Name == "" && s.profile.Attributes == nil {
 		s.profile = HuaweiProfile()
 	}
-	if err := s.profile.Validate(); err != nil {
+	if err := s.profile.validate(s.fields); err != nil {
 		return nil, err
 	}
 	if s.authnContext == "" {
@@ -223,51 +223,54 @@ func checkSAMLID(id string) error {
 	return nil
 }
 
-// checkUser validates u and returns a copy with mobile normalised.
-func checkUser(u User, now, skewEnd time.Time, profile Profile) (User, error) {
+// checkUser validates u and returns a copy with its registered fields
+// normalised (user.Registry.Normalize).
+func checkUser(u user.User, sessionIndex string, now, skewEnd time.Time, profile Profile, fields user.Registry) (user.User, error) {
 	if u.XAccountID == "" {
-		return User{}, fmt.Errorf("%w: XAccountID is empty; the platform must send the customer's xaccount_id", ErrInvalidUser)
+		return user.User{}, fmt.Errorf("%w: XAccountID is empty; the platform must send the customer's xaccount_id", ErrInvalidUser)
 	}
-	fields := []struct{ name, value string }{
-		{"XAccountID", u.XAccountID}, {"Name", u.Name}, {"Mobile", u.Mobile},
-		{"Email", u.Email}, {"BPID", u.BPID}, {"SessionIndex", u.SessionIndex},
+	values := []struct{ name, value string }{{"XAccountID", u.XAccountID}}
+	for _, f := range fields {
+		values = append(values, struct{ name, value string }{f.Name, u.Get(f.Name)})
 	}
+	values = append(values, struct{ name, value string }{"SessionIndex", sessionIndex})
 	for _, rule := range profile.Attributes {
 		if claim, ok := strings.CutPrefix(rule.From, FromClaimPrefix); ok {
-			fields = append(fields, struct{ name, value string }{"claim " + claim, u.Claims[claim]})
+			values = append(values, struct{ name, value string }{"claim " + claim, u.Extra[claim]})
 		}
 	}
-	for _, f := range fields {
+	for _, f := range values {
 		if len(f.value) > maxValueLen {
-			return User{}, fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalidUser, f.name, maxValueLen)
+			return user.User{}, fmt.Errorf("%w: %s is longer than %d bytes", ErrInvalidUser, f.name, maxValueLen)
 		}
 		if checkText(f.value) != nil {
-			return User{}, fmt.Errorf("%w: %s %v", ErrInvalidUser, f.name, errBadText)
+			return user.User{}, fmt.Errorf("%w: %s %v", ErrInvalidUser, f.name, errBadText)
 		}
 	}
-	if u.Mobile != "" {
-		m, err := normalizeMobile(u.Mobile)
-		if err != nil {
-			return User{}, err
-		}
-		u.Mobile = m
+	u, err := fields.Normalize(u)
+	if err != nil {
+		return user.User{}, fmt.Errorf("%w: %w", ErrInvalidUser, err)
 	}
-	if u.Email != "" {
-		if err := checkEmail(u.Email); err != nil {
-			return User{}, err
-		}
+	if u.AuthTime.IsZero() {
+		return user.User{}, fmt.Errorf("%w: AuthnInstant is missing; pass when the user logged in to the platform", ErrInvalidUser)
 	}
-	if u.AuthnInstant.IsZero() {
-		return User{}, fmt.Errorf("%w: AuthnInstant is missing; pass when the user logged in to the platform", ErrInvalidUser)
-	}
-	if u.AuthnInstant.After(skewEnd) {
-		return User{}, fmt.Errorf("%w: AuthnInstant is in the future (beyond the clock skew)", ErrInvalidUser)
+	if u.AuthTime.After(skewEnd) {
+		return user.User{}, fmt.Errorf("%w: AuthnInstant is in the future (beyond the clock skew)", ErrInvalidUser)
 	}
 	return u, nil
 }
 
+// profileFor is the profile for req's SP: its own, else the Builder's.
+func (s *settings) profileFor(req Request) (Profile, error) {
+	p, ok := s.SPProfiles[req.SP.EntityID]
+	if !ok {
+		return s.profile, nil
+	}
+	return p, p.validate(s.fields)
+}
+
 // nameID picks the NameID format and value the request asks for.
-func (s *settings) nameID(req Request, u User) (format, value string, err error) {
+func (s *settings) nameID(req Request, u user.User) (format, value string, err error) {
 	format = req.NameIDFormat
 	if format != "" && !req.SP.SupportsNameIDFormat(format) {
 		return "", "", fmt.Errorf("%w: format %.200q is not listed in the SP metadata", ErrInvalidNameIDPolicy, format)
@@ -280,10 +283,11 @@ func (s *settings) nameID(req Request, u User) (format, value string, err error)
 		format = metadata.NameIDFormatTransient
 	case metadata.NameIDFormatUnspecified:
 	case metadata.NameIDFormatEmail:
-		if u.Email == "" {
+		email := u.Get(user.Email)
+		if email == "" {
 			return "", "", fmt.Errorf("%w: emailAddress NameID requested but the user has no email", ErrInvalidNameIDPolicy)
 		}
-		return format, u.Email, nil
+		return format, email, nil
 	default:
 		return "", "", fmt.Errorf("%w: format %.200q is not supported (transient, unspecified, emailAddress are)", ErrInvalidNameIDPolicy, format)
 	}
@@ -296,7 +300,7 @@ func (s *settings) nameID(req Request, u User) (format, value string, err error)
 // Errors wrap ErrInvalidConfig, ErrInvalidRequest, ErrInvalidNameIDPolicy or
 // ErrInvalidUser; on ErrInvalidNameIDPolicy answer with BuildError(req,
 // StatusInvalidNameIDPolicy, ...).
-func (b *Builder) Build(req Request, u User) (*Response, error) {
+func (b *Builder) Build(req Request, u user.User) (*Response, error) {
 	s, err := b.settings()
 	if err != nil {
 		return nil, err
@@ -305,7 +309,10 @@ func (b *Builder) Build(req Request, u User) (*Response, error) {
 	if err := checkRequest(req); err != nil {
 		return nil, err
 	}
-	u, err = checkUser(u, s.now, s.now.Add(s.skew), s.profile)
+	if s.profile, err = s.profileFor(req); err != nil {
+		return nil, err
+	}
+	u, err = checkUser(u, req.SessionIndex, s.now, s.now.Add(s.skew), s.profile, s.fields)
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +320,7 @@ func (b *Builder) Build(req Request, u User) (*Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &Response{NameID: nameID, SessionIndex: u.SessionIndex, NotOnOrAfter: s.now.Add(s.lifetime)}
+	out := &Response{NameID: nameID, SessionIndex: req.SessionIndex, NotOnOrAfter: s.now.Add(s.lifetime)}
 	if out.ResponseID, err = s.newID(); err != nil {
 		return nil, err
 	}
@@ -366,7 +373,7 @@ func (s *settings) statusResponse(tag, id, destination, inResponseTo string) *no
 // assertion builds the unsigned saml:Assertion in schema order. It declares
 // every namespace it uses so that it canonicalises the same alone or inside
 // the Response.
-func (s *settings) assertion(out *Response, req Request, u User, nameIDFormat string) *node {
+func (s *settings) assertion(out *Response, req Request, u user.User, nameIDFormat string) *node {
 	t := s.tree
 	now := samlTime(s.now)
 	notOnOrAfter := samlTime(out.NotOnOrAfter)
@@ -405,13 +412,13 @@ func (s *settings) assertion(out *Response, req Request, u User, nameIDFormat st
 	).add(t.el("saml2:AudienceRestriction").add(t.el("saml2:Audience").withText(req.SP.EntityID))))
 
 	a.add(t.el("saml2:AuthnStatement",
-		xattr{"AuthnInstant", samlTime(u.AuthnInstant)},
+		xattr{"AuthnInstant", samlTime(u.AuthTime)},
 		xattr{"SessionIndex", out.SessionIndex},
 	).add(t.el("saml2:AuthnContext").add(t.el("saml2:AuthnContextClassRef").withText(s.authnContext))))
 
 	var statement *node
 	for _, rule := range s.profile.Attributes {
-		value := rule.attributeValue(&u)
+		value := rule.attributeValue(s.fields, u)
 		if value == "" {
 			continue
 		}

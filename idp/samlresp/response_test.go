@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/beevik/etree"
+	"github.com/partneridp/partneridp/idp/user"
 	"github.com/partneridp/partneridp/internal/testtools"
 	"github.com/partneridp/partneridp/metadata"
 	"github.com/partneridp/partneridp/metadata/xmlsectest"
@@ -328,21 +329,21 @@ func lookupNamespace(el *etree.Element, prefix string) string {
 func TestBuildHuaweiAttributes(t *testing.T) {
 	tests := []struct {
 		name      string
-		user      func(u *User)
+		user      func(u *user.User)
 		wantNames string
 		want      map[string]string
 	}{
-		{"all known", func(u *User) {}, "xUserId,xAccountId,name,mobile,email,bpId", map[string]string{
+		{"all known", func(u *user.User) {}, "xUserId,xAccountId,name,mobile,email,bpId", map[string]string{
 			"xUserId": "a1b2c3d4e5f60718293a4b5c6d7e8f90", "xAccountId": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
 			"name": "Zhang San & Co <Ltd>", "mobile": "86-13800000000", "email": "zhang.san@example.com",
 			"bpId": "0f1e2d3c4b5a69788796a5b4c3d2e1f0"}},
-		{"only xaccount_id known", func(u *User) { u.Name, u.Mobile, u.Email, u.BPID = "", "", "", "" },
+		{"only xaccount_id known", func(u *user.User) { u.Fields = nil },
 			"xUserId,xAccountId", map[string]string{"xUserId": "a1b2c3d4e5f60718293a4b5c6d7e8f90"}},
-		{"mobile with plus", func(u *User) { u.Mobile = "+852-61234567" }, "xUserId,xAccountId,name,mobile,email,bpId",
+		{"mobile with plus", func(u *user.User) { u.Set(user.Mobile, "+852-61234567") }, "xUserId,xAccountId,name,mobile,email,bpId",
 			map[string]string{"mobile": "852-61234567"}},
-		{"unicode name", func(u *User) { u.Name = "张三 “引号” ✓" }, "xUserId,xAccountId,name,mobile,email,bpId",
+		{"unicode name", func(u *user.User) { u.Set(user.Name, "张三 “引号” ✓") }, "xUserId,xAccountId,name,mobile,email,bpId",
 			map[string]string{"name": "张三 “引号” ✓"}},
-		{"markup in values", func(u *User) { u.Name, u.BPID = `O'Brien "Q" > x ]]>`, `<bp id="1"/>` }, "xUserId,xAccountId,name,mobile,email,bpId",
+		{"markup in values", func(u *user.User) { u.Set(user.Name, `O'Brien "Q" > x ]]>`); u.Set(user.BPID, `<bp id="1"/>`) }, "xUserId,xAccountId,name,mobile,email,bpId",
 			map[string]string{"name": `O'Brien "Q" > x ]]>`, "bpId": `<bp id="1"/>`}},
 	}
 	key := loadKey(t, "idp-current")
@@ -382,7 +383,7 @@ func TestBuildValidityFromIssuance(t *testing.T) {
 	b.Lifetime = 2 * time.Minute
 	b.Skew = 30 * time.Second
 	u := testUser()
-	u.AuthnInstant = issued.Add(-25 * time.Minute)
+	u.AuthTime = issued.Add(-25 * time.Minute)
 	r, err := b.Build(huaweiRequest(), u)
 	if err != nil {
 		t.Fatal(err)
@@ -402,11 +403,12 @@ func TestBuildValidityFromIssuance(t *testing.T) {
 func TestBuildFreshValues(t *testing.T) {
 	b := &Builder{IssuerEntityID: testIdP, Key: loadKey(t, "idp-current")} // real clock and crypto/rand
 	u := testUser()
-	u.AuthnInstant = time.Now()
-	u.SessionIndex = ""
+	u.AuthTime = time.Now()
+	req := huaweiRequest()
+	req.SessionIndex = ""
 	seen := map[string]bool{}
 	for range 3 {
-		r, err := b.Build(huaweiRequest(), u)
+		r, err := b.Build(req, u)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -458,7 +460,7 @@ func TestBuildRefuses(t *testing.T) {
 		name    string
 		builder func(b *Builder)
 		req     func(r *Request)
-		user    func(u *User)
+		user    func(u *user.User)
 		want    error
 	}{
 		{name: "no issuer", builder: func(b *Builder) { b.IssuerEntityID = "" }, want: ErrInvalidConfig},
@@ -478,18 +480,18 @@ func TestBuildRefuses(t *testing.T) {
 		{name: "format not in SP metadata", req: func(r *Request) { r.NameIDFormat = metadata.NameIDFormatEmail }, want: ErrInvalidNameIDPolicy},
 		{name: "SPNameQualifier of another SP", req: func(r *Request) { r.SPNameQualifier = "https://other.example/" }, want: ErrInvalidNameIDPolicy},
 		{name: "email NameID without email", req: func(r *Request) { r.SP.NameIDFormats = nil; r.NameIDFormat = metadata.NameIDFormatEmail },
-			user: func(u *User) { u.Email = "" }, want: ErrInvalidNameIDPolicy},
-		{name: "no xaccount_id", user: func(u *User) { u.XAccountID = "" }, want: ErrInvalidUser},
-		{name: "mobile without country code", user: func(u *User) { u.Mobile = "13800000000" }, want: ErrInvalidUser},
-		{name: "mobile with spaces", user: func(u *User) { u.Mobile = "86 138 0000 0000" }, want: ErrInvalidUser},
-		{name: "email with display name", user: func(u *User) { u.Email = "Zhang <z@example.com>" }, want: ErrInvalidUser},
-		{name: "email without domain", user: func(u *User) { u.Email = "zhang" }, want: ErrInvalidUser},
-		{name: "no AuthnInstant", user: func(u *User) { u.AuthnInstant = time.Time{} }, want: ErrInvalidUser},
-		{name: "AuthnInstant in the future", user: func(u *User) { u.AuthnInstant = fixedNow.Add(10 * time.Minute) }, want: ErrInvalidUser},
-		{name: "control character in name", user: func(u *User) { u.Name = "a\x01b" }, want: ErrInvalidUser},
-		{name: "newline in name", user: func(u *User) { u.Name = "a\r\nb" }, want: ErrInvalidUser},
-		{name: "invalid UTF-8 in xaccount_id", user: func(u *User) { u.XAccountID = "a\xffb" }, want: ErrInvalidUser},
-		{name: "over-long name", user: func(u *User) { u.Name = strings.Repeat("n", 1025) }, want: ErrInvalidUser},
+			user: func(u *user.User) { u.Set(user.Email, "") }, want: ErrInvalidNameIDPolicy},
+		{name: "no xaccount_id", user: func(u *user.User) { u.XAccountID = "" }, want: ErrInvalidUser},
+		{name: "mobile without country code", user: func(u *user.User) { u.Set(user.Mobile, "13800000000") }, want: ErrInvalidUser},
+		{name: "mobile with spaces", user: func(u *user.User) { u.Set(user.Mobile, "86 138 0000 0000") }, want: ErrInvalidUser},
+		{name: "email with display name", user: func(u *user.User) { u.Set(user.Email, "Zhang <z@example.com>") }, want: ErrInvalidUser},
+		{name: "email without domain", user: func(u *user.User) { u.Set(user.Email, "zhang") }, want: ErrInvalidUser},
+		{name: "no AuthnInstant", user: func(u *user.User) { u.AuthTime = time.Time{} }, want: ErrInvalidUser},
+		{name: "AuthnInstant in the future", user: func(u *user.User) { u.AuthTime = fixedNow.Add(10 * time.Minute) }, want: ErrInvalidUser},
+		{name: "control character in name", user: func(u *user.User) { u.Set(user.Name, "a\x01b") }, want: ErrInvalidUser},
+		{name: "newline in name", user: func(u *user.User) { u.Set(user.Name, "a\r\nb") }, want: ErrInvalidUser},
+		{name: "invalid UTF-8 in xaccount_id", user: func(u *user.User) { u.XAccountID = "a\xffb" }, want: ErrInvalidUser},
+		{name: "over-long name", user: func(u *user.User) { u.Set(user.Name, strings.Repeat("n", 1025)) }, want: ErrInvalidUser},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -512,7 +514,7 @@ func TestBuildRefuses(t *testing.T) {
 			if r != nil {
 				t.Error("a response was issued along with the error")
 			}
-			for _, secret := range []string{u.XAccountID, u.Email, "13800000000"} {
+			for _, secret := range []string{u.XAccountID, u.Get(user.Email), "13800000000"} {
 				if secret != "" && len(secret) > 3 && strings.Contains(err.Error(), secret) {
 					t.Errorf("error message leaks user data: %v", err)
 				}
@@ -636,7 +638,7 @@ func TestSchemaValid(t *testing.T) {
 			return testBuilder(t).BuildError(huaweiRequest(), StatusNoPassive, "no session")
 		},
 		"no optional attribs": func() (*Response, error) {
-			return testBuilder(t).Build(huaweiRequest(), User{XAccountID: "x1", AuthnInstant: fixedNow})
+			return testBuilder(t).Build(huaweiRequest(), user.User{XAccountID: "x1", AuthTime: fixedNow})
 		},
 	}
 	for name, build := range docs {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/beevik/etree"
+	"github.com/partneridp/partneridp/idp/user"
 	"github.com/partneridp/partneridp/metadata"
 	dsig "github.com/russellhaering/goxmldsig"
 )
@@ -102,8 +103,8 @@ func TestCanonicalFormMatchesGoxmldsig(t *testing.T) {
 	sp.ACS[0].Location = acs
 	req := Request{SP: sp, ACS: acs, InResponseTo: `_id&<>"'x`, SPNameQualifier: testSPID}
 	u := testUser()
-	u.Name = `<"Zhang" & 'San'> ü 中文 🙂`
-	u.BPID = `a"b'c<d>e&f`
+	u.Set(user.Name, `<"Zhang" & 'San'> ü 中文 🙂`)
+	u.Set(user.BPID, `a"b'c<d>e&f`)
 	b := testBuilder(t)
 	b.SignResponse = true
 	r, err := b.Build(req, u)

@@ -70,7 +70,10 @@ type Env struct {
 	MockURL      string
 	XAccountType string
 	Customer     demoplatform.Customer
-	NewBrowser   func() *journey.Browser
+	// TokenClaims (optional) are more claims in every token UseMintedTokens
+	// mints: huawei_site names the site a multi-site bridge is tested on.
+	TokenClaims map[string]any
+	NewBrowser  func() *journey.Browser
 	// Handoff starts a login from the platform: it returns the page the
 	// browser ends on (the bridge's POST form when all is well).
 	Handoff func(ctx context.Context, b *journey.Browser) (*journey.Page, error)
@@ -172,7 +175,9 @@ func (e *Env) UseMintedTokens(minter *handoff.Minter, platformName, loginURL, pu
 	service := e.MockURL + mockiam.PathConsole
 	mint := func() (string, error) {
 		c := e.Customer
-		return minter.Mint(c.XAccountID, map[string]any{handoff.ClaimName: c.Name, handoff.ClaimMobile: c.Mobile, handoff.ClaimEmail: c.Email})
+		claims := map[string]any{handoff.ClaimName: c.Name, handoff.ClaimMobile: c.Mobile, handoff.ClaimEmail: c.Email}
+		maps.Copy(claims, e.TokenClaims)
+		return minter.Mint(c.XAccountID, claims)
 	}
 	e.Handoff = func(ctx context.Context, b *journey.Browser) (*journey.Page, error) {
 		token, err := mint()
