@@ -142,24 +142,12 @@ func TestFrozenLeader(t *testing.T) {
 	// The thawed leader may call an election of its own; reads then fail
 	// with ErrUnavailable for a moment. That is availability, not loss: each
 	// read is retried until the cluster answers, and then must be right.
+	settle := time.Now().Add(15 * time.Second)
 	for k, dom := range acked {
-		b, err := getSettled(ctx, s, k, 15*time.Second)
+		b, err := getSettled(ctx, s, k, settle)
 		if err != nil || b.DomainID != dom {
 			t.Errorf("acknowledged %s → %s: got %+v, %v", k.XAccountID, dom, b, err)
 		}
 	}
 	t.Logf("%d acknowledged updates all present; %d failed", len(acked), fails)
-}
-
-// getSettled reads k, retrying while the store answers ErrUnavailable, for
-// at most wait.
-func getSettled(ctx context.Context, s binding.Store, k binding.Key, wait time.Duration) (binding.Binding, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		b, err := s.Get(ctx, k)
-		if !errors.Is(err, binding.ErrUnavailable) || time.Now().After(deadline) {
-			return b, err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

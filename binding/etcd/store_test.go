@@ -379,8 +379,9 @@ func TestLeaderStopped(t *testing.T) {
 		t.Errorf("Ping after recovery: %v", err)
 	}
 	lost := 0
+	settle := time.Now().Add(15 * time.Second)
 	for k, dom := range acked {
-		b, err := getSettled(ctx, s, k, 15*time.Second)
+		b, err := getSettled(ctx, s, k, settle)
 		if err != nil || b.DomainID != dom {
 			lost++
 			if lost < 5 {
@@ -542,5 +543,17 @@ func TestOpenTLSMismatch(t *testing.T) {
 	t.Logf("bad CA file: %v", err)
 	if err == nil || !strings.Contains(err.Error(), "store.etcd.ca_file bad.crt holds no PEM certificate") {
 		t.Errorf("Open with a CA file that is no certificate: %v", err)
+	}
+}
+
+// getSettled reads k, retrying while the store answers ErrUnavailable,
+// until deadline (one deadline for a whole check, not one per key).
+func getSettled(ctx context.Context, s binding.Store, k binding.Key, deadline time.Time) (binding.Binding, error) {
+	for {
+		b, err := s.Get(ctx, k)
+		if !errors.Is(err, binding.ErrUnavailable) || time.Now().After(deadline) {
+			return b, err
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

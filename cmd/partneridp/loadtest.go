@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -203,8 +204,9 @@ func loadBridgeConfig(s loadtest.Server) *Config {
 	// Every flow comes from 127.0.0.1: the per-IP limit would measure the
 	// limiter, not the bridge.
 	cfg.Limits = LimitsConfig{PerIPPerMinute: 1 << 30, Burst: 1 << 20, MaxClients: 1000}
-	if s.StorePath != "" {
-		cfg.Store.Path = s.StorePath
+	cfg.Store.Path = s.StorePath
+	if cfg.Store.Path == "" {
+		cfg.Store.Path = filepath.Join(s.DataDir, "partneridp.db") // the default file, in this server's data dir
 	}
 	if s.Store == loadtest.StoreEtcd {
 		cfg.Store.Type = storeEtcd

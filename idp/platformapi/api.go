@@ -327,7 +327,7 @@ type call struct {
 	p  *Platform
 	ev Event
 	// view holds a single-binding answer, so that returning it as the body
-	// (&c.view) costs no allocation of its own: c is allocated anyway.
+	// (&c.view) costs no allocation of its own (calls are pooled).
 	view BindingView
 }
 
@@ -355,7 +355,9 @@ func (a *API) auth(use tokenUse, h func(http.ResponseWriter, *http.Request, *cal
 			a.cfg.Audit(c.ev)
 		}
 		writeJSON(w, status, body)
-		// body may point into c (&c.view): c goes back only once written.
+		// body may point into c (&c.view): c goes back only once written,
+		// emptied so the pool keeps no customer's identifiers alive.
+		*c = call{}
 		callPool.Put(c)
 	}
 }
@@ -366,11 +368,7 @@ func (a *API) auth(use tokenUse, h func(http.ResponseWriter, *http.Request, *cal
 // jti); lifetime at most MaxTokenLifetime; a known issuer. A verified read
 // token is cached until its exp.
 func (a *API) authenticate(r *http.Request, c *call, use tokenUse) (int, any, string) {
-	var h string
-	if v := r.Header["Authorization"]; len(v) > 0 { // canonical already: no Header.Get rewrite
-		h = v[0]
-	}
-	tok, ok := strings.CutPrefix(h, "Bearer ")
+	tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || tok == "" {
 		return fail(http.StatusUnauthorized, ReasonUnauthenticated, "send Authorization: Bearer <JWT signed with the platform's registered key, aud "+Audience(a.cfg.PublicURL)+">")
 	}

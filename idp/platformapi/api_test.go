@@ -361,8 +361,8 @@ func TestCachedReadAllocations(t *testing.T) {
 		clear(w.h)
 		e.api.ServeHTTP(w, req)
 	})
-	if w.code != 200 || allocs > 4 {
-		t.Fatalf("status %d, %.1f allocations per cached read, want at most 4", w.code, allocs)
+	if w.code != 200 || allocs > 0 {
+		t.Fatalf("status %d, %.1f allocations per cached read, want none", w.code, allocs)
 	}
 }
 

@@ -223,8 +223,11 @@ func TestCreateCustomerRetriesWithoutDuplicates(t *testing.T) {
 			if res.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %v", res.StatusCode, tc.status, m)
 			}
-			if f.calls != tc.calls || fmt.Sprint(waits) != fmt.Sprint(tc.waits) {
-				t.Errorf("%d calls waiting %v; want %d waiting %v", f.calls, waits, tc.calls, tc.waits)
+			f.mu.Lock()
+			calls := f.calls
+			f.mu.Unlock()
+			if calls != tc.calls || fmt.Sprint(waits) != fmt.Sprint(tc.waits) {
+				t.Errorf("%d calls waiting %v; want %d waiting %v", calls, waits, tc.calls, tc.waits)
 			}
 			if n := len(iam.Domains()); n != tc.domains {
 				t.Fatalf("the mock holds %d Huawei accounts, want %d", n, tc.domains)
