@@ -39,13 +39,6 @@ const (
 	StoreEtcd = "etcd"
 )
 
-// XAccountType and PlatformURL are what the servers' config names; no
-// platform runs at PlatformURL, so a deferral to its login is an error.
-const (
-	XAccountType = "loadtest_IDP"
-	PlatformURL  = "http://platform.loadtest.invalid"
-)
-
 // Server is one serve instance as the load test chooses it; the
 // Deployment turns it into the command's config.
 type Server struct {
