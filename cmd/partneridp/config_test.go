@@ -101,24 +101,29 @@ log: {format: xml}
 		{"no platforms", "public_url: https://idp.example\nhuawei: {x_account_type: t}\nidp: {signing: {key_file: k, cert_file: c}}\n", []string{"at least one partner platform"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseConfig([]byte(tt.yaml), t.TempDir(), nil)
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			var ce *ConfigError
-			if !errors.As(err, &ce) {
-				t.Fatalf("want *ConfigError, got %v", err)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not mention %q:\n%v", w, err)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkConfigProblems(t, tt.yaml, tt.want) })
+	}
+}
+
+// checkConfigProblems parses yaml: no error when want is empty, else one
+// *ConfigError that mentions every string in want.
+func checkConfigProblems(t *testing.T, yaml string, want []string) {
+	t.Helper()
+	_, err := ParseConfig([]byte(yaml), t.TempDir(), nil)
+	if len(want) == 0 {
+		if err != nil {
+			t.Fatalf("unexpected error: %v", err)
+		}
+		return
+	}
+	var ce *ConfigError
+	if !errors.As(err, &ce) {
+		t.Fatalf("want *ConfigError, got %v", err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not mention %q:\n%v", w, err)
+		}
 	}
 }
 
@@ -268,23 +273,7 @@ func TestHuaweiSitesConfigProblems(t *testing.T) {
 				`huawei_sites[1].name: "EU site" must be 1 to 64 of a-z, 0-9`, "huawei_sites[1].x_account_type: required"}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			_, err := ParseConfig([]byte(tt.yaml), t.TempDir(), nil)
-			if len(tt.want) == 0 {
-				if err != nil {
-					t.Fatalf("unexpected error: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("no error")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error does not mention %q:\n%v", w, err)
-				}
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkConfigProblems(t, tt.yaml, tt.want) })
 	}
 }
 
