@@ -220,7 +220,7 @@ func TestDemoRegisterNewCustomer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	b := journey.NewBrowser(nil, mustHost(s.platformURL), mustHost(s.bridgeURL), mustHost(s.mockURL))
+	b := journey.NewBrowser(nil, journey.HostOf(s.platformURL), journey.HostOf(s.bridgeURL), journey.HostOf(s.mockURL))
 
 	p, err := b.Post(ctx, s.platformURL+demoplatform.PathRegister, url.Values{"xaccount_id": {"dave"}, "name": {"Dave Chen"}})
 	if err != nil {

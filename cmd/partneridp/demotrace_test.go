@@ -72,7 +72,7 @@ func TestDemoTraceFirstThenBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	b := journey.NewBrowser(nil, mustHost(s.platformURL), mustHost(s.bridgeURL), mustHost(s.mockURL))
+	b := journey.NewBrowser(nil, journey.HostOf(s.platformURL), journey.HostOf(s.bridgeURL), journey.HostOf(s.mockURL))
 
 	p, err := b.Get(ctx, s.platformURL+demoplatform.PathTrace)
 	if err != nil || p.Status != 200 || journey.Field(p.Body, "no-logins") == "" {

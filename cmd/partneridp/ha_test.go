@@ -277,7 +277,7 @@ func (e *haEnv) drop(b *haBridge) {
 }
 
 func (e *haEnv) browser() *journey.Browser {
-	return journey.NewBrowser(&http.Transport{}, mustHost(e.lbURL), mustHost(e.mockURL))
+	return journey.NewBrowser(&http.Transport{}, journey.HostOf(e.lbURL), journey.HostOf(e.mockURL))
 }
 
 func (e *haEnv) token(account string) string {

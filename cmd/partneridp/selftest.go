@@ -197,20 +197,12 @@ func inProcessEnv(ctx context.Context, o selftestOptions) (*selftest.Env, error)
 		Store: s.bridge.store, BridgeURL: s.bridgeURL, Mock: s.mock, MockURL: s.mockURL,
 		XAccountType: s.xAccountType, Customer: customer,
 		NewBrowser: func() *journey.Browser {
-			return journey.NewBrowser(nil, mustHost(s.bridgeURL), mustHost(s.mockURL), mustHost(s.platformURL))
+			return journey.NewBrowser(nil, journey.HostOf(s.bridgeURL), journey.HostOf(s.mockURL), journey.HostOf(s.platformURL))
 		},
 	}
 	env.OnClose(s.Close)
 	env.UseDemoPlatform(s.platformURL)
 	return env, nil
-}
-
-func mustHost(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		panic(err)
-	}
-	return u.Host
 }
 
 func randomHexString(n int) string {

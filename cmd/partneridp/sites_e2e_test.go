@@ -174,9 +174,9 @@ func (s *switchHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *twoSiteStack) browser() *journey.Browser {
-	hosts := []string{mustHost(s.bridgeURL), mustHost(s.platform.url)}
+	hosts := []string{journey.HostOf(s.bridgeURL), journey.HostOf(s.platform.url)}
 	for _, site := range s.sites {
-		hosts = append(hosts, mustHost(site.url))
+		hosts = append(hosts, journey.HostOf(site.url))
 	}
 	return journey.NewBrowser(nil, hosts...)
 }

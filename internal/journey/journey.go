@@ -236,3 +236,14 @@ func OpenConsoleOnDemoPlatform(ctx context.Context, b *Browser, platformURL, xAc
 	}
 	return b.Submit(ctx, open)
 }
+
+// HostOf is the host (with port) of one of the caller's own URLs, as
+// NewBrowser takes them; it panics on a URL that does not parse, which is a
+// bug in the caller, not outside input.
+func HostOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		panic(err)
+	}
+	return u.Host
+}

@@ -26,8 +26,8 @@ type loadBrowser struct {
 }
 
 func (r *loadRun) newBrowser() loadBrowser {
-	gt := &generationTransport{base: r.transport, mockHost: hostOf(r.mockURL)}
-	return loadBrowser{Browser: journey.NewBrowser(gt, hostOf(r.bridgeURL), hostOf(r.mockURL)), gen: gt}
+	gt := &generationTransport{base: r.transport, mockHost: journey.HostOf(r.mockURL)}
+	return loadBrowser{Browser: journey.NewBrowser(gt, journey.HostOf(r.bridgeURL), journey.HostOf(r.mockURL)), gen: gt}
 }
 
 func (r *loadRun) tokenFor(account string) (string, error) {
@@ -173,7 +173,7 @@ func (r *loadRun) checkLoginLink(p *journey.Page, viaHandoff bool) *flowError {
 	}
 	var link *url.URL
 	for _, u := range p.Chain {
-		if u.Host == hostOf(r.mockURL) && u.Path == mockiam.PathLogin {
+		if u.Host == journey.HostOf(r.mockURL) && u.Path == mockiam.PathLogin {
 			link = u
 		}
 	}
@@ -190,9 +190,9 @@ func (r *loadRun) checkLoginLink(p *journey.Page, viaHandoff bool) *flowError {
 func (r *loadRun) where(p *journey.Page) string {
 	who := "other host"
 	switch p.URL.Host {
-	case hostOf(r.bridgeURL):
+	case journey.HostOf(r.bridgeURL):
 		who = "bridge"
-	case hostOf(r.mockURL):
+	case journey.HostOf(r.mockURL):
 		who = "mock"
 	}
 	s := fmt.Sprintf("HTTP %d at %s %s", p.Status, who, p.URL.Path)
@@ -200,12 +200,4 @@ func (r *loadRun) where(p *journey.Page) string {
 		s += " (" + reason + ")"
 	}
 	return s
-}
-
-func hostOf(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		panic(err)
-	}
-	return u.Host
 }

@@ -151,7 +151,7 @@ func Run(ctx context.Context, o Options, out io.Writer) (Report, error) {
 // UseDemoPlatform makes the demo platform at platformURL the platform's
 // side: its real login page and console button.
 func (e *Env) UseDemoPlatform(platformURL string) {
-	platformHost := mustHost(platformURL)
+	platformHost := journey.HostOf(platformURL)
 	customer := e.Customer.XAccountID
 	e.Handoff = func(ctx context.Context, b *journey.Browser) (*journey.Page, error) {
 		return journey.OpenConsoleOnDemoPlatform(ctx, b, platformURL, customer)
@@ -202,14 +202,6 @@ func (e *Env) UseMintedTokens(minter *handoff.Minter, platformName, loginURL, pu
 		}
 		return b.Get(ctx, returnTo+"&token="+url.QueryEscape(token))
 	}
-}
-
-func mustHost(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		panic(err)
-	}
-	return u.Host
 }
 
 // runSteps are the four flows of the self-test.
