@@ -366,15 +366,17 @@ func TestCachedReadAllocations(t *testing.T) {
 	}
 }
 
-func TestAppendBindingViewMatchesEncoder(t *testing.T) {
+func TestAppendBindingMatchesEncoder(t *testing.T) {
 	ts := time.Date(2026, 12, 5, 12, 0, 0, 123456789, time.UTC)
-	for _, v := range []BindingView{
-		{"typeA", "cust-1", "dom-1", "", "notification", ts, ts},
-		{"typeA", "c<&>\"", "d\u2028\x01", "名前", "operator", ts.Truncate(time.Second), time.Time{}},
+	shanghai := time.FixedZone("CST", 8*3600)
+	for _, b := range []binding.Binding{
+		{Key: binding.Key{XAccountType: "typeA", XAccountID: "cust-1"}, DomainID: "dom-1", Source: binding.SourceNotification, CreatedAt: ts, UpdatedAt: ts},
+		{Key: binding.Key{XAccountType: "typeA", XAccountID: "c<&>\""}, DomainID: "d\u2028\x01", DomainName: "名前", Source: binding.SourceOperator, CreatedAt: ts.Truncate(time.Second), UpdatedAt: time.Time{}},
+		{Key: binding.Key{XAccountType: "typeA", XAccountID: "cust-2"}, DomainID: "dom-2", Source: binding.SourceImport, CreatedAt: ts.In(shanghai), UpdatedAt: ts.In(time.Local)},
 	} {
 		var want bytes.Buffer
-		_ = json.NewEncoder(&want).Encode(v)
-		got := append(appendBindingView(nil, &v), '\n')
+		_ = json.NewEncoder(&want).Encode(viewOf(b))
+		got := append(appendBinding(nil, &b), '\n')
 		if string(got) != want.String() {
 			t.Errorf("got  %s\nwant %s", got, want.String())
 		}

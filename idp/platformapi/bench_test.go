@@ -2,10 +2,14 @@ package platformapi
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/partneridp/partneridp/binding"
 	"github.com/partneridp/partneridp/binding/bolt"
@@ -40,37 +44,160 @@ func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
 func BenchmarkLookup(b *testing.B) {
 	for _, backend := range []string{"memory", "bolt", "etcd"} {
 		b.Run(backend, func(b *testing.B) {
-			t := &testing.T{}
-			e := newEnv(t)
-			var store binding.Store
-			switch backend {
-			case "bolt":
-				db, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"), bolt.Options{})
-				if err != nil {
-					b.Fatal(err)
-				}
-				store = db
-			case "etcd":
-				ms, err := etcdtest.StartCluster(b.TempDir(), 1)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(func() { ms[0].Stop() })
-				s, err := etcd.Open(context.Background(), etcd.Options{Endpoints: []string{ms[0].Client}, Prefix: "/bench/"})
-				if err != nil {
-					b.Fatal(err)
-				}
-				store = s
-			}
-			if store != nil {
-				b.Cleanup(func() { store.Close() })
-				e.store = store
-				e.api.cfg.Store = store
-			}
+			e := benchEnv(b, backend)
 			e.bind("typeA", "cust-1", "dom-1")
 			benchLookup(b, e)
 		})
 	}
+}
+
+// benchEnv is an API environment on a fresh store of the named backend.
+func benchEnv(b *testing.B, backend string) *env {
+	t := &testing.T{}
+	e := newEnv(t)
+	var store binding.Store
+	switch backend {
+	case "bolt":
+		// NoSync: only the setup writes, and fsync does not touch reads.
+		db, err := bolt.Open(filepath.Join(b.TempDir(), "bench.db"), bolt.Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		store = db
+	case "etcd":
+		ms, err := etcdtest.StartCluster(b.TempDir(), 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { ms[0].Stop() })
+		s, err := etcd.Open(context.Background(), etcd.Options{Endpoints: []string{ms[0].Client}, Prefix: "/bench/"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		store = s
+	}
+	if store != nil {
+		b.Cleanup(func() { store.Close() })
+		e.store = store
+		e.api.cfg.Store = store
+	}
+	e.api.cfg.Audit = func(Event) {}
+	return e
+}
+
+// BenchmarkLookupInterleaved measures the ratio the platform API issue
+// sets (API lookup ≤ 1.5 × the store's raw lookup) with both sides under
+// the same conditions: blocks of store Gets and blocks of in-process API
+// calls (cached read token) alternate, in alternating order, over the
+// same keys, so the machine's drift, GC cycles and cache state fall on
+// both. It reports store-ns/op, api-ns/op and api/store; ns/op is one
+// store Get plus one API call. Key sets: one hot binding, and 10,000
+// bindings read in a shuffled order.
+func BenchmarkLookupInterleaved(b *testing.B) {
+	for _, backend := range []string{"bolt", "etcd"} {
+		for _, n := range []int{1, 10000} {
+			b.Run(fmt.Sprintf("%s/keys=%d", backend, n), func(b *testing.B) {
+				e := benchEnv(b, backend)
+				ids := bindMany(b, e, n)
+				benchInterleaved(b, e, ids)
+			})
+		}
+	}
+}
+
+// bindMany stores n bindings of typeA (concurrently, so that the stores
+// group the writes) and returns their ids in a shuffled order.
+func bindMany(b *testing.B, e *env, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("cust-%05d", i)
+	}
+	work := make(chan int)
+	errs := make(chan error, 32)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for i := range work {
+				_, err := binding.Put(context.Background(), e.store, binding.Binding{Key: binding.Key{XAccountType: "typeA", XAccountID: ids[i]}, DomainID: fmt.Sprintf("dom-%05d", i), Source: binding.SourceOperator}, "bench", nil)
+				if err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		})
+	}
+	for i := range ids {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		b.Fatal(err)
+	default:
+	}
+	rand.New(rand.NewPCG(1, 2)).Shuffle(n, func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
+	return ids
+}
+
+func benchInterleaved(b *testing.B, e *env, ids []string) {
+	const block = 128
+	ctx := context.Background()
+	keys := make([]binding.Key, len(ids))
+	paths := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = binding.Key{XAccountType: "typeA", XAccountID: id}
+		paths[i] = "/api/v1/bindings/" + id
+	}
+	// One request, its path set per call: a server's request is fresh and
+	// in cache, which 10,000 prepared requests would not be.
+	req := httptest.NewRequest("GET", paths[0], nil)
+	req.Header.Set("Authorization", "Bearer "+e.token(e.mintA))
+	w := &nopWriter{h: http.Header{}}
+	storeBlock := func(at int) {
+		for i := range block {
+			if _, err := e.store.Get(ctx, keys[(at+i)%len(keys)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	apiBlock := func(at int) {
+		for i := range block {
+			clear(w.h)
+			req.URL.Path = paths[(at+i)%len(paths)]
+			e.api.ServeHTTP(w, req)
+			if w.code != 200 {
+				b.Fatal(w.code)
+			}
+		}
+	}
+	storeBlock(0) // warm both paths (the token cache)
+	apiBlock(0)
+	var storeNS, apiNS time.Duration
+	blocks := 0
+	b.ResetTimer()
+	for at := 0; blocks*block < b.N; at += block {
+		if blocks%2 == 0 {
+			t0 := time.Now()
+			storeBlock(at)
+			t1 := time.Now()
+			apiBlock(at)
+			storeNS, apiNS = storeNS+t1.Sub(t0), apiNS+time.Since(t1)
+		} else {
+			t0 := time.Now()
+			apiBlock(at)
+			t1 := time.Now()
+			storeBlock(at)
+			apiNS, storeNS = apiNS+t1.Sub(t0), storeNS+time.Since(t1)
+		}
+		blocks++
+	}
+	ops := float64(blocks * block)
+	b.ReportMetric(float64(storeNS)/ops, "store-ns/op")
+	b.ReportMetric(float64(apiNS)/ops, "api-ns/op")
+	b.ReportMetric(float64(apiNS)/float64(storeNS), "api/store")
 }
 
 func benchLookup(b *testing.B, e *env) {

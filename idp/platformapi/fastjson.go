@@ -6,11 +6,13 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/partneridp/partneridp/binding"
 )
 
 // The read path writes its most frequent answer, one binding, without
-// reflection: appendBindingView produces the same bytes as
-// json.NewEncoder(w).Encode(BindingView) (TestAppendBindingViewMatchesEncoder).
+// reflection: appendBinding produces the same bytes as
+// json.NewEncoder(w).Encode(viewOf(b)) (TestAppendBindingMatchesEncoder).
 
 var (
 	headerJSON    = []string{"application/json"}
@@ -24,34 +26,35 @@ func setJSONHeaders(w http.ResponseWriter) {
 	h["Cache-Control"] = headerNoStore
 }
 
-func writeBindingView(w http.ResponseWriter, status int, v *BindingView) {
+// writeBinding writes b as a 200 answer, the bytes encoding/json writes
+// for viewOf(*b).
+func writeBinding(w http.ResponseWriter, b *binding.Binding) {
 	bp := bufPool.Get().(*[]byte)
-	b := appendBindingView((*bp)[:0], v)
-	b = append(b, '\n')
+	buf := append(appendBinding((*bp)[:0], b), '\n')
 	setJSONHeaders(w)
-	w.WriteHeader(status)
-	_, _ = w.Write(b)
-	*bp = b
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf)
+	*bp = buf
 	bufPool.Put(bp)
 }
 
-func appendBindingView(b []byte, v *BindingView) []byte {
+func appendBinding(b []byte, x *binding.Binding) []byte {
 	b = append(b, `{"xaccount_type":`...)
-	b = appendJSONString(b, v.XAccountType)
+	b = appendJSONString(b, x.XAccountType)
 	b = append(b, `,"xaccount_id":`...)
-	b = appendJSONString(b, v.XAccountID)
+	b = appendJSONString(b, x.XAccountID)
 	b = append(b, `,"domain_id":`...)
-	b = appendJSONString(b, v.DomainID)
-	if v.DomainName != "" {
+	b = appendJSONString(b, x.DomainID)
+	if x.DomainName != "" {
 		b = append(b, `,"domain_name":`...)
-		b = appendJSONString(b, v.DomainName)
+		b = appendJSONString(b, x.DomainName)
 	}
 	b = append(b, `,"source":`...)
-	b = appendJSONString(b, v.Source)
+	b = appendJSONString(b, string(x.Source))
 	b = append(b, `,"created_at":`...)
-	b = appendJSONTime(b, v.CreatedAt)
+	b = appendJSONTime(b, x.CreatedAt.UTC())
 	b = append(b, `,"updated_at":`...)
-	b = appendJSONTime(b, v.UpdatedAt)
+	b = appendJSONTime(b, x.UpdatedAt.UTC())
 	return append(b, '}')
 }
 
