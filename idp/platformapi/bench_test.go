@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -143,7 +145,10 @@ func bindMany(b *testing.B, e *env, n int) []string {
 }
 
 func benchInterleaved(b *testing.B, e *env, ids []string) {
-	const block = 128
+	block := 128
+	if v, _ := strconv.Atoi(os.Getenv("BLK")); v > 0 {
+		block = v
+	}
 	ctx := context.Background()
 	keys := make([]binding.Key, len(ids))
 	paths := make([]string, len(ids))

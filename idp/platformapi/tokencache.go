@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,33 +23,44 @@ const MaxReadTokens = 4096
 // read, and a digest protects nothing here: the cache holds only tokens that
 // are valid bearer credentials for at most 5 minutes anyway, in the memory
 // of the process they were sent to. Time comes from the API's clock.
+//
+// In front of the map sits the entry used last: a platform's backend
+// reuses one token for its calls until it nears expiry, so most reads are
+// one string comparison, without the lock or the map's hashing.
 type readTokenCache struct {
-	mu  sync.Mutex
-	max int
-	m   map[string]cachedToken
+	last atomic.Pointer[cachedToken]
+	mu   sync.Mutex
+	max  int
+	m    map[string]*cachedToken
 }
 
 type cachedToken struct {
+	token    string
 	platform *Platform
 	exp      time.Time
 }
 
 func newReadTokenCache(max int) *readTokenCache {
-	return &readTokenCache{max: max, m: make(map[string]cachedToken)}
+	return &readTokenCache{max: max, m: make(map[string]*cachedToken)}
 }
 
 // get returns the platform of a cached, unexpired token.
 func (c *readTokenCache) get(token string, now time.Time) (*Platform, bool) {
+	if e := c.last.Load(); e != nil && e.token == token && now.Before(e.exp) {
+		return e.platform, true
+	}
 	c.mu.Lock()
 	e, ok := c.m[token]
 	if ok && !now.Before(e.exp) {
 		delete(c.m, token)
+		c.last.CompareAndSwap(e, nil)
 		ok = false
 	}
 	c.mu.Unlock()
 	if !ok {
 		return nil, false
 	}
+	c.last.Store(e)
 	return e.platform, true
 }
 
@@ -58,23 +70,24 @@ func (c *readTokenCache) put(token string, p *Platform, exp, now time.Time) {
 		return
 	}
 	// A copy, so the cache does not keep the request's header memory alive.
-	k := strings.Clone(token)
+	e := &cachedToken{token: strings.Clone(token), platform: p, exp: exp}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= c.max {
-		for h, e := range c.m {
-			if !now.Before(e.exp) {
-				delete(c.m, h)
+		for k, old := range c.m {
+			if !now.Before(old.exp) {
+				delete(c.m, k)
 			}
 		}
-		for h := range c.m {
+		for k := range c.m {
 			if len(c.m) < c.max {
 				break
 			}
-			delete(c.m, h)
+			delete(c.m, k)
 		}
 	}
-	c.m[k] = cachedToken{platform: p, exp: exp}
+	c.m[e.token] = e
+	c.last.Store(e)
 }
 
 func (c *readTokenCache) len() int {
