@@ -23,6 +23,9 @@ type PlatformAPIConfig struct {
 	// XAccountType is the xAccountType whose bindings the platform sees;
 	// default huawei.x_account_type.
 	XAccountType string `yaml:"x_account_type"`
+	// AuditLookups: audit each answered lookup too (a binding, by
+	// domain_id, a history); refusals, lists and changes always are.
+	AuditLookups bool `yaml:"audit_lookups"`
 }
 
 // WebhookConfig is platforms[].webhook: binding-change events POSTed to URL,
@@ -112,7 +115,7 @@ func buildPlatformAPI(cfg *Config, platforms []handoff.Platform, store binding.S
 		if typ == "" {
 			typ = cfg.Huawei.XAccountType
 		}
-		ps = append(ps, platformapi.Platform{Name: pc.Name, Issuer: pc.Issuer, XAccountType: typ, Keys: platforms[i].Keys})
+		ps = append(ps, platformapi.Platform{Name: pc.Name, Issuer: pc.Issuer, XAccountType: typ, Keys: platforms[i].Keys, AuditLookups: pc.API.AuditLookups})
 	}
 	if len(ps) == 0 {
 		return nil, nil

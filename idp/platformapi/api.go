@@ -80,6 +80,11 @@ type Platform struct {
 	Issuer       string
 	XAccountType string // the only bindings it sees
 	Keys         []handoff.PlatformKey
+	// AuditLookups: audit every answered lookup (a binding, by domain_id,
+	// a history), not only refusals, failures, lists and changes. Off by
+	// default: lookups are a platform backend's high-volume reads of its
+	// own bindings, and an audit line costs several store lookups.
+	AuditLookups bool
 }
 
 // CreateCustomerRequest asks Huawei to create a customer for a platform account.
@@ -324,6 +329,8 @@ type call struct {
 	ev Event
 	// pathID is the {xaccount_id} path segment, if the route has one.
 	pathID string
+	// lookup: the call was a lookup and was answered (found or not bound).
+	lookup bool
 }
 
 // tokenUse says how a call may use its token.
@@ -374,11 +381,14 @@ func (a *API) serveGetBinding(w http.ResponseWriter, r *http.Request, id string)
 	writeJSON(w, status, body)
 }
 
+// audit records the call, unless it is an answered lookup of a platform
+// that does not audit lookups (Platform.AuditLookups).
 func (a *API) audit(c *call, status int, reason string) {
-	if a.cfg.Audit != nil {
-		c.ev.Status, c.ev.Reason = status, reason
-		a.cfg.Audit(c.ev)
+	if a.cfg.Audit == nil || (c.lookup && !c.p.AuditLookups) {
+		return
 	}
+	c.ev.Status, c.ev.Reason = status, reason
+	a.cfg.Audit(c.ev)
 }
 
 // authenticate checks the bearer token as a straight sequence: present;
@@ -514,6 +524,7 @@ func (a *API) lookup(ctx context.Context, c *call) (binding.Binding, int, any, s
 	}
 	b, err := a.cfg.Store.Get(ctx, binding.Key{XAccountType: c.p.XAccountType, XAccountID: id})
 	if errors.Is(err, binding.ErrNotFound) {
+		c.lookup = true
 		status, body, reason = fail(http.StatusNotFound, ReasonNotFound, "xaccount_id "+id+" is not bound")
 		return binding.Binding{}, status, body, reason
 	} else if err != nil {
@@ -521,6 +532,7 @@ func (a *API) lookup(ctx context.Context, c *call) (binding.Binding, int, any, s
 		return binding.Binding{}, status, body, reason
 	}
 	c.ev.DomainID = b.DomainID
+	c.lookup = true
 	return b, http.StatusOK, nil, ReasonOK
 }
 
@@ -556,6 +568,7 @@ func (a *API) history(_ http.ResponseWriter, r *http.Request, c *call) (int, any
 	for _, ch := range h {
 		out.Changes = append(out.Changes, entry{ch.Seq, ch.Time.UTC(), string(ch.Action), string(ch.Source), viewOf(ch.Binding)})
 	}
+	c.lookup = true
 	if len(out.Changes) == 0 {
 		return fail(http.StatusNotFound, ReasonNotFound, "xaccount_id "+id+" has no history")
 	}
@@ -614,6 +627,7 @@ func (a *API) listBindings(_ http.ResponseWriter, r *http.Request, c *call) (int
 				out.Bindings = append(out.Bindings, viewOf(b))
 			}
 		}
+		c.lookup = true
 		return http.StatusOK, out, ReasonOK
 	}
 	limit := DefaultListLimit

@@ -78,7 +78,7 @@ func newEnv(t *testing.T) *env {
 	api, err := New(Config{
 		PublicURL: testPublicURL,
 		Platforms: []Platform{
-			{Name: "shop-a", Issuer: "https://a.example", XAccountType: "typeA", Keys: []handoff.PlatformKey{{Alg: handoff.AlgEdDSA, Public: pubA}}},
+			{Name: "shop-a", Issuer: "https://a.example", XAccountType: "typeA", Keys: []handoff.PlatformKey{{Alg: handoff.AlgEdDSA, Public: pubA}}, AuditLookups: true},
 			{Name: "shop-b", Issuer: "https://b.example", XAccountType: "typeB", Keys: []handoff.PlatformKey{{Alg: handoff.AlgEdDSA, Public: pubB}}},
 		},
 		Store:   st,
@@ -259,9 +259,47 @@ func TestAPI(t *testing.T) {
 	if err != nil || len(h) != 1 || h[0].Source != binding.SourceCreateCustomer {
 		t.Fatalf("history of new-1: %v %v", h, err)
 	}
-	// Every call audited.
-	if len(e.events) != len(tests) {
-		t.Errorf("%d audit events for %d calls", len(e.events), len(tests))
+	// Every call audited but one: shop-b's answered lookup, as shop-b does
+	// not audit lookups (TestAuditLookups).
+	if len(e.events) != len(tests)-1 {
+		t.Errorf("%d audit events for %d calls, want %d", len(e.events), len(tests), len(tests)-1)
+	}
+}
+
+// TestAuditLookups: a platform without AuditLookups has its answered
+// lookups (found or not bound) left out of the audit; its refusals, lists
+// and failures are audited, and so is every call of a platform with it.
+func TestAuditLookups(t *testing.T) {
+	e := newEnv(t)
+	e.bind("typeA", "cust-1", "dom-1")
+	e.bind("typeB", "cust-1", "dom-b1")
+	tokA, tokB := e.token(e.mintA), e.token(e.mintB)
+	for _, tc := range []struct {
+		name, path, tok string
+		status          int
+		audited         bool
+	}{
+		{"B found", "/api/v1/bindings/cust-1", tokB, 200, false},
+		{"B not bound", "/api/v1/bindings/cust-2", tokB, 404, false},
+		{"B by domain", "/api/v1/bindings?domain_id=dom-b1", tokB, 200, false},
+		{"B history", "/api/v1/bindings/cust-1/history", tokB, 200, false},
+		{"B bad id", "/api/v1/bindings/a%20b", tokB, 400, true},
+		{"B bad token", "/api/v1/bindings/cust-1", tokB + "x", 401, true},
+		{"B list", "/api/v1/bindings", tokB, 200, true},
+		{"A found", "/api/v1/bindings/cust-1", tokA, 200, true},
+		{"A not bound", "/api/v1/bindings/cust-2", tokA, 404, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e.t = t
+			before := len(e.events)
+			res, m := e.do("GET", tc.path, tc.tok, "", false)
+			if res.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %v", res.StatusCode, tc.status, m)
+			}
+			if audited := len(e.events) > before; audited != tc.audited {
+				t.Errorf("audited %v, want %v", audited, tc.audited)
+			}
+		})
 	}
 }
 
