@@ -386,11 +386,14 @@ func TestReadTokenCache(t *testing.T) {
 
 // TestCachedReadAllocations fails when a repeated read verifies its token
 // again (a fresh verification allocates over 200 times) or when the read
-// path grows new per-call allocations.
+// path grows new per-call allocations, for one key and for many.
 func TestCachedReadAllocations(t *testing.T) {
 	e := newEnv(t)
 	e.api.cfg.Audit = func(Event) {}
-	e.bind("typeA", "cust-1", "dom-1")
+	const keys = 500
+	for i := range keys {
+		e.bind("typeA", fmt.Sprintf("cust-%d", i), "dom-1")
+	}
 	req := httptest.NewRequest("GET", "/api/v1/bindings/cust-1", nil)
 	req.Header.Set("Authorization", "Bearer "+e.token(e.mintA))
 	w := &nopWriter{h: http.Header{}}
@@ -401,6 +404,20 @@ func TestCachedReadAllocations(t *testing.T) {
 	})
 	if w.code != 200 || allocs > 0 {
 		t.Fatalf("status %d, %.1f allocations per cached read, want none", w.code, allocs)
+	}
+	paths := make([]string, keys)
+	for i := range paths {
+		paths[i] = fmt.Sprintf("/api/v1/bindings/cust-%d", i)
+	}
+	i := 0
+	allocs = testing.AllocsPerRun(2*keys, func() {
+		clear(w.h)
+		req.URL.Path = paths[i%keys]
+		i++
+		e.api.ServeHTTP(w, req)
+	})
+	if w.code != 200 || allocs > 0 {
+		t.Fatalf("status %d, %.1f allocations per read over %d keys, want none", w.code, allocs, keys)
 	}
 }
 
