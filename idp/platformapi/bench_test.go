@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -99,11 +101,13 @@ func benchEnv(b *testing.B, backend string) *env {
 func BenchmarkLookupInterleaved(b *testing.B) {
 	for _, backend := range []string{"bolt", "etcd"} {
 		for _, n := range []int{1, 10000} {
-			b.Run(fmt.Sprintf("%s/keys=%d", backend, n), func(b *testing.B) {
-				e := benchEnv(b, backend)
-				ids := bindMany(b, e, n)
-				benchInterleaved(b, e, ids)
-			})
+			for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
+				b.Run(fmt.Sprintf("%s/keys=%d/workers=%d", backend, n, workers), func(b *testing.B) {
+					e := benchEnv(b, backend)
+					ids := bindMany(b, e, n)
+					benchInterleaved(b, e, ids, workers)
+				})
+			}
 		}
 	}
 }
@@ -145,7 +149,11 @@ func bindMany(b *testing.B, e *env, n int) []string {
 	return ids
 }
 
-func benchInterleaved(b *testing.B, e *env, ids []string) {
+// benchInterleaved alternates phases of store Gets and of API calls. In a
+// phase each of the workers (goroutines) makes block calls; a phase's wall
+// time over its calls is the cost per call at that concurrency, so with
+// several workers the figures are throughput (lookups per second).
+func benchInterleaved(b *testing.B, e *env, ids []string, workers int) {
 	const block = 128
 	ctx := context.Background()
 	keys := make([]binding.Key, len(ids))
@@ -154,52 +162,70 @@ func benchInterleaved(b *testing.B, e *env, ids []string) {
 		keys[i] = binding.Key{XAccountType: "typeA", XAccountID: id}
 		paths[i] = "/api/v1/bindings/" + id
 	}
-	// One request, its path set per call: a server's request is fresh and
-	// in cache, which 10,000 prepared requests would not be.
-	req := httptest.NewRequest("GET", paths[0], nil)
-	req.Header.Set("Authorization", "Bearer "+e.token(e.mintA))
-	w := &nopWriter{h: http.Header{}}
-	storeBlock := func(at int) {
-		for i := range block {
-			if _, err := e.store.Get(ctx, keys[(at+i)%len(keys)]); err != nil {
-				b.Fatal(err)
-			}
-		}
+	// One request per worker, its path set per call: a server's request is
+	// fresh and in cache, which 10,000 prepared requests would not be.
+	auth := "Bearer " + e.token(e.mintA)
+	reqs := make([]*http.Request, workers)
+	writers := make([]*nopWriter, workers)
+	for k := range workers {
+		reqs[k] = httptest.NewRequest("GET", paths[0], nil)
+		reqs[k].Header.Set("Authorization", auth)
+		writers[k] = &nopWriter{h: http.Header{}}
 	}
-	apiBlock := func(at int) {
+	var failed atomic.Bool
+	run := func(k int, api bool, at int) {
+		req, w := reqs[k], writers[k]
 		for i := range block {
+			n := (at + i) % len(keys)
+			if !api {
+				if _, err := e.store.Get(ctx, keys[n]); err != nil {
+					b.Error(err)
+					failed.Store(true)
+					return
+				}
+				continue
+			}
 			clear(w.h)
-			req.URL.Path = paths[(at+i)%len(paths)]
+			req.URL.Path = paths[n]
 			e.api.ServeHTTP(w, req)
 			if w.code != 200 {
-				b.Fatal(w.code)
+				b.Errorf("status %d", w.code)
+				failed.Store(true)
+				return
 			}
 		}
 	}
-	storeBlock(0) // warm both paths (the token cache)
-	apiBlock(0)
-	var storeNS, apiNS time.Duration
-	blocks := 0
-	b.ResetTimer()
-	for at := 0; blocks*block < b.N; at += block {
-		if blocks%2 == 0 {
-			t0 := time.Now()
-			storeBlock(at)
-			t1 := time.Now()
-			apiBlock(at)
-			storeNS, apiNS = storeNS+t1.Sub(t0), apiNS+time.Since(t1)
+	phase := func(api bool, at int) time.Duration {
+		t0 := time.Now()
+		if workers == 1 {
+			run(0, api, at)
 		} else {
-			t0 := time.Now()
-			apiBlock(at)
-			t1 := time.Now()
-			storeBlock(at)
-			apiNS, storeNS = apiNS+t1.Sub(t0), storeNS+time.Since(t1)
+			var wg sync.WaitGroup
+			for k := range workers {
+				wg.Go(func() { run(k, api, at+k*block) })
+			}
+			wg.Wait()
 		}
-		blocks++
+		return time.Since(t0)
 	}
-	ops := float64(blocks * block)
-	b.ReportMetric(float64(storeNS)/ops, "store-ns/op")
-	b.ReportMetric(float64(apiNS)/ops, "api-ns/op")
+	phase(false, 0) // warm both paths (the token cache)
+	phase(true, 0)
+	var storeNS, apiNS time.Duration
+	ops, round := 0, 0
+	b.ResetTimer()
+	for at := 0; ops < b.N && !failed.Load(); at += block * workers {
+		if round%2 == 0 {
+			storeNS += phase(false, at)
+			apiNS += phase(true, at)
+		} else {
+			apiNS += phase(true, at)
+			storeNS += phase(false, at)
+		}
+		ops += block * workers
+		round++
+	}
+	b.ReportMetric(float64(storeNS)/float64(ops), "store-ns/op")
+	b.ReportMetric(float64(apiNS)/float64(ops), "api-ns/op")
 	b.ReportMetric(float64(apiNS)/float64(storeNS), "api/store")
 }
 

@@ -52,9 +52,16 @@ func appendBinding(b []byte, x *binding.Binding) []byte {
 	b = append(b, `,"source":`...)
 	b = appendJSONString(b, string(x.Source))
 	b = append(b, `,"created_at":`...)
+	start := len(b)
 	b = appendJSONTime(b, x.CreatedAt.UTC())
+	end := len(b)
 	b = append(b, `,"updated_at":`...)
-	b = appendJSONTime(b, x.UpdatedAt.UTC())
+	if x.UpdatedAt.Equal(x.CreatedAt) {
+		// Unchanged since it was made, as most bindings are: the same text.
+		b = append(b, b[start:end]...)
+	} else {
+		b = appendJSONTime(b, x.UpdatedAt.UTC())
+	}
 	return append(b, '}')
 }
 
