@@ -5,8 +5,8 @@
 // platform's registered key (the handoff machinery, with the audience
 // <public_url>/api/v1, at most 5 minutes of lifetime). Mutating calls (POST)
 // spend the token's jti: single use. Read calls (GET) accept a token again
-// until its exp; a verified read token is cached by its SHA-256 (bounded,
-// clock-driven), so repeated reads skip the signature check.
+// until its exp; a verified read token is cached (bounded, clock-driven),
+// so repeated reads skip the signature check.
 // Errors are JSON {"reason", "message"}; the reasons are registered in
 // idp/reasons.go. The OpenAPI document (assets/openapi.yaml) is embedded and
 // served at /api/v1/openapi.yaml and /api/v1/openapi.json.

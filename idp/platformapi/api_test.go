@@ -58,7 +58,7 @@ func (f *fakePartner) CheckCustomer(_ context.Context, req CheckCustomerRequest)
 }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	api     *API
 	store   binding.Store
 	partner *fakePartner
@@ -69,7 +69,7 @@ type env struct {
 	mu      sync.Mutex
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	pubA, privA, _ := ed25519.GenerateKey(rand.Reader)
 	pubB, privB, _ := ed25519.GenerateKey(rand.Reader)
@@ -283,6 +283,8 @@ func TestAuditLookups(t *testing.T) {
 		{"B not bound", "/api/v1/bindings/cust-2", tokB, 404, false},
 		{"B by domain", "/api/v1/bindings?domain_id=dom-b1", tokB, 200, false},
 		{"B history", "/api/v1/bindings/cust-1/history", tokB, 200, false},
+		{"B no history", "/api/v1/bindings/cust-2/history", tokB, 404, false},
+		{"B through the mux", "/api/v1/bindings/cust%2D1", tokB, 200, false},
 		{"B bad id", "/api/v1/bindings/a%20b", tokB, 400, true},
 		{"B bad token", "/api/v1/bindings/cust-1", tokB + "x", 401, true},
 		{"B list", "/api/v1/bindings", tokB, 200, true},
@@ -301,6 +303,30 @@ func TestAuditLookups(t *testing.T) {
 			}
 		})
 	}
+	// A lookup the store could not answer is a failure: audited.
+	e.t = t
+	e.api.cfg.Store = unavailableReads{e.store}
+	for _, path := range []string{"/api/v1/bindings/cust-1", "/api/v1/bindings/cust-1/history", "/api/v1/bindings?domain_id=dom-b1"} {
+		before := len(e.events)
+		if res, m := e.do("GET", path, tokB, "", false); res.StatusCode != 503 || len(e.events) == before {
+			t.Errorf("%s with the store down: status %d %v, audited %v; want 503, audited", path, res.StatusCode, m, len(e.events) > before)
+		}
+	}
+}
+
+// unavailableReads is a store whose reads fail as an unreachable store's do.
+type unavailableReads struct{ binding.Store }
+
+func (unavailableReads) Get(context.Context, binding.Key) (binding.Binding, error) {
+	return binding.Binding{}, binding.ErrUnavailable
+}
+
+func (unavailableReads) History(context.Context, binding.Key) ([]binding.Change, error) {
+	return nil, binding.ErrUnavailable
+}
+
+func (unavailableReads) GetByDomainID(context.Context, string) ([]binding.Binding, error) {
+	return nil, binding.ErrUnavailable
 }
 
 func TestTokenUse(t *testing.T) {

@@ -56,8 +56,7 @@ func BenchmarkLookup(b *testing.B) {
 
 // benchEnv is an API environment on a fresh store of the named backend.
 func benchEnv(b *testing.B, backend string) *env {
-	t := &testing.T{}
-	e := newEnv(t)
+	e := newEnv(b)
 	var store binding.Store
 	switch backend {
 	case "bolt":

@@ -16,7 +16,8 @@ const MaxReadTokens = 4096
 // readTokenCache remembers read tokens (GET calls) that passed the whole
 // check — signature, issuer, audience, lifetime ≤ MaxTokenLifetime — keyed by
 // the token itself, until the token's exp. A repeated read with the same
-// token then costs one map lookup instead of a signature verification.
+// token then costs a string comparison or a map lookup instead of a
+// signature verification.
 //
 // The key is the whole token, compared byte for byte by the map, not a
 // digest of it: a SHA-256 of every token was a third of the cost of a cached
