@@ -22,6 +22,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -312,9 +313,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	}
 	// The most frequent call, GET /api/v1/bindings/{xaccount_id}, skips the
-	// mux when its path is plain (one clean, unescaped segment); anything
-	// else takes the mux, which routes it the same way.
-	if r.Method == http.MethodGet && r.URL.RawPath == "" {
+	// mux when its path is plain (one clean, unescaped segment) and it has
+	// no query; anything else takes the mux, which routes it the same way.
+	if r.Method == http.MethodGet && r.URL.RawPath == "" && r.URL.RawQuery == "" {
 		if id, ok := strings.CutPrefix(r.URL.Path, "/api/v1/bindings/"); ok && id != "" && id != "." && id != ".." && strings.IndexByte(id, '/') < 0 {
 			a.serveGetBinding(w, r, id)
 			return
@@ -515,6 +516,20 @@ func pathID(c *call) (id string, status int, body any, reason string) {
 	return c.pathID, 0, nil, ""
 }
 
+// noQuery refuses a query on a route that takes none, naming the first
+// parameter (in the order sent), so a misspelt filter is not ignored.
+func noQuery(r *http.Request) (int, any, string) {
+	if r.URL.RawQuery == "" {
+		return 0, nil, ""
+	}
+	name, _, _ := strings.Cut(r.URL.RawQuery, "&")
+	name, _, _ = strings.Cut(name, "=")
+	if n, err := url.QueryUnescape(name); err == nil {
+		name = n
+	}
+	return fail(http.StatusBadRequest, ReasonBadRequest, name+": unknown query parameter")
+}
+
 // lookup reads the binding the call names: its path's xaccount_id under
 // the platform's xAccountType.
 func (a *API) lookup(ctx context.Context, c *call) (binding.Binding, int, any, string) {
@@ -539,6 +554,9 @@ func (a *API) lookup(ctx context.Context, c *call) (binding.Binding, int, any, s
 // getBinding is the mux's route to a binding (paths the fast path in
 // ServeHTTP leaves to the mux).
 func (a *API) getBinding(_ http.ResponseWriter, r *http.Request, c *call) (int, any, string) {
+	if status, body, reason := noQuery(r); status != 0 {
+		return status, body, reason
+	}
 	b, status, body, reason := a.lookup(r.Context(), c)
 	if status != http.StatusOK {
 		return status, body, reason
@@ -547,6 +565,9 @@ func (a *API) getBinding(_ http.ResponseWriter, r *http.Request, c *call) (int, 
 }
 
 func (a *API) history(_ http.ResponseWriter, r *http.Request, c *call) (int, any, string) {
+	if status, body, reason := noQuery(r); status != 0 {
+		return status, body, reason
+	}
 	id, status, body, reason := pathID(c)
 	if status != 0 {
 		return status, body, reason

@@ -194,6 +194,10 @@ func TestAPI(t *testing.T) {
 		{name: "unbound", method: "GET", path: "/api/v1/bindings/nobody", tok: func() string { return e.token(e.mintA) }, status: 404, reason: ReasonNotFound},
 		{name: "bad id", method: "GET", path: "/api/v1/bindings/a%20b", tok: func() string { return e.token(e.mintA) }, status: 400, reason: ReasonBadRequest, invalidReq: true,
 			check: func(m map[string]any) error { return prefix(m["message"], "xaccount_id:") }},
+		{name: "query on a binding", method: "GET", path: "/api/v1/bindings/cust-1?domian_id=dom-1", tok: func() string { return e.token(e.mintA) }, status: 400, reason: ReasonBadRequest,
+			check: func(m map[string]any) error { return prefix(m["message"], "domian_id:") }},
+		{name: "query on a history", method: "GET", path: "/api/v1/bindings/cust-1/history?since=1", tok: func() string { return e.token(e.mintA) }, status: 400, reason: ReasonBadRequest,
+			check: func(m map[string]any) error { return prefix(m["message"], "since:") }},
 		{name: "no token", method: "GET", path: "/api/v1/bindings/cust-1", tok: func() string { return "" }, status: 401, reason: ReasonUnauthenticated, invalidReq: true},
 		{name: "garbage token", method: "GET", path: "/api/v1/bindings/cust-1", tok: func() string { return "x.y.z" }, status: 401, reason: ReasonBadToken},
 		{name: "handoff audience refused", method: "GET", path: "/api/v1/bindings/cust-1", tok: func() string {
@@ -476,6 +480,9 @@ func TestFastPathRoutesLikeMux(t *testing.T) {
 		{"/api/v1/bindings/cust-1/history", 200},
 		{"/api/v1/bindings/a%2Fb", 400},
 		{"/api/v1/bindings/", 404},
+		{"/api/v1/bindings/cust-1?", 200}, // an empty query is no query
+		{"/api/v1/bindings/cust-1?x=1", 400},
+		{"/api/v1/bindings/cust-1?%78=1", 400},
 	} {
 		req := httptest.NewRequest("GET", tc.path, nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
