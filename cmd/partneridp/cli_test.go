@@ -114,11 +114,7 @@ func TestSPMetadataInspect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"https://auth.huaweicloud.com/", "SAMLAssertionConsumer", "verified", pin, "2028-06-18"} {
-		if !strings.Contains(stdout, want) {
-			t.Errorf("inspect output lacks %q:\n%s", want, stdout)
-		}
-	}
+	outputHas(t, "inspect output", stdout, "https://auth.huaweicloud.com/", "SAMLAssertionConsumer", "verified", pin, "2028-06-18")
 	tampered := filepath.Join(t.TempDir(), "sp.xml")
 	orig, _ := os.ReadFile("../../testdata/huawei/sp-metadata-cn.xml")
 	if err := os.WriteFile(tampered, bytes.Replace(orig, []byte(`SAMLAssertionConsumer"`), []byte(`SAMLAssertionConsumeR"`), 1), 0o644); err != nil {

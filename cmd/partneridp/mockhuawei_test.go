@@ -128,11 +128,7 @@ log: {level: warn}
 
 	rc := startCLI(t, "mock-huawei", "--config", cfgPath)
 	url := rc.waitFor(t, metadataURL)
-	for _, want := range []string{"login link:", "xAccountType=test_IDP&isFirstLogin=<true|false>", "huawei.sp_fingerprint_sha256", "Press Ctrl-C to stop."} {
-		if !strings.Contains(rc.stdout.String(), want) {
-			t.Errorf("start-up output lacks %q:\n%s", want, rc.stdout)
-		}
-	}
+	outputHas(t, "start-up output", rc.stdout.String(), "login link:", "xAccountType=test_IDP&isFirstLogin=<true|false>", "huawei.sp_fingerprint_sha256", "Press Ctrl-C to stop.")
 	status, doc := httpGet(t, url)
 	if status != 200 {
 		t.Fatalf("SP metadata: HTTP %d", status)

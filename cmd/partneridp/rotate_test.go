@@ -107,11 +107,7 @@ func TestKeyRolloverCycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"partneridp metadata --config " + cfgPath + " --out IDP-Metadata.xml", "Capability Opening > Access Configuration > Modify", "keys rotate promote", "publishes 2 certificates"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("stage output lacks %q:\n%s", want, out)
-		}
-	}
+	outputHas(t, "stage output", out, "partneridp metadata --config "+cfgPath+" --out IDP-Metadata.xml", "Capability Opening > Access Configuration > Modify", "keys rotate promote", "publishes 2 certificates")
 	newCert := readCert(t, path("next-signing.crt"))
 	certs, signer = published(t, cfgPath)
 	if !sameCerts(certs, oldCert, newCert) {
@@ -145,11 +141,7 @@ func TestKeyRolloverCycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"kill -HUP", "old private key was deleted", "Capability Opening > Access Configuration > Modify", "keys rotate retire", metadata.FingerprintSHA256(newCert)} {
-		if !strings.Contains(out, want) {
-			t.Errorf("promote output lacks %q:\n%s", want, out)
-		}
-	}
+	outputHas(t, "promote output", out, "kill -HUP", "old private key was deleted", "Capability Opening > Access Configuration > Modify", "keys rotate retire", metadata.FingerprintSHA256(newCert))
 	certs, signer = published(t, cfgPath)
 	if !sameCerts(certs, newCert, oldCert) {
 		t.Fatalf("promoted: metadata lists %d certificates, want new current and previous", len(certs))

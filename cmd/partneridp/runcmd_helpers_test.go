@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -225,5 +226,16 @@ func (s *inProcessServe) stop() error {
 		return err
 	case <-time.After(40 * time.Second):
 		return errors.New("serve did not stop within 40 s")
+	}
+}
+
+// outputHas fails t for each wanted text that a command's output (named
+// what, as in "stage output") lacks.
+func outputHas(t testing.TB, what, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, out)
+		}
 	}
 }
